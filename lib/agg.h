@@ -1,0 +1,71 @@
+/*
+ * agg - one day's results, merged from one or more day files, grouped the
+ * way RFC 8460 reports are: per TLSRPT domain and record, its policies, and
+ * per policy its summary and failure details.
+ *
+ * Used by `tlsrptctl dump` and by the reporter. Merging is exact: the same
+ * key in two files (two hosts of a fleet) adds up. Output order is sorted
+ * and therefore stable: the same input always gives the same report.
+ *
+ * Not thread safe. Strings are copied; the views may be closed after adding.
+ */
+#ifndef TLSRPT_AGG_H
+#define TLSRPT_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct json_object;
+
+struct agg_detail {
+	int code;
+	char *sending_ip, *mx_hostname, *mx_helo, *receiving_ip, *additional,
+		*reason;	/* NULL: absent */
+	uint64_t count;
+};
+
+struct agg_policy {
+	int type;
+	char *domain;		/* policy-domain, never NULL */
+	char **strings;		/* policy-string[] */
+	size_t nstrings;
+	char **mx;		/* mx-host[] */
+	size_t nmx;
+	uint64_t successes, failures;
+	struct agg_detail *details;	/* sorted by count desc, then fields */
+	size_t ndetails;
+};
+
+struct agg_domain {
+	char *domain;		/* TLSRPT domain (d), lower case A-labels */
+	char *record;		/* the TLSRPT record seen with it (pr) */
+	struct agg_policy *policies;	/* sorted by type, domain, strings */
+	size_t npolicies;
+	uint64_t successes, failures;	/* sums over the policies */
+};
+
+struct agg;
+
+struct agg *agg_new(void);
+void agg_free(struct agg *a);
+/* Merge one validated day file view; -1 on ENOMEM. */
+int agg_add_view(struct agg *a, const struct store_view *v);
+/* Sort everything; call once after the last agg_add_view. */
+void agg_finish(struct agg *a);
+size_t agg_ndomains(const struct agg *a);
+const struct agg_domain *agg_domain(const struct agg *a, size_t i);
+
+/*
+ * The RFC 8460 "policies" array of one domain (json-c, caller puts it).
+ * Every policy has policy-type, policy-domain, both summary counts;
+ * policy-string and mx-host (sts only) as arrays; failure-details only when
+ * there are any, at most 'max_details' per policy (the rest merged into
+ * entries that keep result-type and count, so the sums stay exact).
+ * Unknown result codes are reported as validation-failure with the
+ * failure-reason-code "unknown-result-code-N".
+ */
+struct json_object *agg_policies_json(const struct agg_domain *d, size_t max_details);
+
+#endif
