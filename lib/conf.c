@@ -82,12 +82,14 @@ static const struct conf_key conf_keys[] = {
 	  "reports of a day go out after midnight UTC plus a random delay up to this" },
 	{ "retry_period", T_DURATION, "24h", 60, 7 * DAY, "retry failed deliveries this long (RFC 8460 5.5)" },
 	{ "retry_initial", T_DURATION, "5m", 1, DAY, "first retry delay; doubles each attempt" },
+	{ "suppress_period", T_DURATION, "7d", 0, 365 * DAY, "a destination whose delivery failed permanently (e.g. SMTP 5xx) is skipped by later reports this long (0: never)" },
 	{ "rua_source", T_STR, "record", 0, 0,
 	  "where destinations come from: record (the one Postfix saw), dns (look up again), dns-then-record" },
 	{ "max_failure_details", T_INT, "1000", 1, 100000, "failure-details entries per policy in a report" },
 	{ "delivery_mail", T_STR, "sendmail", 0, 0, "mail delivery: sendmail, smtp or off" },
 	{ "sendmail_command", T_STR, "/usr/sbin/sendmail -i -oi", 0, 0,
 	  "command that takes a message on stdin; -f SENDER and -- RCPT are appended" },
+	{ "mail_timeout", T_DURATION, "120s", 1, 3600, "time limit of one report mail hand-over (sendmail run or SMTP session)" },
 	{ "smtp_relay", T_STR, "", 0, 0, "smtp://host:port for delivery_mail = smtp" },
 	{ "smtp_starttls", T_STR, "required", 0, 0, "STARTTLS to the relay: required, try, off" },
 	{ "smtp_ca_file", T_STR, "", 0, 0, "CA bundle for the relay (empty: system store)" },
@@ -133,6 +135,7 @@ static const struct conf_key conf_keys[] = {
 	{ "sts_refresh_interval", T_DURATION, "1d", 60, 365 * DAY, "proactive refresh of cached policies" },
 	{ "sts_ca_file", T_STR, "", 0, 0, "CA bundle for policy hosts (empty: system store; tests)" },
 	{ "sts_https_port", T_INT, "443", 1, 65535, "policy host port (tests)" },
+	{ "policy_default_level", T_STR, "may", 0, 0, "your smtp_tls_security_level (may, encrypt or dane): the level of 3.10 replies that must not enforce (STS testing mode, fetch failures)" },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -273,7 +276,12 @@ static const char *parse_line(struct conf *c, const char *s, const char *e,
 	trim(&vs, &ve);
 	idx = key_index(ks, (size_t)(ke - ks));
 	if (idx < 0) {
-		snprintf(detail, dsz, "unknown key \"%.*s\"", (int)(ke - ks > 64 ? 64 : ke - ks), ks);
+		char name[65];
+		size_t n = (size_t)(ke - ks) < sizeof(name) - 1 ? (size_t)(ke - ks) : sizeof(name) - 1;
+
+		memcpy(name, ks, n);
+		name[n] = '\0';
+		snprintf(detail, dsz, "unknown key \"%s\"", name);
 		return detail;
 	}
 	if (from_file && c->v[idx].set) {

@@ -1,0 +1,43 @@
+/*
+ * dns - TXT lookups for the collector's log follower, the reporter, the
+ * record checker and the MTA-STS policy service.
+ *
+ * A thin wrapper over the system resolver (res_nquery, thread safe with one
+ * state per call); the answer is parsed with bounds checks (ns_initparse).
+ * An optional resolver address ("127.0.0.1:5353") replaces the system's, so
+ * tests can run their own DNS server on loopback.
+ */
+#ifndef TLSRPT_DNS_H
+#define TLSRPT_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum dns_status {
+	DNS_OK = 0,		/* answer with >= 1 record of the type */
+	DNS_NOTFOUND,		/* NXDOMAIN or no record of the type */
+	DNS_TEMPFAIL,		/* SERVFAIL, timeout, network: try again later */
+	DNS_ERROR,		/* malformed answer, bad name, ENOMEM */
+};
+
+#define DNS_MAX_TXT 16		/* records kept per answer */
+#define DNS_MAX_TXT_LEN 4096	/* bytes per record (strings concatenated) */
+
+struct dns_txt {
+	size_t n;			/* records */
+	char *rec[DNS_MAX_TXT];		/* NUL terminated, strings concatenated */
+	size_t len[DNS_MAX_TXT];	/* may contain NUL bytes: use len */
+	bool truncated;			/* more records or longer than kept */
+	bool authenticated;		/* AD bit set (DNSSEC-validated) */
+};
+
+/*
+ * Look up TXT records of 'name'. 'resolver' is NULL/"" for the system
+ * resolver, or "ADDR[:PORT]". On DNS_OK the caller frees with dns_txt_free.
+ * 'err' gets a short reason for anything but DNS_OK.
+ */
+enum dns_status dns_lookup_txt(const char *name, const char *resolver,
+			       struct dns_txt *out, char *err, size_t errsz);
+void dns_txt_free(struct dns_txt *t);
+
+#endif

@@ -1,0 +1,468 @@
+/*
+ * tlsrptd - the collector: counts Postfix's outbound TLS results per
+ * TLSRPT policy domain in per-day memory-mapped files (lib/store.h).
+ *
+ * Sources: the libtlsrpt datagram socket (Postfix 3.10+), and optionally the
+ * Postfix log (3.7-3.9, lib/pflog.h) through the same counting path.
+ *
+ * Design: one thread receives and counts; nothing on that path touches the
+ * disk (counting is a write to shared memory), so the socket is drained as
+ * fast as the kernel delivers, in batches (recvmmsg) until EAGAIN. A second
+ * thread msyncs the day file every sync_interval, which bounds what a power
+ * loss can take; a SIGKILL takes nothing that was counted.
+ *
+ * SECURITY: the socket is bound, its owner and mode set, and the state
+ * directory prepared as root; then privileges are dropped (groups, gid,
+ * uid, no-new-privs) before the first datagram is read. Every datagram is
+ * untrusted (lib/dgram.c); a bad one is counted, logged (rate-limited) and
+ * dropped, never fatal.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conf.h"
+#include "dgram.h"
+#include "log.h"
+#include "store.h"
+
+#define BATCH 32			/* datagrams per recvmmsg */
+#define DGRAM_BUF (256 * 1024)		/* > the kernel's default maximum datagram */
+#define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
+
+struct collector {
+	const struct conf *conf;
+	int sock;
+	struct store *store;		/* today's day file */
+	pthread_mutex_t store_lock;	/* store pointer vs. the sync thread */
+	struct dgram_parser *parser;
+	int64_t clock_offset;		/* tests only: TLSRPTD_TEST_CLOCK_OFFSET */
+	volatile sig_atomic_t stop;
+	pthread_t syncer;
+	int sync_pipe[2];		/* closing the write end stops the syncer */
+};
+
+static int64_t now_seconds(const struct collector *col)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + col->clock_offset;
+}
+
+static int64_t day_of(int64_t t)
+{
+	return t >= 0 ? t / 86400 : (t - 86399) / 86400;
+}
+
+/* Make sure the store is today's; open the new day at 00:00 UTC. */
+static int collector_rollover(struct collector *col, int64_t day)
+{
+	char err[512];
+	struct store *s, *old;
+
+	if (col->store && store_day(col->store) == day)
+		return 0;
+	s = store_open(conf_str(col->conf, "state_directory"), day,
+		       (uint64_t)conf_int(col->conf, "store_max_size"),
+		       (size_t)conf_int(col->conf, "max_string_length"), err, sizeof(err));
+	if (s == NULL) {
+		log_err("cannot open the day file: %s", err);
+		return -1;
+	}
+	pthread_mutex_lock(&col->store_lock);
+	old = col->store;
+	col->store = s;
+	pthread_mutex_unlock(&col->store_lock);
+	if (old) {
+		char ds[16];
+
+		store_format_day(ds, sizeof(ds), store_day(old));
+		log_info("day %s closed", ds);
+		store_close(old);
+	}
+	return 0;
+}
+
+static void count_datagram(struct collector *col, const char *data, size_t len)
+{
+	static struct log_limit lim_bad, lim_flags, lim_full;
+	struct store *s = col->store;
+	struct dgram dg;
+	const char *why;
+	enum dgram_status st;
+
+	store_bump(s, STC_DATAGRAMS, 1);
+	store_bump(s, STC_BYTES, len);
+	st = dgram_parse(col->parser, data, len, &dg, &why);
+	if (st != DGRAM_OK) {
+		char shown[160];
+
+		store_bump(s, st == DGRAM_MALFORMED ? STC_MALFORMED : STC_WRONG_SHAPE, 1);
+		log_warn_limited(&lim_bad, "dropped a datagram of %zu bytes: %s: \"%s\"", len, why,
+				 log_printable(shown, sizeof(shown), data, len));
+		return;
+	}
+	if (dg.flags) {
+		if (dg.flags & DGRAM_F_INVALID_UTF8)
+			store_bump(s, STC_INVALID_UTF8, 1);
+		if (dg.flags & DGRAM_F_UNKNOWN_DPV)
+			store_bump(s, STC_UNKNOWN_DPV, 1);
+		if (dg.flags & DGRAM_F_COUNT_MISMATCH)
+			store_bump(s, STC_COUNT_MISMATCH, 1);
+		if (dg.flags & DGRAM_F_UNKNOWN_POLICY)
+			store_bump(s, STC_UNKNOWN_POLICY, 1);
+		if (dg.flags & DGRAM_F_UNKNOWN_RESULT)
+			store_bump(s, STC_UNKNOWN_RESULT, 1);
+		if (dg.flags & (DGRAM_F_UNKNOWN_DPV | DGRAM_F_UNKNOWN_POLICY | DGRAM_F_UNKNOWN_RESULT)) {
+			char shown[160];
+
+			log_warn_limited(&lim_flags, "datagram for %s: %s%s%s; counted what is known",
+				log_printable(shown, sizeof(shown), dg.d.p, dg.d.len),
+				dg.flags & DGRAM_F_UNKNOWN_DPV ? "unknown protocol version " : "",
+				dg.flags & DGRAM_F_UNKNOWN_POLICY ? "unknown policy-type dropped " : "",
+				dg.flags & DGRAM_F_UNKNOWN_RESULT ? "unknown result code kept " : "");
+		}
+	}
+	for (size_t i = 0; i < dg.npolicies; i++)
+		if (store_add(s, dg.d, dg.pr, &dg.policies[i]) == STORE_FULL)
+			log_warn_limited(&lim_full, "day file full (store_max_size): a result "
+					 "was counted in overflow_results only");
+}
+
+/* Receive until the socket is empty. */
+static void drain(struct collector *col, char *bufs)
+{
+	static struct log_limit lim_trunc;
+	struct mmsghdr msgs[BATCH];
+	struct iovec iov[BATCH];
+
+	for (;;) {
+		int n;
+		int64_t day;
+
+		for (int i = 0; i < BATCH; i++) {
+			iov[i].iov_base = bufs + (size_t)i * DGRAM_BUF;
+			iov[i].iov_len = DGRAM_BUF;
+			memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(col->sock, msgs, BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_err("receive: %s", strerror(errno));
+			return;
+		}
+		/* the day of receipt; checked once per batch */
+		day = day_of(now_seconds(col));
+		if (day != store_day(col->store) && collector_rollover(col, day) < 0)
+			log_err("still counting into the previous day file");
+		for (int i = 0; i < n; i++) {
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				store_bump(col->store, STC_DATAGRAMS, 1);
+				store_bump(col->store, STC_TRUNCATED, 1);
+				log_warn_limited(&lim_trunc, "dropped a datagram larger than %d bytes",
+						 DGRAM_BUF);
+				continue;
+			}
+			count_datagram(col, bufs + (size_t)i * DGRAM_BUF, msgs[i].msg_len);
+		}
+		if (n < BATCH)
+			return;
+	}
+}
+
+static void *syncer_main(void *arg)
+{
+	struct collector *col = arg;
+	int interval = (int)conf_int(col->conf, "sync_interval");
+	struct pollfd pfd = { .fd = col->sync_pipe[0], .events = POLLIN };
+
+	for (;;) {
+		int rc = poll(&pfd, 1, interval > 0 ? interval * 1000 : -1);
+
+		if (rc != 0)
+			return NULL;	/* pipe closed: shutting down */
+		pthread_mutex_lock(&col->store_lock);
+		if (col->store)
+			store_sync(col->store);
+		pthread_mutex_unlock(&col->store_lock);
+	}
+}
+
+/* Resolve a user or group name; -1 (and log) when unknown. */
+static int lookup_ids(const char *user, const char *group, uid_t *uid, gid_t *gid)
+{
+	if (user && *user) {
+		struct passwd *pw = getpwnam(user);
+
+		if (pw == NULL) {
+			log_fatal("unknown user \"%s\"", user);
+			return -1;
+		}
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	}
+	if (group && *group) {
+		struct group *gr = getgrnam(group);
+
+		if (gr == NULL) {
+			log_fatal("unknown group \"%s\"", group);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+static int bind_socket(struct collector *col)
+{
+	const char *path = conf_str(col->conf, "socket_path");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	int rcvbuf = (int)conf_int(col->conf, "socket_receive_buffer");
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_fatal("socket_path %s is longer than %zu bytes", path, sizeof(sun.sun_path) - 1);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (lookup_ids(conf_str(col->conf, "socket_owner"), conf_str(col->conf, "socket_group"),
+		       &uid, &gid) < 0)
+		return -1;
+	/* remove a stale socket, never another kind of file */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_fatal("%s exists and is not a socket", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	col->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (col->sock < 0 || bind(col->sock, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		log_fatal("bind %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (setsockopt(col->sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
+		setsockopt(col->sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (chmod(path, (mode_t)conf_int(col->conf, "socket_mode")) != 0 ||
+	    ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) != 0)) {
+		log_fatal("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int drop_privileges(const struct conf *c)
+{
+	const char *user = conf_str(c, "user");
+	struct passwd *pw;
+
+	if (*user == '\0')
+		return 0;
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		log_fatal("unknown user \"%s\"", user);
+		return -1;
+	}
+	/* the state directory must belong to the user we become */
+	if (chown(conf_str(c, "state_directory"), pw->pw_uid, pw->pw_gid) != 0) {
+		log_fatal("chown %s: %s", conf_str(c, "state_directory"), strerror(errno));
+		return -1;
+	}
+	if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		log_fatal("cannot become user %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_fatal("privileges could be regained after dropping them");
+		return -1;
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return 0;
+}
+
+/* systemd Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void notify_systemd(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sun.sun_path))
+		return;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';	/* abstract namespace */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path)));
+	close(fd);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: tlsrptd [-c FILE] [-f] [-n] [-v] [-o key=value]...\n"
+		"  -c FILE  configuration (default " DEFAULT_CONFIG ")\n"
+		"  -f       foreground, log to stderr (default: syslog)\n"
+		"  -n       check the configuration and exit\n"
+		"  -o K=V   set a configuration key (after the file)\n"
+		"  -v       verbose logging\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = DEFAULT_CONFIG;
+	bool foreground = false, check = false, config_given = false;
+	int verbose = 0, opt, sfd, rc = 0;
+	struct conf *conf = conf_new();
+	struct collector col;
+	char err[512];
+	char *bufs;
+	sigset_t mask;
+	const char *offset;
+	char *overrides[64];
+	int noverrides = 0;
+
+	if (conf == NULL)
+		return 70;
+	while ((opt = getopt(argc, argv, "c:fno:v")) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; config_given = true; break;
+		case 'f': foreground = true; break;
+		case 'n': check = true; break;
+		case 'o':
+			if (noverrides == 64)
+				return usage(), 64;
+			overrides[noverrides++] = optarg;
+			break;
+		case 'v': verbose = 1; break;
+		default: usage(); return 64;
+		}
+	}
+	if (optind != argc) {
+		usage();
+		return 64;
+	}
+	log_init("tlsrptd", foreground || check ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
+	if ((config_given || access(config, F_OK) == 0) &&
+	    conf_load(conf, config, err, sizeof(err)) < 0) {
+		log_fatal("%s", err);
+		return 78;
+	}
+	for (int i = 0; i < noverrides; i++) {
+		if (conf_set(conf, overrides[i], err, sizeof(err)) < 0) {
+			log_fatal("-o %s: %s", overrides[i], err);
+			return 78;
+		}
+	}
+	if (check) {
+		printf("tlsrptd: configuration OK\n");
+		conf_free(conf);
+		return 0;
+	}
+
+	memset(&col, 0, sizeof(col));
+	col.conf = conf;
+	col.sock = -1;
+	pthread_mutex_init(&col.store_lock, NULL);
+	if ((offset = getenv("TLSRPTD_TEST_CLOCK_OFFSET")) != NULL)
+		col.clock_offset = strtoll(offset, NULL, 10);
+	col.parser = dgram_parser_new();
+	bufs = malloc((size_t)BATCH * DGRAM_BUF);
+	if (col.parser == NULL || bufs == NULL) {
+		log_fatal("out of memory");
+		return 70;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);	/* inherited by the syncer */
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	signal(SIGPIPE, SIG_IGN);
+
+	umask(022);
+	if (mkdir(conf_str(conf, "state_directory"), 0755) != 0 && errno != EEXIST) {
+		log_fatal("%s: %s", conf_str(conf, "state_directory"), strerror(errno));
+		return 73;
+	}
+	if (bind_socket(&col) < 0 || drop_privileges(conf) < 0)
+		return 71;
+	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0)
+		return 73;
+	if (pipe2(col.sync_pipe, O_CLOEXEC) != 0 ||
+	    pthread_create(&col.syncer, NULL, syncer_main, &col) != 0) {
+		log_fatal("cannot start the sync thread");
+		return 71;
+	}
+
+	log_info("collecting TLS results on %s, day files in %s/days",
+		 conf_str(conf, "socket_path"), conf_str(conf, "state_directory"));
+	notify_systemd("READY=1");
+	while (!col.stop) {
+		struct pollfd pfd[2] = {
+			{ .fd = col.sock, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+		};
+		int64_t now = now_seconds(&col);
+		/* wake up at the next midnight at the latest */
+		int timeout = (int)((86400 - now % 86400) * 1000);
+
+		if (poll(pfd, 2, timeout > 60000 ? 60000 : timeout + 10) < 0 && errno != EINTR) {
+			log_err("poll: %s", strerror(errno));
+			rc = 71;
+			break;
+		}
+		if (pfd[0].revents & POLLIN)
+			drain(&col, bufs);
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					log_init("tlsrptd", foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
+					log_info("logs reopened");
+				} else {
+					col.stop = 1;
+				}
+			}
+		}
+		collector_rollover(&col, day_of(now_seconds(&col)));
+	}
+
+	notify_systemd("STOPPING=1");
+	drain(&col, bufs);		/* what is already queued is ours */
+	close(col.sync_pipe[1]);
+	pthread_join(col.syncer, NULL);
+	unlink(conf_str(conf, "socket_path"));
+	store_close(col.store);
+	log_info("stopped");
+	dgram_parser_free(col.parser);
+	free(bufs);
+	conf_free(conf);
+	return rc;
+}
