@@ -46,6 +46,9 @@ static const struct conf_key conf_keys[] = {
 	{ "socket_mode", T_MODE, "0666", 0, 07777, "mode of the socket file" },
 	{ "socket_receive_buffer", T_SIZE, "4M", 64 * KB, 1 * GB,
 	  "SO_RCVBUF of the socket" },
+	{ "realtime_priority", T_INT, "10", 0, 99,
+	  "SCHED_RR priority of the receiving thread (0: normal scheduling); lets it "
+	  "drain the socket while many smtp processes are runnable" },
 	{ "store_max_size", T_SIZE, "64M", 1 * MB, 16 * GB,
 	  "maximum size of one day file; new keys beyond it go to the overflow counter" },
 	{ "max_string_length", T_INT, "2048", 64, 65536,

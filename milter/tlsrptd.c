@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,41 +233,49 @@ static int lookup_ids(const char *user, const char *group, uid_t *uid, gid_t *gi
 	return 0;
 }
 
+/*
+ * Bind the datagram socket. It is bound under a temporary name, given its
+ * mode and owner, and only then renamed into place, so Postfix never sees a
+ * socket with the wrong permissions; a stale socket is replaced by the
+ * rename, any other kind of file at the path is refused.
+ */
 static int bind_socket(struct collector *col)
 {
 	const char *path = conf_str(col->conf, "socket_path");
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char tmp[sizeof(sun.sun_path) + 32];
 	struct stat st;
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
 	int rcvbuf = (int)conf_int(col->conf, "socket_receive_buffer");
+	int n = snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		log_fatal("socket_path %s is longer than %zu bytes", path, sizeof(sun.sun_path) - 1);
+	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
+		log_fatal("socket_path %s is too long for a unix socket (at most %zu bytes "
+			  "with room for a temporary name)", path, sizeof(sun.sun_path) - 12);
 		return -1;
 	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
+	memcpy(sun.sun_path, tmp, (size_t)n + 1);
 	if (lookup_ids(conf_str(col->conf, "socket_owner"), conf_str(col->conf, "socket_group"),
 		       &uid, &gid) < 0)
 		return -1;
-	/* remove a stale socket, never another kind of file */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			log_fatal("%s exists and is not a socket", path);
-			return -1;
-		}
-		unlink(path);
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		log_fatal("%s exists and is not a socket", path);
+		return -1;
 	}
+	unlink(tmp);
 	col->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (col->sock < 0 || bind(col->sock, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		log_fatal("bind %s: %s", path, strerror(errno));
+		log_fatal("bind %s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	if (setsockopt(col->sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
 		setsockopt(col->sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	if (chmod(path, (mode_t)conf_int(col->conf, "socket_mode")) != 0 ||
-	    ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) != 0)) {
+	if (chmod(tmp, (mode_t)conf_int(col->conf, "socket_mode")) != 0 ||
+	    ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(tmp, uid, gid) != 0) ||
+	    rename(tmp, path) != 0) {
 		log_fatal("%s: %s", path, strerror(errno));
+		unlink(tmp);
 		return -1;
 	}
 	return 0;
@@ -327,7 +336,7 @@ static void usage(void)
 	fprintf(stderr, "usage: tlsrptd [-c FILE] [-f] [-n] [-v] [-o key=value]...\n"
 		"  -c FILE  configuration (default " DEFAULT_CONFIG ")\n"
 		"  -f       foreground, log to stderr (default: syslog)\n"
-		"  -n       check the configuration and exit\n"
+		"  -n       check the configuration and exit (with -v: print every key)\n"
 		"  -o K=V   set a configuration key (after the file)\n"
 		"  -v       verbose logging\n");
 }
@@ -379,6 +388,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (check) {
+		if (verbose)
+			conf_print(conf, stdout, false);
 		printf("tlsrptd: configuration OK\n");
 		conf_free(conf);
 		return 0;
@@ -410,15 +421,32 @@ int main(int argc, char **argv)
 		log_fatal("%s: %s", conf_str(conf, "state_directory"), strerror(errno));
 		return 73;
 	}
-	if (bind_socket(&col) < 0 || drop_privileges(conf) < 0)
+	if (bind_socket(&col) < 0)
 		return 71;
-	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0)
-		return 73;
 	if (pipe2(col.sync_pipe, O_CLOEXEC) != 0 ||
 	    pthread_create(&col.syncer, NULL, syncer_main, &col) != 0) {
 		log_fatal("cannot start the sync thread");
 		return 71;
 	}
+	/*
+	 * The kernel queues only net.unix.max_dgram_qlen datagrams (10 by
+	 * default) and Postfix sends without blocking: when many smtp(8)
+	 * processes are runnable, a normally scheduled receiver does not run
+	 * in time and results are lost. A real-time policy for this thread
+	 * (not the syncer, created above) makes it run as soon as one arrives.
+	 */
+	if (conf_int(conf, "realtime_priority") > 0) {
+		struct sched_param sp = { .sched_priority = (int)conf_int(conf, "realtime_priority") };
+		int e = pthread_setschedparam(pthread_self(), SCHED_RR, &sp);
+
+		if (e != 0)
+			log_warn("cannot use real-time scheduling (%s): bursts may lose results; "
+				 "see realtime_priority", strerror(e));
+	}
+	if (drop_privileges(conf) < 0)
+		return 71;
+	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0)
+		return 73;
 
 	log_info("collecting TLS results on %s, day files in %s/days",
 		 conf_str(conf, "socket_path"), conf_str(conf, "state_directory"));

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# ./run bench: every benchmark, each printing its own table.
+set -euo pipefail
+BUILD=$(cd "${1:-build}" && pwd)
+shift || true
+cd "$(dirname "$0")"
+python3 bench_collector.py "$BUILD" "$@"
+for extra in "$BUILD"/tests/bench/bench_report "$BUILD"/tests/bench/bench_https "$BUILD"/tests/bench/bench_policyd; do
+  [ -x "$extra" ] && { echo; "$extra"; }
+done
+exit 0

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""The real tlsrptd on a temporary socket: exact counts for every policy type
+and result code, bad input survived and counted, SIGKILL and restart, day
+rollover at 00:00 UTC, strict configuration checking."""
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from tlsrpttest import (Collector, TLSRPTD, check, check_eq, cleanup, datagram,  # noqa: E402
+                        done, tempdir)
+
+PR_COM = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"
+PR_COM2 = "v=TLSRPTv1;rua=https://reports.example.com/tlsrpt"
+PR_NET = "v=TLSRPTv1;rua=mailto:tls@example.net"
+PR_ORG = "v=TLSRPTv1;rua=mailto:tls@example.org"
+STS = ["version: STSv1", "mode: enforce", "mx: mx1.example.com", "mx: *.example.com",
+       "max_age: 604800"]
+STS_MX = ["mx1.example.com", "*.example.com"]
+TLSA = ["3 1 1 6007EEE553E85D8DF007A845D19EC343283D4E416E9A33F9EF3040C8B7C285BC"]
+HELO = "250-mx1.example.com ESMTP\r\n250-STARTTLS\r\n250 SMTPUTF8"
+CODES = {201: "starttls-not-supported", 202: "certificate-host-mismatch",
+         203: "certificate-not-trusted", 204: "certificate-expired",
+         205: "validation-failure", 301: "sts-policy-fetch-error",
+         302: "sts-policy-invalid", 303: "sts-webpki-invalid", 304: "tlsa-invalid",
+         305: "dnssec-invalid", 306: "dane-required"}
+TYPES = {1: "tlsa", 2: "sts", 9: "no-policy-found"}
+
+
+def workload():
+    """(d, pr, policy, dpv) for a realistic mix; every code, all policy types."""
+    out = []
+    for i in range(10):
+        out.append(("example.com", PR_COM, {"type": 9, "domain": "example.com"}, i % 2 == 0))
+    for i in range(7):
+        out.append(("example.com", PR_COM, {"type": 2, "domain": "example.com",
+                                            "strings": STS, "mx": STS_MX}, True))
+    for n, code in enumerate(CODES):
+        if code in (304, 305, 306):
+            continue
+        for k in range(1 + n % 3):
+            out.append(("example.com", PR_COM, {
+                "type": 2, "domain": "example.com", "strings": STS, "mx": STS_MX, "failed": True,
+                "details": [{"c": code, "s": "192.0.2.10", "n": "mx1.example.com", "h": HELO,
+                             "r": "203.0.113.25",
+                             "f": "self-signed_certificate" if code == 205 else None}]}, k % 2 == 0))
+    for i in range(4):
+        out.append(("Example.NET.", PR_NET, {"type": 1, "domain": "mx.example.net",
+                                             "strings": TLSA}, False))
+    for code in (304, 305, 306):
+        out.append(("example.net", PR_NET, {"type": 1, "domain": "mx.example.net", "strings": TLSA,
+                                            "failed": True,
+                                            "details": [{"c": code, "s": "192.0.2.10",
+                                                         "n": "mx.example.net", "r": "198.51.100.7"}]},
+                    True))
+    # Postfix 3.10.0-3.10.4: no policy-domain for no-policy-found
+    out.append(("example.org", PR_ORG, {"type": 9}, False))
+    out.append(("example.org", PR_ORG, {"type": 9, "domain": "example.org", "failed": True,
+                                        "details": [{"c": 201, "s": "192.0.2.10", "n": "mx.example.org",
+                                                     "h": "250 mx.example.org \u00e4", "r": "198.51.100.9"}]},
+                False))
+    # the record changed during the day: a second report group
+    out.append(("example.com", PR_COM2, {"type": 9, "domain": "example.com"}, True))
+    return out
+
+
+def expected(load):
+    """The dump the collector must produce, computed independently."""
+    groups = {}
+    for d, pr, p, _ in load:
+        d = d.lower().rstrip(".")
+        pol = groups.setdefault((d, pr), {})
+        key = (TYPES[p["type"]], (p.get("domain") or d).lower(), tuple(p.get("strings", [])),
+               tuple(p.get("mx", [])))
+        e = pol.setdefault(key, {"ok": 0, "fail": 0, "details": {}})
+        e["fail" if p.get("failed") else "ok"] += 1
+        for fd in p.get("details", []):
+            k = (CODES[fd["c"]],) + tuple(fd.get(x) for x in "snhrf")
+            e["details"][k] = e["details"].get(k, 0) + 1
+    return groups
+
+
+def normalize(dump):
+    groups = {}
+    for dom in dump["domains"]:
+        pol = groups.setdefault((dom["domain"], dom["record"]), {})
+        for entry in dom["policies"]:
+            p = entry["policy"]
+            key = (p["policy-type"], p["policy-domain"], tuple(p.get("policy-string", [])),
+                   tuple(p.get("mx-host", [])))
+            det = {}
+            for fd in entry.get("failure-details", []):
+                k = (fd["result-type"], fd.get("sending-mta-ip"), fd.get("receiving-mx-hostname"),
+                     fd.get("receiving-mx-helo"), fd.get("receiving-ip"), fd.get("failure-reason-code"))
+                det[k] = fd["failed-session-count"]
+            pol[key] = {"ok": entry["summary"]["total-successful-session-count"],
+                        "fail": entry["summary"]["total-failure-session-count"], "details": det}
+    return groups
+
+
+BAD = [b"garbage", b"5", b"[1,2]", b'{"d":"x"}', b"", b"\xff\xfe{",
+       b'{"d": "example.com","pr": "v=TLSRPTv1;rua=mai',
+       b'{"d":"example.com","pr":"p","policies":[{"policy-type":"9","f":0}]}']
+
+
+def test_counting_and_crash(tmp):
+    col = Collector(tmp).start()
+    load = workload()
+    n = 0
+    for i, (d, pr, p, dpv) in enumerate(load):
+        col.send(datagram(d, pr, [p], dpv))
+        n += 1
+        if i % 10 == 0:            # bad input interleaved: must change nothing else
+            col.send(BAD[(i // 10) % len(BAD)])
+            n += 1
+    nbad = n - len(load)
+    st = col.settle(n)
+    check(col.proc.poll() is None, "collector died on bad input")
+    check_eq(st["counters"]["sessions"], len(load), "sessions counted")
+    check_eq(st["counters"]["malformed_datagrams"] + st["counters"]["wrong_shape_datagrams"],
+             nbad, "bad datagrams counted")
+    want = expected(load)
+    check_eq(normalize(col.dump()), want, "dump after counting")
+    check("dropped a datagram" in col.logtext(), "bad input was not logged")
+
+    # SIGKILL: nothing counted may be lost; a restart continues the same day
+    col.stop(signal.SIGKILL)
+    col.start()
+    check_eq(normalize(col.dump()), want, "dump after kill -9 and restart")
+    extra = [("example.net", PR_NET, {"type": 1, "domain": "mx.example.net", "strings": TLSA}, True)] * 3
+    for d, pr, p, dpv in extra:
+        col.send(datagram(d, pr, [p], dpv))
+    col.settle(n + 3)
+    check_eq(normalize(col.dump()), expected(load + extra), "counting continued after restart")
+    check_eq(col.stop(), 0, "exit status after SIGTERM")
+    check(not os.path.exists(col.sock), "socket not removed on shutdown")
+
+
+def test_rollover(tmp):
+    now = time.time()
+    midnight = (int(now) // 86400 + 1) * 86400
+    offset = midnight - 2.5 - now          # the collector's clock: 2.5 s before midnight
+    col = Collector(tmp, env={"TLSRPTD_TEST_CLOCK_OFFSET": str(int(offset))}).start()
+    day1 = time.strftime("%Y-%m-%d", time.gmtime(midnight - 1))
+    day2 = time.strftime("%Y-%m-%d", time.gmtime(midnight))
+    p = {"type": 9, "domain": "roll.example"}
+    for _ in range(25):
+        col.send(datagram("roll.example", PR_ORG, [p]))
+    col.settle(25, day=day1)
+    time.sleep(max(0, midnight + 1 - (time.time() + int(offset))))
+    for _ in range(17):
+        col.send(datagram("roll.example", PR_ORG, [p]))
+    col.settle(17, day=day2)
+    s1, s2 = col.stats(day1), col.stats(day2)
+    check_eq(s1["counters"]["sessions"], 25, f"sessions on {day1}")
+    check_eq(s2["counters"]["sessions"], 17, f"sessions on {day2}")
+    check("closed" in col.logtext(), "rollover not logged")
+    col.stop()
+
+
+def test_socket_and_config(tmp):
+    col = Collector(tmp, extra_conf="socket_mode = 0620\n").start()
+    mode = stat.S_IMODE(os.stat(col.sock).st_mode)
+    check_eq(oct(mode), oct(0o620), "socket mode")
+    check(stat.S_ISSOCK(os.stat(col.sock).st_mode), "socket is a socket")
+    col.stop()
+    # a stale socket file is replaced; a regular file in its place is refused
+    col.start()
+    col.stop(signal.SIGKILL)
+    check(os.path.exists(col.sock), "stale socket left by kill -9")
+    col.start()
+    col.stop()
+    with open(col.sock, "w") as fp:
+        fp.write("not a socket")
+    r = subprocess.run([TLSRPTD, "-f", "-c", col.conf], capture_output=True, text=True, timeout=10)
+    check(r.returncode != 0 and "is not a socket" in r.stderr, f"regular file at socket path: {r.stderr}")
+
+    cases = [
+        ("sockt_path = /x\n", 2, 'unknown key "sockt_path"'),
+        ("socket_mode = 999\n", 2, "socket_mode: must be an octal mode"),
+        ("socket_path = relative\n", 2, "socket_path: must be an absolute path"),
+        ("store_max_size = 10\n", 2, "store_max_size: out of range"),
+        ("sync_interval = 5 minutes\n", 2, "sync_interval: bad duration suffix"),
+        ("user = a\nuser = b\n", 3, 'duplicate key "user"'),
+        ("just text\n", 2, 'expected "key = value"'),
+    ]
+    for i, (text, line, want) in enumerate(cases):
+        path = os.path.join(tmp, f"bad{i}.conf")
+        with open(path, "w") as fp:
+            fp.write("# comment\n" + text)
+        r = subprocess.run([TLSRPTD, "-n", "-c", path], capture_output=True, text=True)
+        check(r.returncode == 78 and f"{path}:{line}: " in r.stderr and want in r.stderr,
+              f"config {text.strip()!r}: rc {r.returncode}, stderr {r.stderr.strip()!r}, want {want!r}")
+    r = subprocess.run([TLSRPTD, "-n", "-c", col.conf], capture_output=True, text=True)
+    check_eq(r.returncode, 0, "tlsrptd -n on a good configuration")
+
+
+def main():
+    for t in (test_counting_and_crash, test_rollover, test_socket_and_config):
+        tmp = tempdir("tlsrptd-" + t.__name__)
+        try:
+            t(tmp)
+        except Exception as e:     # a crash of the test itself is a failure
+            check(False, f"{t.__name__}: {e!r}")
+        finally:
+            cleanup(tmp)
+    done("test_collector")
+
+
+if __name__ == "__main__":
+    main()
