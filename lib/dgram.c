@@ -173,9 +173,35 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+/* Bytes that need no attention inside a string: printable ASCII but '"' and '\\'. */
+static const unsigned char plain_byte[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+	R16(0), R16(0),			/* 0x00-0x1f: control, invalid raw */
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x20-0x2f: '"' */
+	R16(1), R16(1),			/* 0x30-0x4f */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,	/* 0x50-0x5f: '\\' */
+	R16(1), R16(1),			/* 0x60-0x7f */
+	R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),	/* UTF-8: checked */
+#undef R16
+};
+
+/*
+ * Does the 8-byte word hold any byte that is not plain: '"', '\\', a
+ * control byte (< 0x20) or a non-ASCII byte? The zero-byte test
+ * (x - 0x01..) & ~x & 0x80.. is exact for "some byte is zero".
+ */
+static inline bool word_has_special(uint64_t v)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+
+	return (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v) & high;
+}
+
 /*
  * Parse a JSON string at c (after optional whitespace) into the scratch
- * area. If 'out' is NULL the string is validated and dropped.
+ * area. If 'out' is NULL the string is validated and dropped. Runs of plain
+ * bytes are found by table lookup and copied at once (the hot path).
  */
 static bool parse_string(struct dgram_parser *ps, struct cur *c, struct result_str *out)
 {
@@ -187,8 +213,27 @@ static bool parse_string(struct dgram_parser *ps, struct cur *c, struct result_s
 		return false;
 	c->p++;
 	while (c->p < c->end) {
-		unsigned char ch = (unsigned char)*c->p;
+		unsigned char ch;
+		const char *run = c->p;
 
+		while (c->end - run >= 8) {
+			uint64_t v;
+
+			memcpy(&v, run, 8);
+			if (word_has_special(v))
+				break;
+			run += 8;
+		}
+		while (run < c->end && plain_byte[(unsigned char)*run])
+			run++;
+		if (run > c->p) {
+			memcpy(o, c->p, (size_t)(run - c->p));
+			o += run - c->p;
+			c->p = run;
+			if (c->p == c->end)
+				break;
+		}
+		ch = (unsigned char)*c->p;
 		if (ch == '"') {
 			c->p++;
 			if (out) {

@@ -506,11 +506,11 @@ static uint32_t intern_str(struct store *s, const char *p, size_t len, bool lowe
 	r->h.kind = REC_STR;
 	r->h.size = (uint32_t)size;
 	r->len = (uint32_t)len;
-	for (size_t i = 0; i < len; i++) {
-		char c = p[i];
-
-		r->bytes[i] = lower && c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-	}
+	memcpy(r->bytes, p, len);
+	if (lower)
+		for (size_t i = 0; i < len; i++)
+			if (r->bytes[i] >= 'A' && r->bytes[i] <= 'Z')
+				r->bytes[i] = (char)(r->bytes[i] + 32);
 	return intern(s, &r->h);
 }
 
