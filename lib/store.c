@@ -85,6 +85,7 @@ static const char *const counter_names[] = {
 	[STC_LOG_UNRECOGNISED] = "log_unrecognised",
 	[STC_OWN_REPORTS] = "own_report_results_skipped",
 	[STC_NO_TLSRPT] = "log_sessions_without_tlsrpt",
+	[STC_LOG_CUT] = "log_lines_cut",
 };
 
 const char *store_counter_name(enum store_counter c)

@@ -63,6 +63,7 @@ enum store_counter {
 	STC_LOG_UNRECOGNISED,	/* log follower: TLS lines not understood */
 	STC_OWN_REPORTS,	/* results of our own report mail, skipped */
 	STC_NO_TLSRPT,		/* log follower: sessions to domains without TLSRPT */
+	STC_LOG_CUT,		/* log follower: lines longer than its limit, cut */
 	STC_MAX = 32
 };
 

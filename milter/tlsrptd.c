@@ -41,6 +41,7 @@
 #include "conf.h"
 #include "dgram.h"
 #include "log.h"
+#include "pflog.h"
 #include "store.h"
 
 #define BATCH 32			/* datagrams per recvmmsg */
@@ -55,6 +56,7 @@ struct collector {
 	struct dgram_parser *parser;
 	int64_t clock_offset;		/* tests only: TLSRPTD_TEST_CLOCK_OFFSET */
 	volatile sig_atomic_t stop;
+	struct pflog *pflog;		/* Postfix log follower (3.7-3.9), or NULL */
 	pthread_t syncer;
 	int sync_pipe[2];		/* closing the write end stops the syncer */
 };
@@ -145,6 +147,29 @@ static void count_datagram(struct collector *col, const char *data, size_t len)
 		if (store_add(s, dg.d, dg.pr, &dg.policies[i]) == STORE_FULL)
 			log_warn_limited(&lim_full, "day file full (store_max_size): a result "
 					 "was counted in overflow_results only");
+}
+
+/* The log follower's results: counted like datagrams, on the day they were read. */
+static void log_sink(void *arg, int64_t when, struct result_str d, struct result_str pr,
+		     const struct result_policy *p)
+{
+	static struct log_limit lim_full;
+	struct collector *col = arg;
+
+	if (day_of(when) != store_day(col->store) && collector_rollover(col, day_of(when)) < 0)
+		log_err("still counting into the previous day file");
+	if (store_add(col->store, d, pr, p) == STORE_FULL)
+		log_warn_limited(&lim_full, "day file full (store_max_size): a result "
+				 "was counted in overflow_results only");
+}
+
+static void log_count(void *arg, int64_t when, enum store_counter c, uint64_t n)
+{
+	struct collector *col = arg;
+
+	if (day_of(when) != store_day(col->store))
+		collector_rollover(col, day_of(when));
+	store_bump(col->store, c, n);
 }
 
 /* Receive until the socket is empty. */
@@ -349,12 +374,14 @@ int main(int argc, char **argv)
 	struct conf *conf = conf_new();
 	struct collector col;
 	char err[512];
-	char *bufs;
+	char *bufs = NULL;
 	sigset_t mask;
 	const char *offset;
 	char *overrides[64];
 	int noverrides = 0;
 
+	memset(&col, 0, sizeof(col));
+	col.sock = -1;
 	if (conf == NULL)
 		return 70;
 	while ((opt = getopt(argc, argv, "c:fno:v")) != -1) {
@@ -363,8 +390,11 @@ int main(int argc, char **argv)
 		case 'f': foreground = true; break;
 		case 'n': check = true; break;
 		case 'o':
-			if (noverrides == 64)
-				return usage(), 64;
+			if (noverrides == 64) {
+				usage();
+				rc = 64;
+				goto out;
+			}
 			overrides[noverrides++] = optarg;
 			break;
 		case 'v': verbose = 1; break;
@@ -373,31 +403,31 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc) {
 		usage();
-		return 64;
+		rc = 64;
+		goto out;
 	}
 	log_init("tlsrptd", foreground || check ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
 	if ((config_given || access(config, F_OK) == 0) &&
 	    conf_load(conf, config, err, sizeof(err)) < 0) {
 		log_fatal("%s", err);
-		return 78;
+		rc = 78;
+		goto out;
 	}
 	for (int i = 0; i < noverrides; i++) {
 		if (conf_set(conf, overrides[i], err, sizeof(err)) < 0) {
 			log_fatal("-o %s: %s", overrides[i], err);
-			return 78;
+			rc = 78;
+			goto out;
 		}
 	}
 	if (check) {
 		if (verbose)
 			conf_print(conf, stdout, false);
 		printf("tlsrptd: configuration OK\n");
-		conf_free(conf);
-		return 0;
+		goto out;
 	}
 
-	memset(&col, 0, sizeof(col));
 	col.conf = conf;
-	col.sock = -1;
 	pthread_mutex_init(&col.store_lock, NULL);
 	if ((offset = getenv("TLSRPTD_TEST_CLOCK_OFFSET")) != NULL)
 		col.clock_offset = strtoll(offset, NULL, 10);
@@ -405,7 +435,8 @@ int main(int argc, char **argv)
 	bufs = malloc((size_t)BATCH * DGRAM_BUF);
 	if (col.parser == NULL || bufs == NULL) {
 		log_fatal("out of memory");
-		return 70;
+		rc = 70;
+		goto out;
 	}
 
 	sigemptyset(&mask);
@@ -419,14 +450,18 @@ int main(int argc, char **argv)
 	umask(022);
 	if (mkdir(conf_str(conf, "state_directory"), 0755) != 0 && errno != EEXIST) {
 		log_fatal("%s: %s", conf_str(conf, "state_directory"), strerror(errno));
-		return 73;
+		rc = 73;
+		goto out;
 	}
-	if (bind_socket(&col) < 0)
-		return 71;
+	if (bind_socket(&col) < 0) {
+		rc = 71;
+		goto out;
+	}
 	if (pipe2(col.sync_pipe, O_CLOEXEC) != 0 ||
 	    pthread_create(&col.syncer, NULL, syncer_main, &col) != 0) {
 		log_fatal("cannot start the sync thread");
-		return 71;
+		rc = 71;
+		goto out;
 	}
 	/*
 	 * The kernel queues only net.unix.max_dgram_qlen datagrams (10 by
@@ -443,30 +478,52 @@ int main(int argc, char **argv)
 			log_warn("cannot use real-time scheduling (%s): bursts may lose results; "
 				 "see realtime_priority", strerror(e));
 	}
-	if (drop_privileges(conf) < 0)
-		return 71;
-	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0)
-		return 73;
+	if (drop_privileges(conf) < 0) {
+		rc = 71;
+		goto out;
+	}
+	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0) {
+		rc = 73;
+		goto out;
+	}
 
+	if (*conf_str(conf, "log_source")) {
+		col.pflog = pflog_open(conf, log_sink, &col, err, sizeof(err));
+		if (col.pflog == NULL) {
+			log_fatal("log_source: %s", err);
+			rc = 78;
+			goto out;
+		}
+		pflog_set_counter(col.pflog, log_count);
+		log_info("following the Postfix log %s", conf_str(conf, "log_source"));
+	}
 	log_info("collecting TLS results on %s, day files in %s/days",
 		 conf_str(conf, "socket_path"), conf_str(conf, "state_directory"));
 	notify_systemd("READY=1");
 	while (!col.stop) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = col.sock, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
+			{ .fd = col.pflog ? pflog_fd(col.pflog) : -1, .events = POLLIN },
 		};
 		int64_t now = now_seconds(&col);
 		/* wake up at the next midnight at the latest */
 		int timeout = (int)((86400 - now % 86400) * 1000);
 
-		if (poll(pfd, 2, timeout > 60000 ? 60000 : timeout + 10) < 0 && errno != EINTR) {
+		if (timeout > 60000)
+			timeout = 60000;
+		/* a followed file has no fd to wait on: look at it 5 times a second */
+		if (col.pflog && pfd[2].fd < 0 && timeout > 200)
+			timeout = 200;
+		if (poll(pfd, 3, timeout + 10) < 0 && errno != EINTR) {
 			log_err("poll: %s", strerror(errno));
 			rc = 71;
 			break;
 		}
 		if (pfd[0].revents & POLLIN)
 			drain(&col, bufs);
+		if (col.pflog)
+			pflog_poll(col.pflog, now_seconds(&col));
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -484,11 +541,16 @@ int main(int argc, char **argv)
 
 	notify_systemd("STOPPING=1");
 	drain(&col, bufs);		/* what is already queued is ours */
+	if (col.pflog) {
+		pflog_poll(col.pflog, now_seconds(&col));
+		pflog_close(col.pflog);	/* writes the log position */
+	}
 	close(col.sync_pipe[1]);
 	pthread_join(col.syncer, NULL);
 	unlink(conf_str(conf, "socket_path"));
 	store_close(col.store);
 	log_info("stopped");
+out:
 	dgram_parser_free(col.parser);
 	free(bufs);
 	conf_free(conf);

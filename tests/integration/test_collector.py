@@ -5,6 +5,7 @@ rollover at 00:00 UTC, strict configuration checking."""
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -199,8 +200,96 @@ def test_socket_and_config(tmp):
     check_eq(r.returncode, 0, "tlsrptd -n on a good configuration")
 
 
+def test_privilege_drop(tmp):
+    """Started as root with user = nobody: binds as root, then runs and counts as nobody."""
+    if os.geteuid() != 0:
+        print("privilege drop not tested: not root")
+        return
+    os.chmod(tmp, 0o755)
+    col = Collector(tmp, extra_conf="user = nobody\nsocket_mode = 0666\n").start()
+    with open(f"/proc/{col.proc.pid}/status") as fp:
+        ids = {l.split(":")[0]: l.split()[1:] for l in fp if l.startswith(("Uid", "Gid"))}
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    check_eq(ids["Uid"], [str(nobody.pw_uid)] * 4, "uids after the drop (real, effective, saved, fs)")
+    check_eq(ids["Gid"][0], str(nobody.pw_gid), "gid after the drop")
+    col.send(datagram("example.com", PR_COM, [{"type": 9, "domain": "example.com"}]))
+    st = col.settle(1)
+    check_eq(st["counters"]["sessions"], 1, "counted after dropping privileges")
+    check_eq(os.stat(col.state).st_uid, nobody.pw_uid, "state directory owned by the user")
+    check_eq(col.stop(), 0, "exit status")
+
+
+LOG_LINES = """\
+Nov 28 10:00:01 mail postfix/smtp[2001]: Trusted TLS connection established to mx1.example.com[192.0.2.10]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+Nov 28 10:00:01 mail postfix/smtp[2001]: 4N1AAA0001: to=<alice@example.com>, relay=mx1.example.com[192.0.2.10]:25, delay=0.52, delays=0.01/0.01/0.3/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 28 10:00:02 mail postfix/smtp[2002]: Trusted TLS connection reused to mx1.example.com[192.0.2.10]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+Nov 28 10:00:02 mail postfix/smtp[2002]: 4N1AAA0002: to=<bob@example.com>, relay=mx1.example.com[192.0.2.10]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 28 12:00:04 mail postfix/smtp[5010]: server certificate verification failed for mx.example.org[198.51.100.7]:25: certificate has expired
+Nov 28 12:00:04 mail postfix/smtp[5010]: Untrusted TLS connection established to mx.example.org[198.51.100.7]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+Nov 28 12:00:04 mail postfix/smtp[5010]: 4N1CCC0010: to=<r10@example.org>, relay=mx.example.org[198.51.100.7]:25, delay=1, delays=0/0/1/0, dsn=4.7.5, status=deferred (Server certificate not verified)
+Nov 28 16:00:02 mail postfix/tlsrpt-out/smtp[9002]: Untrusted TLS connection established to mx.example.org[198.51.100.7]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+Nov 28 16:00:02 mail postfix/tlsrpt-out/smtp[9002]: 4N1GGG0002: to=<tlsrpt@example.org>, relay=mx.example.org[198.51.100.7]:25, delay=1, delays=0/0/1/0, dsn=2.0.0, status=sent (250 OK)
+Nov 28 16:00:03 mail postfix/smtp[2003]: Verified TLS connection established to mx1.example.net[192.0.2.30]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+Nov 28 16:00:03 mail postfix/smtp[2003]: 4N1AAA0003: to=<carol@example.net>, relay=mx1.example.net[192.0.2.30]:25, delay=0.5, delays=0/0/0.3/0.2, dsn=2.0.0, status=sent (250 OK)
+"""
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_log_source(tmp):
+    """Postfix 3.7: the collector follows the mail log; lines appended while it
+    runs are counted into the same day files as datagrams."""
+    zone = os.path.join(tmp, "zone")
+    with open(zone, "w") as fp:
+        fp.write('_smtp._tls.example.com TXT "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"\n'
+                 '_smtp._tls.example.org TXT "v=TLSRPTv1;rua=mailto:tls@example.org"\n')
+    port = free_port()
+    dns = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "..", "tools",
+                                                         "testdns.py"),
+                            "--port", str(port), "--zone", zone], stdout=subprocess.PIPE, text=True)
+    try:
+        check_eq(dns.stdout.readline().strip(), "ready", "test DNS server")
+        log = os.path.join(tmp, "mail.log")
+        open(log, "w").close()
+        col = Collector(tmp, extra_conf=f"log_source = {log}\nlog_position_file = {tmp}/logpos\n"
+                                        f"dns_resolver = 127.0.0.1:{port}\n").start()
+        with open(log, "a") as fp:
+            fp.write(LOG_LINES)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            st = col.stats()
+            if st and st["counters"]["sessions"] >= 2:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)            # anything more would be a wrong count
+        st = col.stats()
+        got = normalize(col.dump())
+        want = {("example.com", "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"): {
+                    ("no-policy-found", "example.com", (), ()): {"ok": 1, "fail": 0, "details": {}}},
+                ("example.org", "v=TLSRPTv1;rua=mailto:tls@example.org"): {
+                    ("no-policy-found", "example.org", (), ()): {"ok": 0, "fail": 1, "details": {
+                        ("certificate-expired", None, "mx.example.org", None, "198.51.100.7", None): 1}}}}
+        check_eq(got, want, "sessions counted from the log (reused and report transport skipped, "
+                            "example.net without TLSRPT not reported)")
+        check_eq(st["counters"]["sessions"], 2, "sessions")
+        check(st["counters"].get("log_sessions_without_tlsrpt", 0) >= 1, "no-TLSRPT session not counted as such")
+        col.stop()
+        check(os.path.exists(os.path.join(tmp, "logpos")), "log position not written")
+    finally:
+        dns.terminate()
+        dns.wait(5)
+
+
 def main():
-    for t in (test_counting_and_crash, test_rollover, test_socket_and_config):
+    for t in (test_counting_and_crash, test_rollover, test_socket_and_config, test_privilege_drop,
+              test_log_source):
         tmp = tempdir("tlsrptd-" + t.__name__)
         try:
             t(tmp)
