@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""HTTPS delivery (https_post_all) against local servers started here.
+
+Servers on 127.0.0.1 with a test CA made by the openssl CLI: a good HTTPS
+server (paths answer 200, 201, 404, 500, 301, a big body), one with a
+self-signed certificate, one that accepts and never answers, one that
+resets every connection. Each job's result line from deliver_tool is
+checked exactly (ok, permanent, status, detail), as is what the server
+received (method, Content-Type, no Content-Encoding, body bytes), the
+refusal of loopback destinations unless allowed, the refusal of non-https
+URLs, and that no more than https_concurrency requests run at once.
+"""
+import http.server
+import os
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SOURCE = os.environ.get('SOURCE_DIR', '.')
+BUILD = os.environ.get('BUILD_DIR', 'build')
+sys.path.insert(0, os.path.join(SOURCE, 'tests', 'tools'))
+import testca  # noqa: E402
+
+TOOL = os.path.join(BUILD, 'tests', 'deliver_tool')
+failures = 0
+received = []
+received_lock = threading.Lock()
+inflight = [0, 0]  # now, peak
+
+
+def check(cond, msg):
+    global failures
+    if not cond:
+        failures += 1
+        print('FAIL: ' + msg, file=sys.stderr)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        n = int(self.headers.get('Content-Length', '0'))
+        body = self.rfile.read(n)
+        with received_lock:
+            received.append((self.server.server_port, self.path, dict(self.headers), body))
+            inflight[0] += 1
+            inflight[1] = max(inflight[1], inflight[0])
+        try:
+            if self.path.startswith('/slow'):
+                time.sleep(0.1)
+            if self.path in ('/ok', '/') or self.path.startswith('/slow'):
+                self.reply(200, b'')
+            elif self.path == '/created':
+                self.reply(201, b'{"status":"created"}')
+            elif self.path == '/404':
+                self.reply(404, b'no such endpoint')
+            elif self.path == '/500':
+                self.reply(500, b'internal error\r\nsecond line\x1b[31m')
+            elif self.path == '/301':
+                self.send_response(301)
+                self.send_header('Location', 'https://127.0.0.1:%d/ok' % self.server.server_port)
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+            elif self.path == '/big':
+                self.reply(200, b'x' * (1024 * 1024))
+            else:
+                self.reply(400, b'unexpected path')
+        finally:
+            with received_lock:
+                inflight[0] -= 1
+
+    def reply(self, code, body):
+        self.send_response(code)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:  # the client stops reading big bodies
+            pass
+
+
+def https_server(cert, key):
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    srv.daemon_threads = True
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_port
+
+
+def raw_server(mode):
+    """'hang': accept and never answer; 'reset': accept and send RST."""
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    s.listen(16)
+    held = []
+
+    def loop():
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            if mode == 'hang':
+                held.append(c)
+            else:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                c.close()
+    threading.Thread(target=loop, daemon=True).start()
+    return s, s.getsockname()[1]
+
+
+def post(opts, pairs):
+    cmd = [TOOL]
+    for o in opts:
+        cmd += ['-o', o]
+    cmd.append('post')
+    for url, f in pairs:
+        cmd += [url, f]
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, timeout=40)
+    elapsed = time.monotonic() - t0
+    lines = r.stdout.decode().splitlines()
+    res = []
+    for line in lines:
+        head, _, detail = line.partition(' detail=')
+        kv = dict(x.split('=', 1) for x in head.split())
+        res.append((int(kv['ok']), int(kv['permanent']), int(kv['status']), detail))
+    check(len(res) == len(pairs), 'post: %d result lines for %d jobs (stderr %r)' %
+          (len(res), len(pairs), r.stderr))
+    return res, elapsed, r.returncode
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = testca.make_ca(tmp)
+        good_cert = testca.make_cert(tmp, ca, 'good', ['DNS:localhost', 'IP:127.0.0.1', 'IP:::1'])
+        bad_cert = testca.make_cert(tmp, None, 'selfsigned', ['DNS:localhost', 'IP:127.0.0.1'])
+        good, gport = https_server(*good_cert)
+        bad, bport = https_server(*bad_cert)
+        hang, hport = raw_server('hang')
+        reset, rport = raw_server('reset')
+        report = os.path.join(tmp, 'report.json.gz')
+        payload = b'\x1f\x8b\x08\x00' + bytes(range(256)) * 40
+        with open(report, 'wb') as f:
+            f.write(payload)
+        base = ['https_ca_file=' + ca[0], 'allow_loopback_destinations=yes',
+                'https_connect_timeout=2s', 'https_timeout=2s']
+        G = 'https://127.0.0.1:%d' % gport
+
+        # one batch: every outcome, results in job order
+        cases = [
+            # url, ok, permanent, status, detail (exact, or prefix when it ends in '*')
+            (G + '/ok', 1, 0, 200, 'HTTP 200'),
+            (G + '/created', 1, 0, 201, 'HTTP 201'),
+            (G + '/404', 0, 0, 404, 'HTTP 404: no such endpoint'),
+            (G + '/500', 0, 0, 500, 'HTTP 500: internal error  second line\\x1b[31m'),
+            (G + '/301', 0, 0, 301, 'HTTP 301: redirect to https://127.0.0.1:%d/ok not followed' % gport),
+            (G + '/big', 1, 0, 200, 'HTTP 200'),
+            ('https://127.0.0.1:%d/ok' % bport, 0, 0, 0, '*(curl 60)'),
+            ('https://127.0.0.1:%d/ok' % hport, 0, 0, 0, '*(curl 28)'),
+            ('https://127.0.0.1:%d/ok' % rport, 0, 0, 0, '|(curl 7)|(curl 35)|(curl 56)'),
+            ('http://127.0.0.1:%d/ok' % gport, 0, 1, 0,
+             'URL "http://127.0.0.1:%d/ok" refused: only https:// is allowed' % gport),
+            ('mailto:x@example.com', 0, 1, 0,
+             'URL "mailto:x@example.com" refused: only https:// is allowed'),
+            (G + '/ok\r\nX: y', 0, 1, 0, '*has a space, control or non-ASCII byte'),
+        ]
+        res, elapsed, rc = post(base, [(c[0], report) for c in cases])
+        check(rc == 1, 'post exit %d, want 1 (some failed)' % rc)
+        for c, r in zip(cases, res):
+            want = c[1:4]
+            check(r[:3] == want, '%s: got ok/permanent/status %r, want %r (%s)' %
+                  (c[0], r[:3], want, r[3]))
+            if c[4].startswith('|'):
+                check(any(x in r[3] for x in c[4][1:].split('|')),
+                      '%s: detail %r, want one of %r' % (c[0], r[3], c[4][1:]))
+            elif c[4].startswith('*'):
+                check(c[4][1:] in r[3], '%s: detail %r, want it to contain %r' % (c[0], r[3], c[4][1:]))
+            else:
+                check(r[3] == c[4], '%s: detail %r, want %r' % (c[0], r[3], c[4]))
+        # the hanging server costs about one timeout, jobs run in parallel
+        check(elapsed < 6, 'batch took %.1f s, want < 6 (timeouts 2 s, parallel)' % elapsed)
+
+        # what the good server received for /ok
+        oks = [x for x in received if x[0] == gport and x[1] == '/ok']
+        check(len(oks) == 1, 'good server got %d POSTs to /ok, want 1 (no redirect followed)' % len(oks))
+        if oks:
+            h = {k.lower(): v for k, v in oks[0][2].items()}
+            check(h.get('content-type') == 'application/tlsrpt+gzip',
+                  'Content-Type %r' % h.get('content-type'))
+            check('content-encoding' not in h, 'Content-Encoding sent: %r' % h.get('content-encoding'))
+            check('expect' not in h, 'Expect header sent')
+            check(h.get('user-agent', '').startswith('tlsrptd/'), 'User-Agent %r' % h.get('user-agent'))
+            check(oks[0][3] == payload, 'body differs (%d bytes, want %d)' % (len(oks[0][3]), len(payload)))
+        check(not any(x[0] == bport for x in received), 'bad-certificate server got a request')
+
+        # bad certificate accepted when https_verify = no
+        res, _, _ = post(base + ['https_verify=no'], [('https://127.0.0.1:%d/ok' % bport, report)])
+        check(res[:1] and res[0][:3] == (1, 0, 200), 'https_verify=no: got %r, want ok 200' % res)
+        # wrong host name with verification on (certificate has no 127.0.0.2)
+        res, _, _ = post(base, [('https://127.0.0.2:%d/ok' % gport, report)])
+        check(res[:1] and res[0][0] == 0, '127.0.0.2 (no SAN, nothing listening?) got %r' % res)
+
+        # loopback refused unless allowed; checked after DNS ("localhost")
+        received.clear()
+        strict = ['https_ca_file=' + ca[0], 'https_timeout=2s']
+        for url in (G + '/ok', 'https://localhost:%d/ok' % gport, 'https://[::1]:%d/ok' % gport,
+                    'https://[::ffff:127.0.0.1]:%d/ok' % gport):
+            res, _, _ = post(strict, [(url, report)])
+            check(res[:1] and res[0][:3] == (0, 1, 0) and 'is loopback (allow_loopback_destinations = no)' in res[0][3],
+                  '%s not allowed: got %r, want permanent loopback refusal' % (url, res))
+        check(received == [], 'server got %d requests from refused jobs' % len(received))
+        res, _, _ = post(strict + ['allow_private_destinations=yes'], [(G + '/ok', report)])
+        check(res[:1] and res[0][:3] == (1, 0, 200), 'allow_private_destinations=yes: got %r' % res)
+        res, _, _ = post(strict, [('https://10.255.255.1:%d/ok' % gport, report),
+                                  ('https://[fe80::1]:%d/ok' % gport, report),
+                                  ('https://169.254.169.254/latest', report)])
+        wants = ['10.255.255.1 is private', 'fe80::1 is link-local', '169.254.169.254 is link-local']
+        for r, w in zip(res, wants):
+            check(r[:3] == (0, 1, 0) and ('destination address ' + w + ' (allow_private_destinations = no)') in r[3],
+                  'private destination: got %r, want refusal "%s"' % (r, w))
+        res, _, _ = post(['allow_loopback_destinations=yes', 'https_timeout=2s'],
+                         [('https://10.255.255.1/ok', report)])
+        check(res[:1] and res[0][:2] == (0, 1) and 'is private' in res[0][3],
+              'loopback allowance must not allow private: got %r' % res)
+
+        # bounded concurrency
+        received.clear()
+        inflight[1] = 0
+        res, _, rc = post(base + ['https_concurrency=3'],
+                          [(G + '/slow%d' % i, report) for i in range(12)])
+        check(rc == 0 and all(r[0] == 1 for r in res), 'concurrency batch: rc %d, %r' % (rc, res[:3]))
+        check(len(received) == 12, 'concurrency batch: server got %d, want 12' % len(received))
+        check(2 <= inflight[1] <= 3, 'peak concurrent requests %d, want 2..3' % inflight[1])
+
+        for s in (good, bad):
+            s.shutdown()
+        hang.close()
+        reset.close()
+
+    if failures:
+        print('%d failures' % failures)
+        return 1
+    print('https: ok')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
