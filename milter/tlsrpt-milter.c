@@ -1,0 +1,468 @@
+/*
+ * tlsrpt-milter - collects the TLS reports others send us (RFC 8460 section
+ * 5.3) from the mail stream: a libmilter filter for Postfix or Sendmail.
+ *
+ * For a message with a recipient in milter_rua_addresses (case-insensitive)
+ * it buffers the message (up to max_message_size; a larger one is accepted
+ * untouched and not parsed), and at end of message extracts, parses and
+ * stores the report in received_directory (lib/received.h). The report
+ * counts as DKIM-verified when an Authentication-Results header of our own
+ * server (authserv-id = milter_authserv_id) says dkim=pass for a d= aligned
+ * with TLS-Report-Submitter or the From domain. The MTA must remove
+ * Authentication-Results headers with that id that arrive from outside
+ * (OpenDKIM and Postfix setups normally do); otherwise anyone can forge it.
+ *
+ * After storing: milter_action accept (deliver the mail as usual) or
+ * discard (drop it; only when every recipient is a rua address).
+ *
+ * SECURITY: fails open. Any internal error accepts the message: this
+ * filter must never reject or delay ordinary mail. Per-message state lives
+ * only in the context reached through smfi_getpriv; globals are set before
+ * smfi_main and read-only afterwards; every callback tolerates a NULL
+ * context and being called out of order.
+ *
+ * Usage: tlsrpt-milter [-c FILE] [-n] [-f] [-v]
+ *   -c FILE  configuration (default SYSCONFDIR/tlsrptd/tlsrptd.conf)
+ *   -n       check the configuration and exit
+ *   -f       stay in the foreground, log to stderr
+ *   -v       verbose (debug) logging
+ */
+#include <errno.h>
+#include <grp.h>
+#include <libmilter/mfapi.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "config.h"
+#include "log.h"
+#include "received.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
+#define MAX_RUA 64
+
+/* Read-only after main() has set them up (before smfi_main). */
+static struct {
+	char *rua[MAX_RUA];
+	size_t nrua;
+	const char *authserv_id;
+	bool discard;
+	size_t max_message;
+	size_t max_report;
+	struct received_store *store;
+} g;
+
+/* Per message, reached only through smfi_getpriv. */
+struct mctx {
+	struct buf msg;		/* the message as received: headers, blank line, body */
+	bool rua;		/* a recipient is one of ours */
+	bool other;		/* a recipient is not */
+	bool skip;		/* too large: accepted without parsing */
+};
+
+static struct mctx *ctx_get(SMFICTX *ctx)
+{
+	return ctx ? smfi_getpriv(ctx) : NULL;
+}
+
+static void ctx_reset(struct mctx *m)
+{
+	buf_free(&m->msg);
+	buf_init(&m->msg, g.max_message);
+	m->rua = m->other = m->skip = false;
+}
+
+/* Is the (possibly <bracketed>) address one of the rua addresses? */
+static bool is_rua(const char *arg)
+{
+	const char *s = arg, *e;
+
+	if (s == NULL)
+		return false;
+	while (*s == ' ' || *s == '<')
+		s++;
+	e = s + strcspn(s, ">");
+	for (size_t i = 0; i < g.nrua; i++)
+		if (strlen(g.rua[i]) == (size_t)(e - s) && strncasecmp(g.rua[i], s, (size_t)(e - s)) == 0)
+			return true;
+	return false;
+}
+
+static sfsistat mf_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
+{
+	(void)ctx;
+	(void)host;
+	(void)addr;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mf_helo(SMFICTX *ctx, char *helo)
+{
+	(void)ctx;
+	(void)helo;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mf_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct mctx *m = ctx_get(ctx);
+
+	(void)argv;
+	if (m == NULL) {
+		m = calloc(1, sizeof(*m));
+		if (m == NULL || smfi_setpriv(ctx, m) != MI_SUCCESS) {
+			free(m);
+			log_err("out of memory: message accepted without looking");
+			return SMFIS_ACCEPT;
+		}
+	}
+	ctx_reset(m);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mf_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct mctx *m = ctx_get(ctx);
+
+	if (m == NULL)
+		return SMFIS_CONTINUE;
+	if (argv && is_rua(argv[0]))
+		m->rua = true;
+	else
+		m->other = true;
+	return SMFIS_CONTINUE;
+}
+
+/* DATA: every recipient is known; mail not for a rua address is left alone. */
+static sfsistat mf_data(SMFICTX *ctx)
+{
+	struct mctx *m = ctx_get(ctx);
+
+	if (m == NULL || !m->rua)
+		return SMFIS_ACCEPT;
+	return SMFIS_CONTINUE;
+}
+
+/* Append; on passing the size limit, give up on this message. */
+static bool add(struct mctx *m, const void *p, size_t n)
+{
+	if (m->skip)
+		return false;
+	if (buf_add(&m->msg, p, n) != 0) {
+		log_warn("report mail larger than max_message_size (%zu bytes): accepted, not parsed",
+			 g.max_message);
+		buf_free(&m->msg);
+		buf_init(&m->msg, g.max_message);
+		m->skip = true;
+		return false;
+	}
+	return true;
+}
+
+static sfsistat mf_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct mctx *m = ctx_get(ctx);
+
+	if (m == NULL || !m->rua)
+		return SMFIS_ACCEPT;	/* not for us: leave the message alone */
+	if (name == NULL || value == NULL)
+		return SMFIS_CONTINUE;
+	if (!add(m, name, strlen(name)) || !add(m, ": ", 2) || !add(m, value, strlen(value)) ||
+	    !add(m, "\n", 1))
+		return SMFIS_ACCEPT;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mf_eoh(SMFICTX *ctx)
+{
+	struct mctx *m = ctx_get(ctx);
+
+	if (m == NULL || !m->rua)
+		return SMFIS_ACCEPT;
+	if (!add(m, "\n", 1))
+		return SMFIS_ACCEPT;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mf_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	struct mctx *m = ctx_get(ctx);
+
+	if (m == NULL || !m->rua)
+		return SMFIS_ACCEPT;
+	if (chunk && len && !add(m, chunk, len))
+		return SMFIS_ACCEPT;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mf_eom(SMFICTX *ctx)
+{
+	struct mctx *m = ctx_get(ctx);
+	struct received_input in = { 0 };
+	char id[RECEIVED_ID_LEN + 2], reason[600], qid[64] = "-";
+	const char *q;
+	sfsistat ret = SMFIS_ACCEPT;
+
+	if (m == NULL || !m->rua || m->skip || g.store == NULL)
+		goto out;
+	q = smfi_getsymval(ctx, (char *)"i");
+	if (q)
+		log_printable(qid, sizeof(qid), q, strlen(q));
+	in.data = m->msg.data ? m->msg.data : "";
+	in.len = m->msg.len;
+	in.is_message = true;
+	in.source = "milter";
+	in.authserv_id = g.authserv_id;
+	in.max_report = g.max_report;
+	switch (received_ingest(g.store, &in, id, sizeof(id), reason, sizeof(reason))) {
+	case RECEIVED_STORED:
+	case RECEIVED_DUPLICATE:
+		log_info("%s: TLS report stored as %s (%s)", qid, id, reason);
+		if (g.discard && !m->other)
+			ret = SMFIS_DISCARD;
+		break;
+	case RECEIVED_REJECTED: {
+		char r[300];
+
+		log_warn("%s: unusable TLS report mail, rejection record %s: %s", qid, id,
+			 log_printable(r, sizeof(r), reason, strlen(reason)));
+		break;
+	}
+	case RECEIVED_ERROR:
+		log_err("%s: storing the TLS report failed: %s", qid, reason);
+		break;
+	}
+out:
+	if (m)
+		ctx_reset(m);	/* the next message of this connection starts clean */
+	return ret;
+}
+
+static sfsistat mf_abort(SMFICTX *ctx)
+{
+	struct mctx *m = ctx_get(ctx);
+
+	if (m)
+		ctx_reset(m);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mf_close(SMFICTX *ctx)
+{
+	struct mctx *m = ctx_get(ctx);
+
+	if (m) {
+		buf_free(&m->msg);
+		free(m);
+		smfi_setpriv(ctx, NULL);
+	}
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc desc = {
+	.xxfi_name = (char *)"tlsrpt-milter",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = 0,
+	.xxfi_connect = mf_connect,
+	.xxfi_helo = mf_helo,
+	.xxfi_envfrom = mf_envfrom,
+	.xxfi_envrcpt = mf_envrcpt,
+	.xxfi_header = mf_header,
+	.xxfi_eoh = mf_eoh,
+	.xxfi_body = mf_body,
+	.xxfi_eom = mf_eom,
+	.xxfi_abort = mf_abort,
+	.xxfi_close = mf_close,
+	.xxfi_data = mf_data,
+};
+
+/* Split the comma separated rua list into g.rua; -1 with a message. */
+static int parse_rua(const char *list, char *err, size_t errsz)
+{
+	const char *p = list;
+
+	while (*p) {
+		const char *e = p + strcspn(p, ",");
+		const char *s = p, *t = e;
+
+		while (s < t && (*s == ' ' || *s == '\t'))
+			s++;
+		while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
+			t--;
+		if (t > s) {
+			if (t - s >= 7 && strncasecmp(s, "mailto:", 7) == 0)
+				s += 7;
+			if (memchr(s, '@', (size_t)(t - s)) == NULL) {
+				char a[101];
+				size_t n = (size_t)(t - s) < sizeof(a) - 1 ? (size_t)(t - s) : sizeof(a) - 1;
+
+				memcpy(a, s, n);
+				a[n] = '\0';
+				snprintf(err, errsz, "milter_rua_addresses: \"%s\" is not an address", a);
+				return -1;
+			}
+			if (g.nrua == MAX_RUA) {
+				snprintf(err, errsz, "milter_rua_addresses: more than %d addresses", MAX_RUA);
+				return -1;
+			}
+			g.rua[g.nrua] = strndup(s, (size_t)(t - s));
+			if (g.rua[g.nrua] == NULL) {
+				snprintf(err, errsz, "out of memory");
+				return -1;
+			}
+			g.nrua++;
+		}
+		p = *e ? e + 1 : e;
+	}
+	if (g.nrua == 0) {
+		snprintf(err, errsz, "milter_rua_addresses is empty: nothing to collect");
+		return -1;
+	}
+	return 0;
+}
+
+static int drop_privileges(const struct conf *c)
+{
+	const char *user = conf_str(c, "user");
+	struct passwd *pw;
+
+	if (*user == '\0')
+		return 0;
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		log_fatal("unknown user \"%s\"", user);
+		return -1;
+	}
+	if (chown(conf_str(c, "received_directory"), pw->pw_uid, pw->pw_gid) != 0) {
+		log_fatal("chown %s: %s", conf_str(c, "received_directory"), strerror(errno));
+		return -1;
+	}
+	if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		log_fatal("cannot become user %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_fatal("privileges could be regained after dropping them");
+		return -1;
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: tlsrpt-milter [-c FILE] [-n] [-f] [-v]\n");
+}
+
+static void cleanup(struct conf *conf)
+{
+	received_close(g.store);
+	g.store = NULL;
+	for (size_t i = 0; i < g.nrua; i++)
+		free(g.rua[i]);
+	g.nrua = 0;
+	conf_free(conf);
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = DEFAULT_CONFIG, *action, *sock;
+	bool config_given = false, check = false, foreground = false;
+	struct conf *conf;
+	char err[512];
+	int opt, verbose = 0, rc = 0;
+
+	while ((opt = getopt(argc, argv, "c:fnvh")) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; config_given = true; break;
+		case 'f': foreground = true; break;
+		case 'n': check = true; break;
+		case 'v': verbose++; break;
+		case 'h': usage(); return 0;
+		default: usage(); return 64;
+		}
+	}
+	if (optind != argc) {
+		usage();
+		return 64;
+	}
+	log_init("tlsrpt-milter", foreground || check ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
+	conf = conf_new();
+	if (conf == NULL) {
+		log_fatal("out of memory");
+		return 70;
+	}
+	if ((config_given || access(config, F_OK) == 0) &&
+	    conf_load(conf, config, err, sizeof(err)) < 0) {
+		log_fatal("%s", err);
+		rc = 78;
+		goto out;
+	}
+	action = conf_str(conf, "milter_action");
+	if (strcmp(action, "accept") != 0 && strcmp(action, "discard") != 0) {
+		log_fatal("milter_action must be accept or discard, not \"%s\"", action);
+		rc = 78;
+		goto out;
+	}
+	if (parse_rua(conf_str(conf, "milter_rua_addresses"), err, sizeof(err)) != 0) {
+		log_fatal("%s", err);
+		rc = 78;
+		goto out;
+	}
+	sock = conf_str(conf, "milter_socket");
+	if (strncmp(sock, "unix:", 5) != 0 && strncmp(sock, "local:", 6) != 0 &&
+	    strncmp(sock, "inet:", 5) != 0 && strncmp(sock, "inet6:", 6) != 0) {
+		log_fatal("milter_socket must be unix:PATH or inet:PORT@HOST, not \"%s\"", sock);
+		rc = 78;
+		goto out;
+	}
+	if (*conf_str(conf, "milter_authserv_id") == '\0')
+		log_warn("milter_authserv_id is empty: every report will be stored as unverified");
+	if (check)
+		goto out;
+	g.discard = strcmp(action, "discard") == 0;
+	g.authserv_id = conf_str(conf, "milter_authserv_id");
+	g.max_message = (size_t)conf_int(conf, "max_message_size");
+	g.max_report = (size_t)conf_int(conf, "max_report_size");
+	if (received_open(conf_str(conf, "received_directory"), &g.store, err, sizeof(err)) != 0) {
+		log_fatal("%s", err);
+		rc = 73;
+		goto out;
+	}
+	if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_register(desc) != MI_SUCCESS) {
+		log_fatal("cannot set up libmilter on %s", sock);
+		rc = 71;
+		goto out;
+	}
+	umask(007);
+	if (smfi_opensocket(1) != MI_SUCCESS) {
+		log_fatal("cannot open milter socket %s", sock);
+		rc = 71;
+		goto out;
+	}
+	if (drop_privileges(conf) != 0) {
+		rc = 77;
+		goto out;
+	}
+	if (!foreground && daemon(0, 0) != 0) {
+		log_fatal("daemon: %s", strerror(errno));
+		rc = 71;
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_info("listening on %s for %zu rua address(es), action %s", sock, g.nrua, action);
+	rc = smfi_main() == MI_SUCCESS ? 0 : 71;
+	log_info("stopped");
+out:
+	cleanup(conf);		/* conf strings (authserv_id) lived until here */
+	return rc;
+}

@@ -1,0 +1,695 @@
+/*
+ * ctl_received - `tlsrptctl received`: the TLS reports others sent us.
+ *
+ *   received import [--trusted] FILE...
+ *         store report files (.json, .json.gz, .gz, .zip) or mails (.eml,
+ *         or anything else that is not a report by its first bytes). The
+ *         DKIM state of imports is unknown, so they are stored as
+ *         unverified, unless --trusted. Exit CTL_DATAERR if any input was
+ *         rejected (its rejection record is stored), CTL_IOERR on I/O.
+ *   received summary [--days N] [--domain D] [--json] [--html FILE]
+ *         per policy domain and day (UTC day of the report's start):
+ *         sessions ok/failed per reporting organization, failure result
+ *         types, failing MX hosts, receiving and sending IPs, policy types.
+ *         Totals add up the report's policy entries; a session under both
+ *         DANE and MTA-STS may be in two entries, so the split by policy
+ *         type is shown too.
+ *         Reports without a trusted DKIM pass are listed apart. --days N
+ *         keeps reports whose range ends within the last N days.
+ *   received show ID
+ *         the stored record (JSON); CTL_EMPTY if there is none.
+ *
+ * Reads and writes only received_directory (lib/received.h).
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "buf.h"
+#include "ctl.h"
+#include "received.h"
+#include "rptparse.h"
+
+static void received_usage(void)
+{
+	fprintf(stderr,
+		"usage: tlsrptctl received import [--trusted] FILE...\n"
+		"       tlsrptctl received summary [--days N] [--domain D] [--json] [--html FILE]\n"
+		"       tlsrptctl received show ID\n");
+}
+
+static int open_store(const struct conf *c, struct received_store **s)
+{
+	char err[512];
+
+	if (received_open(conf_str(c, "received_directory"), s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsrptctl: %s\n", err);
+		return CTL_IOERR;
+	}
+	return CTL_OK;
+}
+
+/* Read at most 'max' bytes of a file; NULL with errno-ish message in err. */
+static unsigned char *read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errsz)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char *d;
+	size_t n;
+
+	if (fp == NULL) {
+		snprintf(err, errsz, "%s", strerror(errno));
+		return NULL;
+	}
+	d = malloc(max + 1);
+	if (d == NULL) {
+		fclose(fp);
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	n = fread(d, 1, max + 1, fp);
+	if (ferror(fp) || n > max) {
+		snprintf(err, errsz, "%s", ferror(fp) ? "read error" : "larger than the size limit");
+		fclose(fp);
+		free(d);
+		return NULL;
+	}
+	fclose(fp);
+	*len = n;
+	return d;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* Is the file a report file (else a mail)? By name, then by first bytes. */
+static bool is_report_file(const char *path, const unsigned char *d, size_t n)
+{
+	size_t i = 0;
+
+	if (ends_with(path, ".eml") || ends_with(path, ".msg"))
+		return false;
+	if (ends_with(path, ".json") || ends_with(path, ".gz") || ends_with(path, ".zip"))
+		return true;
+	if (n >= 2 && ((d[0] == 0x1f && d[1] == 0x8b) || (d[0] == 'P' && d[1] == 'K')))
+		return true;
+	while (i < n && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t'))
+		i++;
+	return i < n && d[i] == '{';
+}
+
+static int cmd_import(int argc, char **argv, const struct conf *c)
+{
+	struct received_store *s;
+	bool trusted = false;
+	int rc = CTL_OK, nfiles = 0, i;
+	size_t max = (size_t)conf_int(c, "max_message_size");
+
+	if ((size_t)conf_int(c, "max_report_size") > max)
+		max = (size_t)conf_int(c, "max_report_size");
+	for (i = 2; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+		if (strcmp(argv[i], "--trusted") == 0)
+			trusted = true;
+		else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else {
+			received_usage();
+			return CTL_USAGE;
+		}
+	}
+	if (i >= argc) {
+		received_usage();
+		return CTL_USAGE;
+	}
+	if ((rc = open_store(c, &s)) != CTL_OK)
+		return rc;
+	for (; i < argc; i++) {
+		char err[512], id[RECEIVED_ID_LEN + 2], reason[600];
+		size_t len = 0;
+		unsigned char *d = read_bounded(argv[i], max, &len, err, sizeof(err));
+		struct received_input in = { 0 };
+		const char *base = strrchr(argv[i], '/');
+
+		nfiles++;
+		if (d == NULL) {
+			fprintf(stderr, "%s: %s\n", argv[i], err);
+			rc = CTL_IOERR;
+			continue;
+		}
+		in.data = d;
+		in.len = len;
+		in.is_message = !is_report_file(argv[i], d, len);
+		in.source = "import";
+		in.filename = base ? base + 1 : argv[i];
+		in.trusted = trusted;
+		in.max_report = (size_t)conf_int(c, "max_report_size");
+		switch (received_ingest(s, &in, id, sizeof(id), reason, sizeof(reason))) {
+		case RECEIVED_STORED:
+			printf("%s: stored %s (%s)\n", argv[i], id, reason);
+			break;
+		case RECEIVED_DUPLICATE:
+			printf("%s: duplicate %s (%s)\n", argv[i], id, reason);
+			break;
+		case RECEIVED_REJECTED:
+			printf("%s: rejected %s: %s\n", argv[i], id, reason);
+			if (rc == CTL_OK)
+				rc = CTL_DATAERR;
+			break;
+		case RECEIVED_ERROR:
+			fprintf(stderr, "%s: %s\n", argv[i], reason);
+			rc = CTL_IOERR;
+			break;
+		}
+		free(d);
+	}
+	received_close(s);
+	return rc;
+}
+
+/* ---------- summary ---------- */
+
+struct summary {
+	struct json_object *groups;	/* "class\tdomain\tday" -> group */
+	const char *domain;		/* filter, or NULL */
+	int rejected;
+};
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return NULL;
+}
+
+static int64_t jint(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
+		return json_object_get_int64(v);
+	return 0;
+}
+
+static struct json_object *jobj(struct json_object *o, const char *k, json_type t)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(o, k, &v) && json_object_is_type(v, t))
+		return v;
+	v = t == json_type_array ? json_object_new_array() : json_object_new_object();
+	json_object_object_add(o, k, v);
+	return v;
+}
+
+static void bump(struct json_object *map, const char *key, int64_t n)
+{
+	if (key == NULL || *key == '\0')
+		return;
+	json_object_object_add(map, key, json_object_new_int64(jint(map, key) + n));
+}
+
+static void add_policy(struct summary *sm, const char *cls, const char *org, const char *day,
+		       struct json_object *pol)
+{
+	struct json_object *p = NULL, *su = NULL, *fd = NULL, *g, *o, *types;
+	const char *domain, *ptype;
+	char key[1024];
+	int64_t ok, failed;
+
+	json_object_object_get_ex(pol, "policy", &p);
+	json_object_object_get_ex(pol, "summary", &su);
+	domain = jstr(p, "policy-domain");
+	ptype = jstr(p, "policy-type");
+	if (domain == NULL)
+		domain = "";
+	if (sm->domain && strcasecmp(sm->domain, domain) != 0)
+		return;
+	snprintf(key, sizeof(key), "%s\t%s\t%s", cls, domain, day);
+	if (!json_object_object_get_ex(sm->groups, key, &g)) {
+		g = json_object_new_object();
+		json_object_object_add(g, "domain", json_object_new_string(domain));
+		json_object_object_add(g, "day", json_object_new_string(day));
+		json_object_object_add(g, "class", json_object_new_string(cls));
+		json_object_object_add(sm->groups, key, g);
+	}
+	ok = jint(su, "total-successful-session-count");
+	failed = jint(su, "total-failure-session-count");
+	bump(g, "successful", ok);
+	bump(g, "failed", failed);
+	bump(g, "policies", 1);
+	o = jobj(jobj(g, "organizations", json_type_object), org, json_type_object);
+	bump(o, "successful", ok);
+	bump(o, "failed", failed);
+	types = jobj(g, "policy_types", json_type_object);
+	bump(types, ptype && *ptype ? ptype : "(none)", 1);
+	/* A session under both DANE and MTA-STS may be counted in a tlsa and an
+	 * sts entry (RFC 8460 section 4): the totals add policy entries up, so
+	 * keep the split by policy type too. */
+	o = jobj(jobj(g, "by_policy_type", json_type_object), ptype && *ptype ? ptype : "(none)",
+		 json_type_object);
+	bump(o, "successful", ok);
+	bump(o, "failed", failed);
+	if (json_object_object_get_ex(pol, "failure-details", &fd) &&
+	    json_object_is_type(fd, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(fd); i++) {
+			struct json_object *d = json_object_array_get_idx(fd, i);
+			int64_t n = jint(d, "failed-session-count");
+			const char *rt = jstr(d, "result-type");
+
+			bump(jobj(g, "result_types", json_type_object), rt && *rt ? rt : "(none)", n);
+			bump(jobj(g, "failing_mx_hosts", json_type_object), jstr(d, "receiving-mx-hostname"), n);
+			bump(jobj(g, "failing_receiving_ips", json_type_object), jstr(d, "receiving-ip"), n);
+			bump(jobj(g, "sending_ips", json_type_object), jstr(d, "sending-mta-ip"), n);
+		}
+	}
+}
+
+static int summary_cb(const char *cls, const char *id, struct json_object *rec, void *arg)
+{
+	struct summary *sm = arg;
+	struct json_object *rep, *pols;
+	const char *org, *start;
+	char day[16];
+	int64_t t;
+
+	(void)id;
+	if (strcmp(cls, "rejected") == 0) {
+		sm->rejected++;
+		return 0;
+	}
+	if (!json_object_object_get_ex(rec, "report", &rep) ||
+	    !json_object_object_get_ex(rep, "policies", &pols) ||
+	    !json_object_is_type(pols, json_type_array))
+		return 0;
+	org = jstr(rep, "organization-name");
+	if (org == NULL || *org == '\0')
+		org = "(unnamed)";
+	{
+		struct json_object *dr = NULL;
+
+		json_object_object_get_ex(rep, "date-range", &dr);
+		start = jstr(dr, "start-datetime");
+	}
+	if (start == NULL || rpt_parse_time(start, &t) != 0)
+		return 0;
+	snprintf(day, sizeof(day), "%.10s", start);
+	for (size_t i = 0; i < json_object_array_length(pols); i++)
+		add_policy(sm, cls, org, day, json_object_array_get_idx(pols, i));
+	return 0;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	struct json_object *x = *(struct json_object *const *)a, *y = *(struct json_object *const *)b;
+	int r = strcmp(jstr(x, "domain"), jstr(y, "domain"));
+
+	return r ? r : strcmp(jstr(x, "day"), jstr(y, "day"));
+}
+
+/* The groups of one class, sorted by domain and day, as a new array. */
+static struct json_object *class_groups(struct summary *sm, const char *cls)
+{
+	struct json_object *arr = json_object_new_array();
+
+	json_object_object_foreach(sm->groups, k, g) {
+		(void)k;
+		if (strcmp(jstr(g, "class"), cls) == 0)
+			json_object_array_add(arr, json_object_get(g));
+	}
+	json_object_array_sort(arr, cmp_group);
+	return arr;
+}
+
+/* "key (n), key (n)" of a map, largest first. */
+static void print_map(FILE *fp, const char *label, struct json_object *g, const char *k)
+{
+	struct json_object *m, *arr;
+
+	if (!json_object_object_get_ex(g, k, &m) || json_object_object_length(m) == 0)
+		return;
+	fprintf(fp, "    %s:", label);
+	arr = json_object_new_array();
+	json_object_object_foreach(m, key, v) {
+		struct json_object *pair = json_object_new_object();
+
+		json_object_object_add(pair, "k", json_object_new_string(key));
+		json_object_object_add(pair, "n", json_object_get(v));
+		json_object_array_add(arr, pair);
+	}
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		size_t best = i;
+
+		for (size_t j = i + 1; j < json_object_array_length(arr); j++)
+			if (jint(json_object_array_get_idx(arr, j), "n") >
+			    jint(json_object_array_get_idx(arr, best), "n"))
+				best = j;
+		if (best != i) {
+			struct json_object *a = json_object_get(json_object_array_get_idx(arr, i));
+			struct json_object *b = json_object_get(json_object_array_get_idx(arr, best));
+
+			json_object_array_put_idx(arr, i, b);
+			json_object_array_put_idx(arr, best, a);
+		}
+		fprintf(fp, "%s %s (%lld)", i ? "," : "", jstr(json_object_array_get_idx(arr, i), "k"),
+			(long long)jint(json_object_array_get_idx(arr, i), "n"));
+	}
+	fprintf(fp, "\n");
+	json_object_put(arr);
+}
+
+static void print_text(FILE *fp, struct json_object *arr, const char *title)
+{
+	fprintf(fp, "%s\n", title);
+	if (json_object_array_length(arr) == 0)
+		fprintf(fp, "  (none)\n");
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *g = json_object_array_get_idx(arr, i), *orgs, *types;
+		bool first = true;
+
+		fprintf(fp, "  %s %s: %lld ok, %lld failed; policies:", jstr(g, "domain"), jstr(g, "day"),
+			(long long)jint(g, "successful"), (long long)jint(g, "failed"));
+		if (json_object_object_get_ex(g, "policy_types", &types)) {
+			json_object_object_foreach(types, k, v) {
+				(void)v;
+				fprintf(fp, "%s %s", first ? "" : ",", k);
+				first = false;
+			}
+		}
+		fprintf(fp, "\n");
+		if (json_object_object_get_ex(g, "by_policy_type", &types) &&
+		    json_object_object_length(types) > 1) {
+			fprintf(fp, "    by policy type (a session may count under several):");
+			first = true;
+			json_object_object_foreach(types, k, v) {
+				fprintf(fp, "%s %s %lld ok, %lld failed", first ? "" : ";", k,
+					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
+				first = false;
+			}
+			fprintf(fp, "\n");
+		}
+		if (json_object_object_get_ex(g, "organizations", &orgs)) {
+			json_object_object_foreach(orgs, k, v)
+				fprintf(fp, "    %s: %lld ok, %lld failed\n", k,
+					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
+		}
+		print_map(fp, "result types", g, "result_types");
+		print_map(fp, "failing MX hosts", g, "failing_mx_hosts");
+		print_map(fp, "failing receiving IPs", g, "failing_receiving_ips");
+		print_map(fp, "sending IPs", g, "sending_ips");
+	}
+}
+
+static void html_esc(struct buf *b, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '<': buf_adds(b, "&lt;"); break;
+		case '>': buf_adds(b, "&gt;"); break;
+		case '&': buf_adds(b, "&amp;"); break;
+		case '"': buf_adds(b, "&quot;"); break;
+		case '\'': buf_adds(b, "&#39;"); break;
+		default: buf_addc(b, *s);
+		}
+	}
+}
+
+static void html_map(struct buf *b, struct json_object *g, const char *k)
+{
+	struct json_object *m;
+	bool first = true;
+
+	if (!json_object_object_get_ex(g, k, &m))
+		return;
+	json_object_object_foreach(m, key, v) {
+		buf_adds(b, first ? "" : ", ");
+		html_esc(b, key);
+		buf_printf(b, " (%lld)", (long long)json_object_get_int64(v));
+		first = false;
+	}
+}
+
+/* An inline SVG: one stacked bar (ok green, failed red) per day. */
+static void html_chart(struct buf *b, struct json_object *arr)
+{
+	struct json_object *days = json_object_new_object(), *keys;
+	int64_t max = 1;
+	size_t n, w;
+
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *g = json_object_array_get_idx(arr, i);
+		struct json_object *d = jobj(days, jstr(g, "day"), json_type_object);
+
+		bump(d, "ok", jint(g, "successful"));
+		bump(d, "failed", jint(g, "failed"));
+	}
+	keys = json_object_new_array();
+	json_object_object_foreach(days, k, v) {
+		int64_t t = jint(v, "ok") + jint(v, "failed");
+
+		json_object_array_add(keys, json_object_new_string(k));
+		if (t > max)
+			max = t;
+	}
+	for (size_t i = 0; i < json_object_array_length(keys); i++)	/* sort strings */
+		for (size_t j = i + 1; j < json_object_array_length(keys); j++)
+			if (strcmp(json_object_get_string(json_object_array_get_idx(keys, j)),
+				   json_object_get_string(json_object_array_get_idx(keys, i))) < 0) {
+				struct json_object *a = json_object_get(json_object_array_get_idx(keys, i));
+				struct json_object *c = json_object_get(json_object_array_get_idx(keys, j));
+
+				json_object_array_put_idx(keys, i, c);
+				json_object_array_put_idx(keys, j, a);
+			}
+	n = json_object_array_length(keys);
+	w = n ? (n * 24 + 40) : 100;
+	buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" height=\"140\" "
+		   "role=\"img\" aria-label=\"sessions per day\">\n", w);
+	for (size_t i = 0; i < n; i++) {
+		const char *day = json_object_get_string(json_object_array_get_idx(keys, i));
+		struct json_object *d = NULL;
+		int64_t ok, failed, hok, hf;
+
+		json_object_object_get_ex(days, day, &d);
+		ok = jint(d, "ok");
+		failed = jint(d, "failed");
+		hok = ok * 100 / max;
+		hf = failed * 100 / max;
+		if (ok > 0 && hok == 0)
+			hok = 1;
+		if (failed > 0 && hf == 0)
+			hf = 1;
+		buf_printf(b, "<rect x=\"%zu\" y=\"%lld\" width=\"18\" height=\"%lld\" fill=\"#3a3\">"
+			   "<title>", 20 + i * 24, (long long)(110 - hok), (long long)hok);
+		html_esc(b, day);
+		buf_printf(b, ": %lld ok</title></rect>\n", (long long)ok);
+		buf_printf(b, "<rect x=\"%zu\" y=\"%lld\" width=\"18\" height=\"%lld\" fill=\"#c33\">"
+			   "<title>", 20 + i * 24, (long long)(110 - hok - hf), (long long)hf);
+		html_esc(b, day);
+		buf_printf(b, ": %lld failed</title></rect>\n", (long long)failed);
+	}
+	buf_adds(b, "<line x1=\"15\" y1=\"110\" x2=\"100%\" y2=\"110\" stroke=\"#888\"/>\n</svg>\n");
+	json_object_put(keys);
+	json_object_put(days);
+}
+
+static void html_table(struct buf *b, struct json_object *arr, const char *title, const char *note)
+{
+	buf_adds(b, "<h2>");
+	html_esc(b, title);
+	buf_adds(b, "</h2>\n");
+	if (note) {
+		buf_adds(b, "<p class=\"note\">");
+		html_esc(b, note);
+		buf_adds(b, "</p>\n");
+	}
+	if (json_object_array_length(arr) == 0) {
+		buf_adds(b, "<p>None.</p>\n");
+		return;
+	}
+	html_chart(b, arr);
+	buf_adds(b, "<table>\n<tr><th>Domain</th><th>Day</th><th>OK</th><th>Failed</th>"
+		 "<th>Organizations</th><th>Result types</th><th>Failing MX hosts</th>"
+		 "<th>Receiving IPs</th><th>Sending IPs</th><th>Policy types</th></tr>\n");
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *g = json_object_array_get_idx(arr, i), *orgs;
+		bool first = true;
+
+		buf_printf(b, "<tr%s><td>", jint(g, "failed") ? " class=\"fail\"" : "");
+		html_esc(b, jstr(g, "domain"));
+		buf_adds(b, "</td><td>");
+		html_esc(b, jstr(g, "day"));
+		buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>", (long long)jint(g, "successful"),
+			   (long long)jint(g, "failed"));
+		if (json_object_object_get_ex(g, "organizations", &orgs)) {
+			json_object_object_foreach(orgs, k, v) {
+				buf_adds(b, first ? "" : "<br>");
+				html_esc(b, k);
+				buf_printf(b, ": %lld/%lld", (long long)jint(v, "successful"),
+					   (long long)jint(v, "failed"));
+				first = false;
+			}
+		}
+		buf_adds(b, "</td><td>");
+		html_map(b, g, "result_types");
+		buf_adds(b, "</td><td>");
+		html_map(b, g, "failing_mx_hosts");
+		buf_adds(b, "</td><td>");
+		html_map(b, g, "failing_receiving_ips");
+		buf_adds(b, "</td><td>");
+		html_map(b, g, "sending_ips");
+		buf_adds(b, "</td><td>");
+		html_map(b, g, "policy_types");
+		buf_adds(b, "</td></tr>\n");
+	}
+	buf_adds(b, "</table>\n");
+}
+
+static int write_html(const char *path, struct json_object *ver, struct json_object *unv, int rejected)
+{
+	struct buf b;
+	FILE *fp;
+	int rc = CTL_OK;
+
+	buf_init(&b, 256u << 20);
+	buf_adds(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+		 "<title>TLS reports received</title>\n<style>\n"
+		 "body{font-family:sans-serif;margin:1em 2em;color:#222}\n"
+		 "table{border-collapse:collapse;margin:1em 0}\n"
+		 "th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;font-size:90%}\n"
+		 "th{background:#eee}tr.fail td{background:#fee}.note{color:#855}\n"
+		 "</style></head><body>\n<h1>TLS reports received</h1>\n");
+	html_table(&b, ver, "Reports with a trusted DKIM signature", NULL);
+	html_table(&b, unv, "Reports without a verified DKIM signature",
+		   "RFC 8460 says reports without a valid DKIM signature must be ignored; "
+		   "they are shown apart and may be forged.");
+	buf_printf(&b, "<p>Rejected inputs: %d (see <code>tlsrptctl received show ID</code>).</p>\n",
+		   rejected);
+	buf_adds(&b, "</body></html>\n");
+	if (b.overflow) {
+		fprintf(stderr, "tlsrptctl: the HTML page is too large\n");
+		buf_free(&b);
+		return CTL_SOFTWARE;
+	}
+	fp = fopen(path, "w");
+	if (fp == NULL || fwrite(b.data, 1, b.len, fp) != b.len || fclose(fp) != 0) {
+		fprintf(stderr, "tlsrptctl: %s: %s\n", path, strerror(errno));
+		rc = CTL_IOERR;
+	}
+	buf_free(&b);
+	return rc;
+}
+
+static int cmd_summary(int argc, char **argv, const struct conf *c)
+{
+	struct summary sm = { 0 };
+	struct received_store *s;
+	struct json_object *ver, *unv;
+	const char *html = NULL;
+	bool json = false;
+	int64_t since = INT64_MIN;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (strcmp(argv[i], "--days") == 0 && i + 1 < argc) {
+			char *end;
+			long long d = strtoll(argv[++i], &end, 10);
+
+			if (*end || d < 0 || d > 100000) {
+				received_usage();
+				return CTL_USAGE;
+			}
+			since = (int64_t)time(NULL) - d * 86400;
+		} else if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc)
+			sm.domain = argv[++i];
+		else if (strcmp(argv[i], "--html") == 0 && i + 1 < argc)
+			html = argv[++i];
+		else {
+			received_usage();
+			return CTL_USAGE;
+		}
+	}
+	if ((rc = open_store(c, &s)) != CTL_OK)
+		return rc;
+	sm.groups = json_object_new_object();
+	received_foreach(s, since, summary_cb, &sm);
+	received_close(s);
+	ver = class_groups(&sm, "verified");
+	unv = class_groups(&sm, "unverified");
+	if (json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "verified", json_object_get(ver));
+		json_object_object_add(o, "unverified", json_object_get(unv));
+		json_object_object_add(o, "rejected", json_object_new_int(sm.rejected));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else if (html == NULL) {
+		print_text(stdout, ver, "Reports with a trusted DKIM signature:");
+		print_text(stdout, unv, "Reports without a verified DKIM signature (RFC 8460: to be ignored):");
+		printf("Rejected inputs: %d\n", sm.rejected);
+	}
+	if (html)
+		rc = write_html(html, ver, unv, sm.rejected);
+	if (rc == CTL_OK && json_object_array_length(ver) + json_object_array_length(unv) == 0 &&
+	    sm.rejected == 0)
+		rc = CTL_EMPTY;
+	json_object_put(ver);
+	json_object_put(unv);
+	json_object_put(sm.groups);
+	return rc;
+}
+
+static int cmd_show(int argc, char **argv, const struct conf *c)
+{
+	struct received_store *s;
+	struct json_object *rec;
+	int rc;
+
+	if (argc != 3) {
+		received_usage();
+		return CTL_USAGE;
+	}
+	if ((rc = open_store(c, &s)) != CTL_OK)
+		return rc;
+	if (received_load(s, argv[2], &rec) != 0) {
+		fprintf(stderr, "tlsrptctl: no received report or rejection with id %s\n", argv[2]);
+		received_close(s);
+		return CTL_EMPTY;
+	}
+	printf("%s\n", json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PRETTY |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (strcmp(jstr(rec, "class") ? jstr(rec, "class") : "", "rejected") == 0)
+		printf("raw input: %s/rejected/%s.raw\n", received_dir(s), argv[2]);
+	json_object_put(rec);
+	received_close(s);
+	return CTL_OK;
+}
+
+int ctl_received(int argc, char **argv, const struct conf *c)
+{
+	if (argc < 2) {
+		received_usage();
+		return CTL_USAGE;
+	}
+	if (strcmp(argv[1], "import") == 0)
+		return cmd_import(argc, argv, c);
+	if (strcmp(argv[1], "summary") == 0)
+		return cmd_summary(argc, argv, c);
+	if (strcmp(argv[1], "show") == 0)
+		return cmd_show(argc, argv, c);
+	received_usage();
+	return CTL_USAGE;
+}
