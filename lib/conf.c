@@ -92,7 +92,8 @@ static const struct conf_key conf_keys[] = {
 	{ "delivery_mail", T_STR, "sendmail", 0, 0, "mail delivery: sendmail, smtp or off" },
 	{ "sendmail_command", T_STR, "/usr/sbin/sendmail -i -oi", 0, 0,
 	  "command that takes a message on stdin; -f SENDER and -- RCPT are appended" },
-	{ "mail_timeout", T_DURATION, "120s", 1, 3600, "time limit of one report mail hand-over (sendmail run or SMTP session)" },
+	{ "mail_timeout", T_DURATION, "120s", 1, 3600,
+	  "time limit of one report mail hand-over (sendmail run or SMTP session)" },
 	{ "smtp_relay", T_STR, "", 0, 0, "smtp://host:port for delivery_mail = smtp" },
 	{ "smtp_starttls", T_STR, "required", 0, 0, "STARTTLS to the relay: required, try, off" },
 	{ "smtp_ca_file", T_STR, "", 0, 0, "CA bundle for the relay (empty: system store)" },
@@ -138,7 +139,7 @@ static const struct conf_key conf_keys[] = {
 	{ "sts_refresh_interval", T_DURATION, "1d", 60, 365 * DAY, "proactive refresh of cached policies" },
 	{ "sts_ca_file", T_STR, "", 0, 0, "CA bundle for policy hosts (empty: system store; tests)" },
 	{ "sts_https_port", T_INT, "443", 1, 65535, "policy host port (tests)" },
-	{ "policy_default_level", T_STR, "may", 0, 0, "your smtp_tls_security_level (may, encrypt or dane): the level of 3.10 replies that must not enforce (STS testing mode, fetch failures)" },
+	{ "policy_default_level", T_STR, "may", 0, 0, "your smtp_tls_security_level (may, encrypt or dane): level of 3.10 replies for STS testing-mode policies, which must not enforce (dane: NOTFOUND)" },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -412,22 +413,45 @@ bool conf_bool(const struct conf *c, const char *key)
 	return conf_int(c, key) != 0;
 }
 
-void conf_print(const struct conf *c, void *fpv, bool changed_only)
+/* A size or duration with the largest suffix that divides it exactly. */
+static void print_scaled(FILE *fp, const struct conf_key *k, int64_t v)
+{
+	static const struct { int64_t unit; char suffix; } sizes[] = {
+		{ GB, 'G' }, { MB, 'M' }, { KB, 'K' },
+	}, durations[] = {
+		{ DAY, 'd' }, { 3600, 'h' }, { 60, 'm' },
+	};
+	const bool size = k->type == T_SIZE;
+
+	for (size_t i = 0; v != 0 && i < 3; i++) {
+		int64_t unit = size ? sizes[i].unit : durations[i].unit;
+
+		if (v % unit == 0) {
+			fprintf(fp, "%s = %lld%c\n\n", k->name, (long long)(v / unit),
+				size ? sizes[i].suffix : durations[i].suffix);
+			return;
+		}
+	}
+	fprintf(fp, "%s = %lld%s\n\n", k->name, (long long)v, size ? "" : "s");
+}
+
+void conf_print(const struct conf *c, void *fpv)
 {
 	FILE *fp = fpv;
 
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
 
-		if (changed_only && !c->v[i].set)
-			continue;
+		fprintf(fp, "# %s\n", k->help);
 		if (k->type == T_STR || k->type == T_PATH)
-			fprintf(fp, "%s = %s\n", k->name, c->v[i].str);
+			fprintf(fp, "%s = %s\n\n", k->name, c->v[i].str);
 		else if (k->type == T_BOOL)
-			fprintf(fp, "%s = %s\n", k->name, c->v[i].num ? "yes" : "no");
+			fprintf(fp, "%s = %s\n\n", k->name, c->v[i].num ? "yes" : "no");
 		else if (k->type == T_MODE)
-			fprintf(fp, "%s = %04llo\n", k->name, (unsigned long long)c->v[i].num);
+			fprintf(fp, "%s = %04llo\n\n", k->name, (unsigned long long)c->v[i].num);
+		else if (k->type == T_SIZE || k->type == T_DURATION)
+			print_scaled(fp, k, c->v[i].num);
 		else
-			fprintf(fp, "%s = %lld\n", k->name, (long long)c->v[i].num);
+			fprintf(fp, "%s = %lld\n\n", k->name, (long long)c->v[i].num);
 	}
 }

@@ -47,7 +47,8 @@ int64_t conf_int(const struct conf *c, const char *key);	/* int, size, duration,
 bool conf_bool(const struct conf *c, const char *key);
 
 /* Write every key with its current value, "key = value" lines, to 'fp'
- * (for "-n -v" style display). Non-default values only if 'changed_only'. */
-void conf_print(const struct conf *c, void *fp, bool changed_only);
+ * (for "-n -v" style display), each after a "# help" comment line; sizes
+ * and durations with their largest exact suffix (64M, 10s, 1d). */
+void conf_print(const struct conf *c, void *fp);
 
 #endif

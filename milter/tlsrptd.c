@@ -422,7 +422,7 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		if (verbose)
-			conf_print(conf, stdout, false);
+			conf_print(conf, stdout);
 		printf("tlsrptd: configuration OK\n");
 		goto out;
 	}
