@@ -1,0 +1,282 @@
+/*
+ * ctl_spool - `tlsrptctl spool`: look at and nudge the reporter's spool.
+ *
+ *   spool list [--json]   one line per report: id, day, domain, status,
+ *                         destinations delivered/total, next attempt
+ *   spool show ID         the report JSON (pretty) and every destination's
+ *                         delivery history
+ *   spool retry ID        make failed, given-up and suppressed destinations
+ *                         due now (the next tlsrpt-report run delivers)
+ *
+ * list and show only read; retry takes the spool lock, so it fails while
+ * tlsrpt-report is running (exit CTL_UNAVAILABLE; try again).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "ctl.h"
+#include "report.h"
+#include "spool.h"
+
+static void spool_usage(void)
+{
+	fprintf(stderr, "usage: tlsrptctl spool list [--json]\n"
+		"       tlsrptctl spool show ID\n"
+		"       tlsrptctl spool retry ID\n");
+}
+
+static const char *jget_str(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return NULL;
+}
+
+static int64_t jget_int(struct json_object *o, const char *k, int64_t def)
+{
+	struct json_object *v;
+
+	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
+		return json_object_get_int64(v);
+	return def;
+}
+
+static void fmt_time(int64_t t, char *out, size_t outsz)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t < 0 || gmtime_r(&tt, &tm) == NULL) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Earliest next-attempt of the pending destinations, -1 if none. */
+static int64_t next_attempt(struct json_object *dests, size_t *delivered)
+{
+	int64_t next = -1;
+
+	*delivered = 0;
+	for (size_t i = 0; i < json_object_array_length(dests); i++) {
+		struct json_object *d = json_object_array_get_idx(dests, i);
+		const char *st = jget_str(d, "state");
+		int64_t n = jget_int(d, "next-attempt", -1);
+
+		if (st && strcmp(st, "delivered") == 0)
+			(*delivered)++;
+		if (st && strcmp(st, "pending") == 0 && n >= 0 && (next < 0 || n < next))
+			next = n;
+	}
+	return next;
+}
+
+static int spool_list(struct spool *s, bool json)
+{
+	char **ids;
+	size_t n;
+	struct json_object *arr = json ? json_object_new_array() : NULL;
+
+	if (spool_ids(s, &ids, &n) != 0) {
+		fprintf(stderr, "tlsrptctl: cannot read the spool\n");
+		json_object_put(arr);
+		return CTL_IOERR;
+	}
+	if (!json && n > 0)
+		printf("%-25s %-10s %-15s %-9s %-20s %s\n", "ID", "DAY", "STATUS", "DELIVERED",
+		       "NEXT-ATTEMPT", "POLICY-DOMAIN");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = spool_entry(s, ids[i]), *meta = NULL, *dests = NULL;
+		size_t delivered;
+		int64_t next;
+		char nb[32];
+
+		if (e == NULL) {
+			fprintf(stderr, "tlsrptctl: spool entry %s is unreadable\n", ids[i]);
+			continue;
+		}
+		json_object_object_get_ex(e, "meta", &meta);
+		json_object_object_get_ex(e, "destinations", &dests);
+		next = next_attempt(dests, &delivered);
+		if (json) {
+			struct json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "id", json_object_new_string(ids[i]));
+			json_object_object_add(o, "day", json_object_new_string(jget_str(meta, "day") ? jget_str(meta, "day") : ""));
+			json_object_object_add(o, "policy-domain", json_object_new_string(jget_str(meta, "policy-domain") ? jget_str(meta, "policy-domain") : ""));
+			json_object_object_add(o, "report-id", json_object_new_string(jget_str(meta, "report-id") ? jget_str(meta, "report-id") : ""));
+			json_object_object_add(o, "status", json_object_new_string(jget_str(e, "status")));
+			json_object_object_add(o, "destinations", json_object_new_int64((int64_t)json_object_array_length(dests)));
+			json_object_object_add(o, "delivered", json_object_new_int64((int64_t)delivered));
+			json_object_object_add(o, "successes", json_object_new_int64(jget_int(meta, "successes", 0)));
+			json_object_object_add(o, "failures", json_object_new_int64(jget_int(meta, "failures", 0)));
+			json_object_object_add(o, "next-attempt", next >= 0 ? json_object_new_int64(next) : NULL);
+			json_object_array_add(arr, o);
+		} else {
+			char dd[48];
+
+			fmt_time(next, nb, sizeof(nb));
+			snprintf(dd, sizeof(dd), "%zu/%zu", delivered, json_object_array_length(dests));
+			printf("%-25s %-10s %-15s %-9s %-20s %s\n", ids[i],
+			       jget_str(meta, "day") ? jget_str(meta, "day") : "?",
+			       jget_str(e, "status"), dd, next >= 0 ? nb : "-",
+			       jget_str(meta, "policy-domain") ? jget_str(meta, "policy-domain") : "?");
+		}
+		json_object_put(e);
+	}
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(arr);
+	spool_ids_free(ids, n);
+	return n == 0 && !json ? CTL_EMPTY : CTL_OK;
+}
+
+static int spool_show(struct spool *s, const char *id)
+{
+	struct json_object *e = spool_entry(s, id), *meta = NULL, *dests = NULL, *rep;
+	unsigned char *gz;
+	size_t gzlen, jlen;
+	char *json, t1[32], t2[32];
+
+	if (e == NULL) {
+		fprintf(stderr, "tlsrptctl: no report %s in the spool\n", id);
+		return CTL_EMPTY;
+	}
+	json_object_object_get_ex(e, "meta", &meta);
+	json_object_object_get_ex(e, "destinations", &dests);
+	printf("id:            %s\n", id);
+	printf("status:        %s\n", jget_str(e, "status"));
+	printf("policy domain: %s\n", jget_str(meta, "policy-domain") ? jget_str(meta, "policy-domain") : "?");
+	printf("day:           %s\n", jget_str(meta, "day") ? jget_str(meta, "day") : "?");
+	printf("report-id:     %s\n", jget_str(meta, "report-id") ? jget_str(meta, "report-id") : "?");
+	printf("filename:      %s\n", jget_str(meta, "filename") ? jget_str(meta, "filename") : "?");
+	printf("record:        %s (destinations from: %s)\n",
+	       jget_str(meta, "record") ? jget_str(meta, "record") : "",
+	       jget_str(meta, "destination-source") ? jget_str(meta, "destination-source") : "?");
+	fmt_time(jget_int(meta, "created", -1), t1, sizeof(t1));
+	printf("created:       %s\n", t1);
+	printf("sessions:      %lld successful, %lld failed\n",
+	       (long long)jget_int(meta, "successes", 0), (long long)jget_int(meta, "failures", 0));
+	printf("\ndeliveries:\n");
+	if (json_object_array_length(dests) == 0)
+		printf("  (no destinations)\n");
+	for (size_t i = 0; i < json_object_array_length(dests); i++) {
+		struct json_object *d = json_object_array_get_idx(dests, i), *att;
+
+		printf("  %s: %s", jget_str(d, "uri") ? jget_str(d, "uri") : "?",
+		       jget_str(d, "state") ? jget_str(d, "state") : "?");
+		if (jget_int(d, "next-attempt", -1) >= 0) {
+			fmt_time(jget_int(d, "next-attempt", -1), t1, sizeof(t1));
+			printf(", next attempt %s", t1);
+		}
+		if (jget_int(d, "delivered-at", -1) >= 0) {
+			fmt_time(jget_int(d, "delivered-at", -1), t1, sizeof(t1));
+			printf(" at %s by %s: %s", t1, jget_str(d, "delivered-by") ? jget_str(d, "delivered-by") : "?",
+			       jget_str(d, "response") ? jget_str(d, "response") : "");
+		}
+		printf("\n");
+		if (json_object_object_get_ex(d, "attempts", &att) && json_object_is_type(att, json_type_array))
+			for (size_t k = 0; k < json_object_array_length(att); k++) {
+				struct json_object *a = json_object_array_get_idx(att, k), *ok;
+
+				fmt_time(jget_int(a, "start", -1), t1, sizeof(t1));
+				fmt_time(jget_int(a, "end", -1), t2, sizeof(t2));
+				printf("    %s  %s  status %lld  %s\n", t1,
+				       json_object_object_get_ex(a, "ok", &ok) && json_object_get_boolean(ok)
+				       ? "ok    " : "failed", (long long)jget_int(a, "status", 0),
+				       jget_str(a, "detail") ? jget_str(a, "detail") : "");
+			}
+	}
+	json_object_put(e);
+	printf("\nreport:\n");
+	if (spool_report_gz(s, id, &gz, &gzlen) != 0) {
+		printf("  (report.json.gz is missing)\n");
+		return CTL_DATAERR;
+	}
+	if (report_gunzip(gz, gzlen, 64u * 1024 * 1024, &json, &jlen) != 0) {
+		free(gz);
+		printf("  (report.json.gz is corrupt)\n");
+		return CTL_DATAERR;
+	}
+	free(gz);
+	rep = json_tokener_parse(json);
+	printf("%s\n", rep ? json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PRETTY |
+							    JSON_C_TO_STRING_NOSLASHESCAPE) : json);
+	json_object_put(rep);
+	free(json);
+	return CTL_OK;
+}
+
+int ctl_spool(int argc, char **argv, const struct conf *c)
+{
+	const char *dir = conf_str(c, "spool_directory");
+	struct spool *s;
+	char err[512];
+	int rc;
+
+	if (argc < 2) {
+		spool_usage();
+		return CTL_USAGE;
+	}
+	if (strcmp(argv[1], "list") == 0) {
+		bool json = false;
+
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0) {
+				json = true;
+			} else {
+				spool_usage();
+				return CTL_USAGE;
+			}
+		}
+		s = spool_open(dir, false, err, sizeof(err));
+		if (s == NULL) {
+			if (json) {
+				printf("[]\n");
+				return CTL_OK;
+			}
+			fprintf(stderr, "tlsrptctl: spool %s\n", err);
+			return CTL_EMPTY;
+		}
+		rc = spool_list(s, json);
+		spool_close(s);
+		return rc;
+	}
+	if ((strcmp(argv[1], "show") == 0 || strcmp(argv[1], "retry") == 0) && argc == 3) {
+		bool retry = argv[1][0] == 'r';
+
+		s = spool_open(dir, retry, err, sizeof(err));
+		if (s == NULL) {
+			fprintf(stderr, "tlsrptctl: spool %s\n", err);
+			return retry ? CTL_UNAVAILABLE : CTL_EMPTY;
+		}
+		if (!retry) {
+			rc = spool_show(s, argv[2]);
+		} else if (!spool_has(s, argv[2])) {
+			fprintf(stderr, "tlsrptctl: no report %s in the spool\n", argv[2]);
+			rc = CTL_EMPTY;
+		} else {
+			size_t changed = 0;
+
+			if (spool_retry(s, argv[2], (int64_t)time(NULL), &changed, err, sizeof(err)) != 0) {
+				fprintf(stderr, "tlsrptctl: %s\n", err);
+				rc = CTL_IOERR;
+			} else {
+				printf("%s: %zu destination(s) due now\n", argv[2], changed);
+				rc = CTL_OK;
+			}
+		}
+		spool_close(s);
+		return rc;
+	}
+	spool_usage();
+	return CTL_USAGE;
+}
