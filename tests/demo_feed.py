@@ -5,7 +5,9 @@ MTA-STS, DANE or no policy, mostly successes, and the failures a real
 sender sees (expired and self-signed certificates, name mismatches, no
 STARTTLS, MTA-STS fetch errors, unusable TLSA records).
 
-usage: demo_feed.py SOCKET [RESULTS]"""
+usage: demo_feed.py SOCKET [RESULTS [HTTPS-RUA]]
+HTTPS-RUA, when given, is added as a second rua to every seventh domain's
+record (the demo's local HTTPS endpoint)."""
 import json
 import random
 import socket
@@ -37,13 +39,13 @@ def dgram(d, pr, ptype, pdomain, strings=(), mx=(), fail=None):
     return s.encode()
 
 
-def domains():
+def domains(https_rua=None):
     out = []
     for i in range(40):
         name = f"{['mail', 'corp', 'shop', 'news', 'bank'][i % 5]}{i}.example"
         pr = f"v=TLSRPTv1; rua=mailto:tlsrpt@{name}"
         if i % 7 == 3:
-            pr += f",https://tlsrpt.{name}/v1/report"
+            pr += "," + (https_rua or f"https://tlsrpt.{name}/v1/report")
         kind = ["sts", "tlsa", "none", "none", "sts"][i % 5]
         weight = rng.choice([1, 2, 5, 20, 80])
         out.append((name, pr, kind, weight))
@@ -80,7 +82,7 @@ def one(name, pr, kind):
 def main():
     path = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
-    doms = domains()
+    doms = domains(sys.argv[3] if len(sys.argv) > 3 else None)
     weights = [w for *_, w in doms]
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.setblocking(True)
