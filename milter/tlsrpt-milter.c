@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <libmilter/mfapi.h>
+#include <openssl/crypto.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -209,6 +210,7 @@ static sfsistat mf_eom(SMFICTX *ctx)
 	struct received_input in = { 0 };
 	char id[RECEIVED_ID_LEN + 2], reason[600], qid[64] = "-";
 	const char *q;
+	enum received_status st;
 	sfsistat ret = SMFIS_ACCEPT;
 
 	if (m == NULL || !m->rua || m->skip || g.store == NULL)
@@ -222,7 +224,13 @@ static sfsistat mf_eom(SMFICTX *ctx)
 	in.source = "milter";
 	in.authserv_id = g.authserv_id;
 	in.max_report = g.max_report;
-	switch (received_ingest(g.store, &in, id, sizeof(id), reason, sizeof(reason))) {
+	st = received_ingest(g.store, &in, id, sizeof(id), reason, sizeof(reason));
+	/* received_ingest uses OpenSSL, which keeps per-thread state (the
+	 * error queue) until the thread exits; libmilter's pooled worker
+	 * threads may never exit before the process does, so release it here
+	 * (it is made again on demand). */
+	OPENSSL_thread_stop();
+	switch (st) {
 	case RECEIVED_STORED:
 	case RECEIVED_DUPLICATE:
 		log_info("%s: TLS report stored as %s (%s)", qid, id, reason);
