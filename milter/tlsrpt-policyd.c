@@ -52,6 +52,11 @@
  * failure once per failed fetch, next to the sessions Postfix reported.
  * With 3.7 the TLSRPT attributes are rejected by Postfix, so: enforce gives
  * "OK secure match=... servername=hostname", everything else NOTFOUND.
+ * The request name "tlsrpt" is always answered as for 3.10, whatever the
+ * generation: it is for tlsrptd's log follower (log_policy_map =
+ * socketmap:unix:PATH:tlsrpt, queried with postmap -q), so that on 3.7 the
+ * sessions are reported under the sts policy Postfix applied (the log has
+ * no policy data). Postfix 3.7 itself must use another name ("postfix").
  *
  * Keys: the next-hop domain. NOTFOUND for ".parent" forms, "[ip]",
  * "host:port" and anything that is not a host name with a dot. The request
@@ -103,6 +108,7 @@
 #define IDLE_TIMEOUT 300	/* s before an idle connection is closed */
 #define SWEEP_INTERVAL 30	/* s between refresh sweeps */
 #define REFRESH_NAME "tlsrptctl-refresh"
+#define REPORT_NAME "tlsrpt"	/* 3.10 replies for tlsrptd's log_policy_map */
 #define DGRAM_MAX (200 * 1024)
 
 enum generation { GEN_37, GEN_310 };
@@ -141,6 +147,7 @@ struct conn {
 	size_t outoff;
 	bool waiting;			/* for a job on wait_domain */
 	bool wait_refresh;		/* ... started by tlsrptctl-refresh */
+	bool wait_attrs;		/* ... for REPORT_NAME: reply as for 3.10 */
 	char wait_domain[STS_DOMAIN_MAX + 1];
 	int64_t deadline;		/* ms, monotonic */
 	int64_t started;		/* unix time the wait began */
@@ -225,10 +232,11 @@ static void add_tlsrpt(struct buf *b, const char *domain, const struct sts_polic
 }
 
 /*
- * The reply for 'e' at 'now': status (static) and data in 'data'.
+ * The reply for 'e' at 'now' for Postfix generation 'gen': status (static)
+ * and data in 'data'.
  */
-static const char *build_reply(const struct service *s, const struct sts_entry *e,
-			       int64_t now, struct buf *data)
+static const char *build_reply(const struct service *s, enum generation gen,
+			       const struct sts_entry *e, int64_t now, struct buf *data)
 {
 	struct sts_policy p;
 	char err[200];
@@ -240,7 +248,7 @@ static const char *build_reply(const struct service *s, const struct sts_entry *
 			return "NOTFOUND";
 		if (p.mode == STS_MODE_ENFORCE) {
 			add_match(data, &p);
-			if (s->gen == GEN_310) {
+			if (gen == GEN_310) {
 				add_tlsrpt(data, e->domain, &p, true);
 				if (data->overflow) {	/* too long: without the report data */
 					log_warn("%s: reply too long, sent without policy strings",
@@ -249,7 +257,7 @@ static const char *build_reply(const struct service *s, const struct sts_entry *
 					add_match(data, &p);
 				}
 			}
-		} else if (p.mode == STS_MODE_TESTING && s->gen == GEN_310 && s->level) {
+		} else if (p.mode == STS_MODE_TESTING && gen == GEN_310 && s->level) {
 			buf_adds(data, s->level);
 			add_tlsrpt(data, e->domain, &p, true);
 			if (data->overflow) {
@@ -607,7 +615,8 @@ static void finish_wait(struct service *s, struct conn *c, struct buf *data)
 		build_status(&e, c->started, now, data);
 		conn_reply(c, "OK", data);
 	} else {
-		conn_reply(c, build_reply(s, &e, now, data), data);
+		conn_reply(c, build_reply(s, c->wait_attrs ? GEN_310 : s->gen, &e, now, data),
+			   data);
 	}
 	sts_entry_free(&e);
 }
@@ -622,7 +631,8 @@ static void handle_request(struct service *s, struct conn *c, const char *req,
 	struct sts_entry e;
 	int64_t now = (int64_t)time(NULL);
 	int found;
-	bool refresh;
+	bool refresh, attrs;
+	enum generation gen;
 
 	buf_reset(data);
 	if (socketmap_split(req, len, &name, &nlen, &key, &klen) < 0) {
@@ -631,6 +641,8 @@ static void handle_request(struct service *s, struct conn *c, const char *req,
 		return;
 	}
 	refresh = nlen == strlen(REFRESH_NAME) && memcmp(name, REFRESH_NAME, nlen) == 0;
+	attrs = nlen == strlen(REPORT_NAME) && memcmp(name, REPORT_NAME, nlen) == 0;
+	gen = attrs ? GEN_310 : s->gen;
 	if (normalise_domain(key, klen, domain, sizeof(domain)) < 0) {
 		/* ".parent", "[ip]", "host:port", paths: not ours */
 		if (refresh) {
@@ -661,15 +673,16 @@ static void handle_request(struct service *s, struct conn *c, const char *req,
 	if (sts_entry_valid(&e, now) || (found && now - e.checked < STS_CHECK_INTERVAL)) {
 		if (sts_needs_check(&e, now, s->refresh))
 			enqueue(s, domain, false);
-		conn_reply(c, build_reply(s, &e, now, data), data);
+		conn_reply(c, build_reply(s, gen, &e, now, data), data);
 	} else if (enqueue(s, domain, false)) {
 		c->waiting = true;
 		c->wait_refresh = false;
+		c->wait_attrs = attrs;
 		snprintf(c->wait_domain, sizeof(c->wait_domain), "%s", domain);
 		c->started = now;
 		c->deadline = mono_ms() + s->budget_ms;
 	} else {
-		conn_reply(c, build_reply(s, &e, now, data), data);
+		conn_reply(c, build_reply(s, gen, &e, now, data), data);
 	}
 	sts_entry_free(&e);
 }

@@ -430,6 +430,13 @@ def run_37(p, coll):
     check_eq(c.query("enforce.test"), "OK secure match=mx1.enforce.test:.mail.enforce.test servername=hostname",
              "3.7 enforce reply")
     check_eq(c.query("testing.test"), "NOTFOUND ", "3.7 testing reply")
+    # the name "tlsrpt" (tlsrptd's log_policy_map) is answered as for 3.10
+    check_eq(c.query("enforce.test", name="tlsrpt"),
+             want_enforce("enforce.test", ENFORCE, ["mx1.enforce.test", "*.mail.enforce.test"]),
+             "3.7 enforce reply for the name tlsrpt")
+    check_eq(c.query("testing.test", name="tlsrpt"),
+             "OK may policy_type=sts policy_domain=testing.test mx_host_pattern=mx.testing.test"
+             + strings(SITES["testing.test"][2]), "3.7 testing reply for the name tlsrpt")
     check_eq(c.query("notfound.test"), "NOTFOUND ", "3.7 fetch error reply")
     try:
         got = coll.recv(65536).decode()
