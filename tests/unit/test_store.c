@@ -246,6 +246,56 @@ static void test_damaged(void)
 	free(data);
 }
 
+/* Many distinct keys (the index grows several times), and raw variants of
+ * one key (case, trailing dot): every count stays exact. */
+static void test_many_keys(void)
+{
+	char err[512], path[512];
+	struct store *s = store_open(dir, 20558, 64 << 20, 2048, err, sizeof(err));
+	struct store_view *v;
+	const int n = 40000;
+
+	CHECK(s != NULL, "store_open: %s", err);
+	if (s == NULL)
+		return;
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < n; i++) {
+			char d[64];
+			struct result_policy sts = sts_policy(round == 2, NULL);
+			struct result_str ds = { d, (size_t)snprintf(d, sizeof(d), "d%d.example", i) };
+
+			store_add(s, ds, S("v=TLSRPTv1;rua=mailto:a@b"), &sts);
+		}
+	}
+	/* the same key written three ways */
+	for (int i = 0; i < 100; i++) {
+		struct result_policy sts = sts_policy(false, NULL);
+		static const char *const forms[] = { "d7.example", "D7.Example", "d7.example." };
+
+		store_add(s, (struct result_str){ forms[i % 3], strlen(forms[i % 3]) },
+			  S("v=TLSRPTv1;rua=mailto:a@b"), &sts);
+	}
+	store_close(s);
+	store_day_path(path, sizeof(path), dir, 20558);
+	v = store_view_open(path, err, sizeof(err));
+	CHECK(v != NULL, "%s", err);
+	if (v) {
+		int wrong = 0;
+
+		CHECK_INT(store_view_npolicies(v), n);
+		for (size_t i = 0; i < store_view_npolicies(v); i++) {
+			const struct store_policy_view *p = store_view_policy(v, i);
+			bool d7 = p->d.len == 10 && memcmp(p->d.p, "d7.example", 10) == 0;
+
+			if (p->successes != (d7 ? 102u : 2u) || p->failures != 1)
+				wrong++;
+		}
+		CHECK(wrong == 0, "%d policies with wrong counts", wrong);
+		CHECK_INT(store_view_info(v)->counters[STC_SESSIONS], 3 * n + 100);
+		store_view_close(v);
+	}
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/test_store.%d", (int)getpid());
@@ -253,6 +303,7 @@ int main(void)
 	test_count_and_reopen();
 	test_overflow();
 	test_long_strings();
+	test_many_keys();
 	test_damaged();
 	{
 		char cmd[300];
