@@ -45,6 +45,7 @@
 #include "conf.h"
 #include "config.h"
 #include "log.h"
+#include "privs.h"
 #include "received.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
@@ -337,35 +338,6 @@ static int parse_rua(const char *list, char *err, size_t errsz)
 	return 0;
 }
 
-static int drop_privileges(const struct conf *c)
-{
-	const char *user = conf_str(c, "user");
-	struct passwd *pw;
-
-	if (*user == '\0')
-		return 0;
-	pw = getpwnam(user);
-	if (pw == NULL) {
-		log_fatal("unknown user \"%s\"", user);
-		return -1;
-	}
-	if (chown(conf_str(c, "received_directory"), pw->pw_uid, pw->pw_gid) != 0) {
-		log_fatal("chown %s: %s", conf_str(c, "received_directory"), strerror(errno));
-		return -1;
-	}
-	if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
-		log_fatal("cannot become user %s: %s", user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		log_fatal("privileges could be regained after dropping them");
-		return -1;
-	}
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	return 0;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: tlsrpt-milter [-c FILE] [-n] [-f] [-v]\n");
@@ -457,7 +429,9 @@ int main(int argc, char **argv)
 		rc = 71;
 		goto out;
 	}
-	if (drop_privileges(conf) != 0) {
+	if (privs_drop(conf_str(conf, "user"), conf_str(conf, "received_directory"),
+		       err, sizeof(err)) != 0) {
+		log_fatal("%s", err);
 		rc = 77;
 		goto out;
 	}

@@ -95,6 +95,7 @@
 #include "config.h"
 #include "dns.h"
 #include "log.h"
+#include "privs.h"
 #include "result.h"
 #include "socketmap.h"
 #include "sts_cache.h"
@@ -816,31 +817,6 @@ static int listen_on(const char *spec, bool *is_unix)
 	return -1;
 }
 
-static int drop_privileges(const struct conf *c)
-{
-	const char *user = conf_str(c, "user");
-	struct passwd *pw;
-
-	if (*user == '\0')
-		return 0;
-	pw = getpwnam(user);
-	if (pw == NULL) {
-		log_fatal("unknown user \"%s\"", user);
-		return -1;
-	}
-	if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
-		log_fatal("cannot become user %s: %s", user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		log_fatal("privileges could be regained after dropping them");
-		return -1;
-	}
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	return 0;
-}
-
 static int check_conf(const struct conf *c, struct service *s)
 {
 	const char *gen = conf_str(c, "postfix_generation");
@@ -982,8 +958,12 @@ int main(int argc, char **argv)
 
 	umask(022);
 	lfd = listen_on(conf_str(conf, "policy_socket"), &is_unix);
-	if (lfd < 0 || sfd < 0 || drop_privileges(conf) < 0)
+	if (lfd < 0 || sfd < 0)
 		return 71;
+	if (privs_drop(conf_str(conf, "user"), NULL, err, sizeof(err)) < 0) {
+		log_fatal("%s", err);
+		return 71;
+	}
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.cond, NULL);
 	if (pipe2(s.wake, O_CLOEXEC | O_NONBLOCK) != 0) {

@@ -41,6 +41,7 @@
 #include "conf.h"
 #include "dgram.h"
 #include "log.h"
+#include "privs.h"
 #include "pflog.h"
 #include "store.h"
 
@@ -306,36 +307,6 @@ static int bind_socket(struct collector *col)
 	return 0;
 }
 
-static int drop_privileges(const struct conf *c)
-{
-	const char *user = conf_str(c, "user");
-	struct passwd *pw;
-
-	if (*user == '\0')
-		return 0;
-	pw = getpwnam(user);
-	if (pw == NULL) {
-		log_fatal("unknown user \"%s\"", user);
-		return -1;
-	}
-	/* the state directory must belong to the user we become */
-	if (chown(conf_str(c, "state_directory"), pw->pw_uid, pw->pw_gid) != 0) {
-		log_fatal("chown %s: %s", conf_str(c, "state_directory"), strerror(errno));
-		return -1;
-	}
-	if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
-		log_fatal("cannot become user %s: %s", user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		log_fatal("privileges could be regained after dropping them");
-		return -1;
-	}
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	return 0;
-}
-
 /* systemd Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
 static void notify_systemd(const char *msg)
 {
@@ -478,7 +449,9 @@ int main(int argc, char **argv)
 			log_warn("cannot use real-time scheduling (%s): bursts may lose results; "
 				 "see realtime_priority", strerror(e));
 	}
-	if (drop_privileges(conf) < 0) {
+	if (privs_drop(conf_str(conf, "user"), conf_str(conf, "state_directory"),
+		       err, sizeof(err)) < 0) {
+		log_fatal("%s", err);
 		rc = 71;
 		goto out;
 	}
