@@ -85,6 +85,16 @@ struct agg *agg_new(void)
 	return calloc(1, sizeof(struct agg));
 }
 
+static void free_detail_fields(struct agg_detail *d)
+{
+	free(d->sending_ip);
+	free(d->mx_hostname);
+	free(d->mx_helo);
+	free(d->receiving_ip);
+	free(d->additional);
+	free(d->reason);
+}
+
 static void free_policy(struct agg_policy *p)
 {
 	for (size_t i = 0; i < p->nstrings; i++)
@@ -94,16 +104,8 @@ static void free_policy(struct agg_policy *p)
 	free(p->strings);
 	free(p->mx);
 	free(p->domain);
-	for (size_t i = 0; i < p->ndetails; i++) {
-		struct agg_detail *d = &p->details[i];
-
-		free(d->sending_ip);
-		free(d->mx_hostname);
-		free(d->mx_helo);
-		free(d->receiving_ip);
-		free(d->additional);
-		free(d->reason);
-	}
+	for (size_t i = 0; i < p->ndetails; i++)
+		free_detail_fields(&p->details[i]);
 	free(p->details);
 }
 
@@ -273,16 +275,6 @@ static int cmp_detail_count(const void *x, const void *y)
 	if (a->count != b->count)
 		return a->count > b->count ? -1 : 1;
 	return cmp_detail_key(a, b);
-}
-
-static void free_detail_fields(struct agg_detail *d)
-{
-	free(d->sending_ip);
-	free(d->mx_hostname);
-	free(d->mx_helo);
-	free(d->receiving_ip);
-	free(d->additional);
-	free(d->reason);
 }
 
 /* Add 'src' (same key) into 'dst' and free src's own memory. */
