@@ -39,6 +39,11 @@ struct delivery_result {
 	char detail[512];	/* printable one-line description */
 };
 
+/* Fill 'res' (detail formatted like printf, cut to fit). */
+void delivery_result_set(struct delivery_result *res, bool ok, bool permanent,
+			 long status, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
 /*
  * Build the complete RFC 5322 message of 'r' for recipient 'rcpt' into
  * 'out': headers (From, To, Date, Message-ID, Subject, TLS-Report-Domain,

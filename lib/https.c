@@ -61,21 +61,6 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static void set_result(struct delivery_result *res, bool ok, bool permanent,
-		       long status, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void set_result(struct delivery_result *res, bool ok, bool permanent,
-		       long status, const char *fmt, ...)
-{
-	va_list ap;
-
-	res->ok = ok;
-	res->permanent = permanent;
-	res->status = status;
-	va_start(ap, fmt);
-	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
-	va_end(ap);
-}
 
 /* Every connection libcurl makes: refuse non-public addresses. */
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
@@ -133,22 +118,22 @@ static bool url_ok(const char *url, struct delivery_result *res)
 	size_t n, i;
 
 	if (!url) {
-		set_result(res, false, true, 0, "no URL");
+		delivery_result_set(res, false, true, 0, "no URL");
 		return false;
 	}
 	n = strnlen(url, URL_MAX + 1);
 	if (n > URL_MAX) {
-		set_result(res, false, true, 0, "URL longer than %d bytes", URL_MAX);
+		delivery_result_set(res, false, true, 0, "URL longer than %d bytes", URL_MAX);
 		return false;
 	}
 	for (i = 0; i < n; i++)
 		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f) {
-			set_result(res, false, true, 0, "URL \"%s\" has a space, control or non-ASCII byte",
+			delivery_result_set(res, false, true, 0, "URL \"%s\" has a space, control or non-ASCII byte",
 				   log_printable(pr, sizeof(pr), url, n));
 			return false;
 		}
 	if (n <= 8 || strncasecmp(url, "https://", 8) != 0) {
-		set_result(res, false, true, 0, "URL \"%s\" refused: only https:// is allowed",
+		delivery_result_set(res, false, true, 0, "URL \"%s\" refused: only https:// is allowed",
 			   log_printable(pr, sizeof(pr), url, n));
 		return false;
 	}
@@ -213,28 +198,28 @@ static void finish(struct transfer *t, CURLcode rc)
 	if (t->refused[0] && rc != CURLE_OK && rc != CURLE_WRITE_ERROR) {
 		/* no other address of the host was usable (a refused address is
 		 * fine when curl went on to a public one and delivered) */
-		set_result(res, false, true, 0, "refused: %s", t->refused);
+		delivery_result_set(res, false, true, 0, "refused: %s", t->refused);
 		return;
 	}
 	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t->too_big)) {
 		if (code >= 200 && code <= 299) {
-			set_result(res, true, false, code, "HTTP %ld", code);
+			delivery_result_set(res, true, false, code, "HTTP %ld", code);
 		} else if (code >= 300 && code <= 399) {
 			const char *loc = NULL;
 			char pr[256];
 
 			curl_easy_getinfo(t->h, CURLINFO_REDIRECT_URL, &loc);
-			set_result(res, false, false, code, "HTTP %ld: redirect to %s not followed",
+			delivery_result_set(res, false, false, code, "HTTP %ld: redirect to %s not followed",
 				   code, loc ? log_printable(pr, sizeof(pr), loc, strlen(loc)) : "?");
 		} else {
-			set_result(res, false, false, code, "HTTP %ld%s%s%s", code,
+			delivery_result_set(res, false, false, code, "HTTP %ld%s%s%s", code,
 				   t->bodylen ? ": " : "", body, t->too_big ? " (body cut)" : "");
 		}
 		return;
 	}
 	log_printable(cerr, sizeof(cerr), t->cerr[0] ? t->cerr : curl_easy_strerror(rc),
 		      strlen(t->cerr[0] ? t->cerr : curl_easy_strerror(rc)));
-	set_result(res, false, false, code, "%s (curl %d)", cerr, (int)rc);
+	delivery_result_set(res, false, false, code, "%s (curl %d)", cerr, (int)rc);
 }
 
 static void cleanup(CURLM *m, struct transfer *t)
@@ -256,7 +241,7 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 
 	for (i = 0; i < n; i++) {
 		memset(&jobs[i].res, 0, sizeof(jobs[i].res));
-		set_result(&jobs[i].res, false, false, 0, "not attempted");
+		delivery_result_set(&jobs[i].res, false, false, 0, "not attempted");
 	}
 	if (n == 0)
 		return;
@@ -265,7 +250,7 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 	m = curl_multi_init();
 	if (!ts || !m) {
 		for (i = 0; i < n; i++)
-			set_result(&jobs[i].res, false, false, 0, "out of memory");
+			delivery_result_set(&jobs[i].res, false, false, 0, "out of memory");
 		free(ts);
 		if (m)
 			curl_multi_cleanup(m);
@@ -282,7 +267,7 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 			if (!url_ok(t->job->url, &t->job->res))
 				continue;
 			if (start(m, c, t) < 0) {
-				set_result(&t->job->res, false, false, 0, "cannot set up transfer");
+				delivery_result_set(&t->job->res, false, false, 0, "cannot set up transfer");
 				cleanup(m, t);
 				continue;
 			}
@@ -313,7 +298,7 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 	/* only after a multi failure: whatever still runs is a failure */
 	for (i = 0; i < n; i++)
 		if (ts[i].h) {
-			set_result(&ts[i].job->res, false, false, 0, "transfer aborted (curl multi error)");
+			delivery_result_set(&ts[i].job->res, false, false, 0, "transfer aborted (curl multi error)");
 			cleanup(m, &ts[i]);
 		}
 	curl_multi_cleanup(m);

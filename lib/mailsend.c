@@ -56,11 +56,9 @@
 
 extern char **environ;
 
-static void set_result(struct delivery_result *res, bool ok, bool permanent,
-		       long status, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void set_result(struct delivery_result *res, bool ok, bool permanent,
-		       long status, const char *fmt, ...)
+/* Shared with https.c through deliver.h. */
+void delivery_result_set(struct delivery_result *res, bool ok, bool permanent,
+			 long status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -111,21 +109,21 @@ static void send_sendmail(const struct conf *c, const char *sender, const char *
 	pid_t pid;
 
 	if (strlen(conf_str(c, "sendmail_command")) >= sizeof(cmd)) {
-		set_result(res, false, false, 0, "sendmail_command longer than %zu bytes",
+		delivery_result_set(res, false, false, 0, "sendmail_command longer than %zu bytes",
 			   sizeof(cmd) - 1);
 		return;
 	}
 	snprintf(cmd, sizeof(cmd), "%s", conf_str(c, "sendmail_command"));
 	for (tok = strtok_r(cmd, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
 		if (argc == SENDMAIL_MAX_ARGS) {
-			set_result(res, false, false, 0, "sendmail_command has more than %d words",
+			delivery_result_set(res, false, false, 0, "sendmail_command has more than %d words",
 				   SENDMAIL_MAX_ARGS);
 			return;
 		}
 		argv[argc++] = tok;
 	}
 	if (argc == 0) {
-		set_result(res, false, false, 0, "sendmail_command is empty");
+		delivery_result_set(res, false, false, 0, "sendmail_command is empty");
 		return;
 	}
 	argv[argc++] = (char *)"-f";
@@ -136,7 +134,7 @@ static void send_sendmail(const struct conf *c, const char *sender, const char *
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    pipe2(ep, O_CLOEXEC) < 0) {
-		set_result(res, false, false, 0, "sendmail: socketpair/pipe: %s", strerror(errno));
+		delivery_result_set(res, false, false, 0, "sendmail: socketpair/pipe: %s", strerror(errno));
 		goto close_fds;
 	}
 	posix_spawn_file_actions_init(&fa);
@@ -148,7 +146,7 @@ static void send_sendmail(const struct conf *c, const char *sender, const char *
 	if (rc != 0) {
 		char pr[200];
 
-		set_result(res, false, false, 0, "sendmail: cannot run %s: %s",
+		delivery_result_set(res, false, false, 0, "sendmail: cannot run %s: %s",
 			   log_printable(pr, sizeof(pr), argv[0], strlen(argv[0])), strerror(rc));
 		goto close_fds;
 	}
@@ -225,22 +223,22 @@ static void send_sendmail(const struct conf *c, const char *sender, const char *
 	}
 	summarise(sum, sizeof(sum), cap, caplen);
 	if (timed_out) {
-		set_result(res, false, false, 0, "sendmail: killed after %llds (mail_timeout)%s%s",
+		delivery_result_set(res, false, false, 0, "sendmail: killed after %llds (mail_timeout)%s%s",
 			   (long long)conf_int(c, "mail_timeout"), caplen ? ": " : "", sum);
 	} else if (WIFSIGNALED(status)) {
-		set_result(res, false, false, 0, "sendmail: killed by signal %d%s%s",
+		delivery_result_set(res, false, false, 0, "sendmail: killed by signal %d%s%s",
 			   WTERMSIG(status), caplen ? ": " : "", sum);
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		if (off < len)
-			set_result(res, false, false, 0,
+			delivery_result_set(res, false, false, 0,
 				   "sendmail exited 0 after reading %zu of %zu bytes", off, len);
 		else
-			set_result(res, true, false, 0, "handed to %s%s%s", argv[0],
+			delivery_result_set(res, true, false, 0, "handed to %s%s%s", argv[0],
 				   caplen ? ": " : "", sum);
 	} else {
 		int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 
-		set_result(res, false, exit_permanent(code), code, "sendmail exit %d: %s", code,
+		delivery_result_set(res, false, exit_permanent(code), code, "sendmail exit %d: %s", code,
 			   caplen ? sum : "(no output)");
 	}
 close_fds:
@@ -293,7 +291,7 @@ static void send_smtp(const struct conf *c, const char *sender, const char *rcpt
 	CURL *h;
 
 	if (strncmp(relay, "smtp://", 7) != 0 && strncmp(relay, "smtps://", 8) != 0) {
-		set_result(res, false, false, 0,
+		delivery_result_set(res, false, false, 0,
 			   "smtp_relay must be smtp://host:port or smtps://host:port");
 		return;
 	}
@@ -304,13 +302,13 @@ static void send_smtp(const struct conf *c, const char *sender, const char *rcpt
 	} else if (strcmp(tls, "off") == 0) {
 		usessl = CURLUSESSL_NONE;
 	} else {
-		set_result(res, false, false, 0, "smtp_starttls must be required, try or off");
+		delivery_result_set(res, false, false, 0, "smtp_starttls must be required, try or off");
 		return;
 	}
 	pthread_once(&curl_once, curl_init_once);
 	h = curl_easy_init();
 	if (!h) {
-		set_result(res, false, false, 0, "smtp: curl_easy_init failed");
+		delivery_result_set(res, false, false, 0, "smtp: curl_easy_init failed");
 		return;
 	}
 	/* libcurl takes the EHLO name from the URL path; without one it would
@@ -341,13 +339,13 @@ static void send_smtp(const struct conf *c, const char *sender, const char *rcpt
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	if (rc == CURLE_OK) {
-		set_result(res, true, false, code, "relay accepted (%ld)", code);
+		delivery_result_set(res, true, false, code, "relay accepted (%ld)", code);
 	} else {
 		char pr[CURL_ERROR_SIZE + 16];
 
 		log_printable(pr, sizeof(pr), *cerr ? cerr : curl_easy_strerror(rc),
 			      strlen(*cerr ? cerr : curl_easy_strerror(rc)));
-		set_result(res, false, code >= 500 && code < 600, code, "smtp: %s%s (reply %ld)",
+		delivery_result_set(res, false, code >= 500 && code < 600, code, "smtp: %s%s (reply %ld)",
 			   pr, rc == CURLE_USE_SSL_FAILED ? " (STARTTLS required)" : "", code);
 	}
 	curl_slist_free_all(rcpts);
@@ -362,15 +360,15 @@ void mail_send(const struct conf *c, const char *rcpt, const char *msg,
 
 	memset(res, 0, sizeof(*res));
 	if (strcmp(method, "off") == 0) {
-		set_result(res, false, true, 0, "mail delivery is off (delivery_mail = off)");
+		delivery_result_set(res, false, true, 0, "mail delivery is off (delivery_mail = off)");
 		return;
 	}
 	if (mail_check_addr(rcpt, "recipient", err, sizeof(err)) < 0) {
-		set_result(res, false, true, 0, "%s", err);
+		delivery_result_set(res, false, true, 0, "%s", err);
 		return;
 	}
 	if (mail_envelope_sender(c, sender, sizeof(sender), err, sizeof(err)) < 0) {
-		set_result(res, false, false, 0, "%s", err);
+		delivery_result_set(res, false, false, 0, "%s", err);
 		return;
 	}
 	if (strcmp(method, "sendmail") == 0)
@@ -378,5 +376,5 @@ void mail_send(const struct conf *c, const char *rcpt, const char *msg,
 	else if (strcmp(method, "smtp") == 0)
 		send_smtp(c, sender, rcpt, msg, len, res);
 	else
-		set_result(res, false, false, 0, "delivery_mail must be sendmail, smtp or off");
+		delivery_result_set(res, false, false, 0, "delivery_mail must be sendmail, smtp or off");
 }
