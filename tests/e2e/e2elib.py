@@ -856,3 +856,30 @@ class DgramReceiver:
             os.unlink(self.path)
         except OSError:
             pass
+
+
+def run_test(script, args, make_run, failures, errors=(RuntimeError,)):
+    """The main of every e2e test: outside, check root and the tree, take
+    the tree's lock and run SCRIPT again inside a new network namespace;
+    inside, run make_run(args).run() and cleanup(). Exits 0, 1 (failed
+    checks, collected in 'failures') or 77 (skipped)."""
+    if not args.inside:
+        if os.geteuid() != 0:
+            skip("the e2e tests need root (network namespace, chroot)")
+        pf = Postfix(None, args.gen)
+        pf.check_tree()
+        pf.lock()       # held by this process while the inner one runs
+        argv = [sys.executable, os.path.abspath(script)] + sys.argv[1:] + ["--inside"]
+        sys.exit(netns_reexec(argv))
+    run = make_run(args)
+    try:
+        run.run()
+    except errors as e:
+        failures.append("%s: %s" % (type(e).__name__, e))
+        log("ERROR: %s: %s" % (type(e).__name__, e))
+    finally:
+        run.cleanup()
+    if failures:
+        log("%d check(s) failed" % len(failures))
+        sys.exit(1)
+    log("all checks passed")

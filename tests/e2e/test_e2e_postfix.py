@@ -410,26 +410,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if not args.inside:
-        if os.geteuid() != 0:
-            E.skip("the e2e tests need root (network namespace, chroot)")
-        pf = E.Postfix(None, args.gen)
-        pf.check_tree()
-        pf.lock()       # held by this process while the inner one runs
-        argv = [sys.executable, os.path.abspath(__file__)] + sys.argv[1:] + ["--inside"]
-        sys.exit(E.netns_reexec(argv))
-    run = Run(args)
-    try:
-        run.run()
-    except RuntimeError as e:
-        failures.append(str(e))
-        E.log("ERROR: " + str(e))
-    finally:
-        run.cleanup()
-    if failures:
-        E.log("%d check(s) failed" % len(failures))
-        sys.exit(1)
-    E.log("all checks passed")
+    E.run_test(__file__, args, Run, failures)
 
 
 if __name__ == "__main__":
