@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cmdline.h"
 #include "conf.h"
 #include "config.h"
 #include "log.h"
@@ -338,11 +339,6 @@ static int parse_rua(const char *list, char *err, size_t errsz)
 	return 0;
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: tlsrpt-milter [-c FILE] [-n] [-f] [-v]\n");
-}
-
 static void cleanup(struct conf *conf)
 {
 	received_close(g.store);
@@ -355,38 +351,22 @@ static void cleanup(struct conf *conf)
 
 int main(int argc, char **argv)
 {
-	const char *config = DEFAULT_CONFIG, *action, *sock;
-	bool config_given = false, check = false, foreground = false;
+	const char *action, *sock;
+	struct cmdline cl;
 	struct conf *conf;
 	char err[512];
-	int opt, verbose = 0, rc = 0;
+	int rc = 0;
 
-	while ((opt = getopt(argc, argv, "c:fnvh")) != -1) {
-		switch (opt) {
-		case 'c': config = optarg; config_given = true; break;
-		case 'f': foreground = true; break;
-		case 'n': check = true; break;
-		case 'v': verbose++; break;
-		case 'h': usage(); return 0;
-		default: usage(); return 64;
-		}
-	}
-	if (optind != argc) {
-		usage();
-		return 64;
-	}
-	log_init("tlsrpt-milter", foreground || check ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
 	conf = conf_new();
 	if (conf == NULL) {
-		log_fatal("out of memory");
+		fprintf(stderr, "tlsrpt-milter: out of memory\n");
 		return 70;
 	}
-	if ((config_given || access(config, F_OK) == 0) &&
-	    conf_load(conf, config, err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
-		rc = 78;
+	rc = cmdline_daemon(argc, argv, "tlsrpt-milter", DEFAULT_CONFIG,
+			    "check the configuration and exit", conf, &cl);
+	if (rc >= 0)
 		goto out;
-	}
+	rc = 0;
 	action = conf_str(conf, "milter_action");
 	if (strcmp(action, "accept") != 0 && strcmp(action, "discard") != 0) {
 		log_fatal("milter_action must be accept or discard, not \"%s\"", action);
@@ -407,7 +387,7 @@ int main(int argc, char **argv)
 	}
 	if (*conf_str(conf, "milter_authserv_id") == '\0')
 		log_warn("milter_authserv_id is empty: every report will be stored as unverified");
-	if (check)
+	if (cl.check)
 		goto out;
 	g.discard = strcmp(action, "discard") == 0;
 	g.authserv_id = conf_str(conf, "milter_authserv_id");
@@ -435,7 +415,7 @@ int main(int argc, char **argv)
 		rc = 77;
 		goto out;
 	}
-	if (!foreground && daemon(0, 0) != 0) {
+	if (!cl.foreground && daemon(0, 0) != 0) {
 		log_fatal("daemon: %s", strerror(errno));
 		rc = 71;
 		goto out;

@@ -91,6 +91,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cmdline.h"
 #include "conf.h"
 #include "config.h"
 #include "dns.h"
@@ -855,21 +856,11 @@ static void save_cache(struct service *s)
 		log_err("cannot save the policy cache: %s", err);
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: tlsrpt-policyd [-c FILE] [-f] [-n] [-v] [-o key=value]...\n"
-		"  -c FILE  configuration (default " DEFAULT_CONFIG ")\n"
-		"  -f       foreground, log to stderr (default: syslog)\n"
-		"  -n       check the configuration and exit\n"
-		"  -o K=V   set a configuration key (after the file)\n"
-		"  -v       verbose logging\n");
-}
-
 int main(int argc, char **argv)
 {
-	const char *config = DEFAULT_CONFIG;
-	bool foreground = false, check = false, config_given = false, is_unix;
-	int verbose = 0, opt, sfd, lfd;
+	struct cmdline cl;
+	bool foreground, is_unix;
+	int verbose, rc, sfd, lfd;
 	struct conf *conf = conf_new();
 	static struct service s;
 	struct conn **conns;
@@ -877,8 +868,6 @@ int main(int argc, char **argv)
 	struct pollfd *pfd;
 	struct buf data;
 	char err[600];
-	char *overrides[64];
-	int noverrides = 0;
 	sigset_t mask;
 	long loaded;
 	int64_t last_sweep = 0, last_save = 0;
@@ -886,39 +875,18 @@ int main(int argc, char **argv)
 
 	if (conf == NULL)
 		return 70;
-	while ((opt = getopt(argc, argv, "c:fno:v")) != -1) {
-		switch (opt) {
-		case 'c': config = optarg; config_given = true; break;
-		case 'f': foreground = true; break;
-		case 'n': check = true; break;
-		case 'o':
-			if (noverrides == 64)
-				return usage(), 64;
-			overrides[noverrides++] = optarg;
-			break;
-		case 'v': verbose = 1; break;
-		default: usage(); return 64;
-		}
+	rc = cmdline_daemon(argc, argv, "tlsrpt-policyd", DEFAULT_CONFIG,
+			    "check the configuration and exit", conf, &cl);
+	if (rc >= 0) {
+		conf_free(conf);
+		return rc;
 	}
-	if (optind != argc) {
-		usage();
-		return 64;
-	}
-	log_init("tlsrpt-policyd", foreground || check ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
-	if ((config_given || access(config, F_OK) == 0) &&
-	    conf_load(conf, config, err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
-		return 78;
-	}
-	for (int i = 0; i < noverrides; i++)
-		if (conf_set(conf, overrides[i], err, sizeof(err)) < 0) {
-			log_fatal("-o %s: %s", overrides[i], err);
-			return 78;
-		}
+	foreground = cl.foreground;
+	verbose = cl.verbose;
 	s.conf = conf;
 	if (check_conf(conf, &s) < 0)
 		return 78;
-	if (check) {
+	if (cl.check) {
 		printf("tlsrpt-policyd: configuration OK\n");
 		conf_free(conf);
 		return 0;

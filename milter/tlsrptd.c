@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cmdline.h"
 #include "conf.h"
 #include "dgram.h"
 #include "log.h"
@@ -327,71 +328,30 @@ static void notify_systemd(const char *msg)
 	close(fd);
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: tlsrptd [-c FILE] [-f] [-n] [-v] [-o key=value]...\n"
-		"  -c FILE  configuration (default " DEFAULT_CONFIG ")\n"
-		"  -f       foreground, log to stderr (default: syslog)\n"
-		"  -n       check the configuration and exit (with -v: print every key)\n"
-		"  -o K=V   set a configuration key (after the file)\n"
-		"  -v       verbose logging\n");
-}
-
 int main(int argc, char **argv)
 {
-	const char *config = DEFAULT_CONFIG;
-	bool foreground = false, check = false, config_given = false;
-	int verbose = 0, opt, sfd, rc = 0;
+	struct cmdline cl;
+	bool foreground;
+	int verbose, sfd = -1, rc = 0;
 	struct conf *conf = conf_new();
 	struct collector col;
 	char err[512];
 	char *bufs = NULL;
 	sigset_t mask;
 	const char *offset;
-	char *overrides[64];
-	int noverrides = 0;
 
 	memset(&col, 0, sizeof(col));
 	col.sock = -1;
 	if (conf == NULL)
 		return 70;
-	while ((opt = getopt(argc, argv, "c:fno:v")) != -1) {
-		switch (opt) {
-		case 'c': config = optarg; config_given = true; break;
-		case 'f': foreground = true; break;
-		case 'n': check = true; break;
-		case 'o':
-			if (noverrides == 64) {
-				usage();
-				rc = 64;
-				goto out;
-			}
-			overrides[noverrides++] = optarg;
-			break;
-		case 'v': verbose = 1; break;
-		default: usage(); return 64;
-		}
-	}
-	if (optind != argc) {
-		usage();
-		rc = 64;
+	rc = cmdline_daemon(argc, argv, "tlsrptd", DEFAULT_CONFIG,
+			    "check the configuration and exit (with -v: print every key)", conf, &cl);
+	if (rc >= 0)
 		goto out;
-	}
-	log_init("tlsrptd", foreground || check ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
-	if ((config_given || access(config, F_OK) == 0) &&
-	    conf_load(conf, config, err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
-		rc = 78;
-		goto out;
-	}
-	for (int i = 0; i < noverrides; i++) {
-		if (conf_set(conf, overrides[i], err, sizeof(err)) < 0) {
-			log_fatal("-o %s: %s", overrides[i], err);
-			rc = 78;
-			goto out;
-		}
-	}
-	if (check) {
+	rc = 0;
+	foreground = cl.foreground;
+	verbose = cl.verbose;
+	if (cl.check) {
 		if (verbose)
 			conf_print(conf, stdout);
 		printf("tlsrptd: configuration OK\n");
