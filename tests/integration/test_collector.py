@@ -137,6 +137,15 @@ def test_counting_and_crash(tmp):
         col.send(datagram(d, pr, [p], dpv))
     col.settle(n + 3)
     check_eq(normalize(col.dump()), expected(load + extra), "counting continued after restart")
+    # SIGHUP reopens the log and changes nothing else
+    col.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while "logs reopened" not in col.logtext() and time.time() < deadline:
+        time.sleep(0.02)
+    check("logs reopened" in col.logtext(), "SIGHUP not acknowledged")
+    col.send(datagram("example.net", PR_NET, [extra[0][2]]))
+    col.settle(n + 4)
+    check(col.proc.poll() is None, "collector stopped after SIGHUP")
     check_eq(col.stop(), 0, "exit status after SIGTERM")
     check(not os.path.exists(col.sock), "socket not removed on shutdown")
 
