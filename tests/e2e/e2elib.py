@@ -858,6 +858,27 @@ class DgramReceiver:
             pass
 
 
+
+def base_conf_lines(state, collector_sock):
+    """The tlsrptd.conf lines every e2e test shares: everything under 'state',
+    the collector on 'collector_sock', the test DNS server, the report
+    sender, and a reporter that builds reports but delivers nothing."""
+    return [
+        "state_directory = " + state,
+        "spool_directory = " + os.path.join(state, "spool"),
+        "received_directory = " + os.path.join(state, "received"),
+        "socket_path = " + collector_sock,
+        "socket_mode = 0666",
+        "dns_resolver = %s:53" % DNS_ADDR,
+        "report_sender = " + REPORT_SENDER,
+        "organization_name = tlsrptd e2e",
+        "contact_info = tlsrpt@sender.test",
+        "dkim_sign = no",
+        "delivery_mail = sendmail",
+        "sendmail_command = /bin/false",
+        "delivery_https = no",
+    ]
+
 def run_test(script, args, make_run, failures, errors=(RuntimeError,)):
     """The main of every e2e test: outside, check root and the tree, take
     the tree's lock and run SCRIPT again inside a new network namespace;

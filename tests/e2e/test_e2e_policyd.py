@@ -362,20 +362,7 @@ class Run:
         self.policy_sock = os.path.join(pf.tree, POLICY_SOCK.lstrip("/"))
         if len(self.policy_sock) >= 104:
             E.skip("policy socket path too long for AF_UNIX: " + self.policy_sock)
-        lines = [
-            "state_directory = " + state,
-            "spool_directory = " + os.path.join(state, "spool"),
-            "received_directory = " + os.path.join(state, "received"),
-            "socket_path = " + self.collector_sock,
-            "socket_mode = 0666",
-            "dns_resolver = %s:53" % E.DNS_ADDR,
-            "report_sender = " + E.REPORT_SENDER,
-            "organization_name = tlsrptd e2e",
-            "contact_info = tlsrpt@sender.test",
-            "dkim_sign = no",
-            "delivery_mail = sendmail",
-            "sendmail_command = /bin/false",
-            "delivery_https = no",
+        lines = E.base_conf_lines(state, self.collector_sock) + [
             "policy_socket = unix:" + self.policy_sock,
             "postfix_generation = " + self.gen,
             "policy_default_level = may",

@@ -121,21 +121,7 @@ class Run:
         os.makedirs(state, exist_ok=True)
         self.socket = (self.pf.socket_path if self.gen == "3.10" else
                        os.path.join(tmp, "tlsrpt.sock"))
-        lines = [
-            "state_directory = " + state,
-            "spool_directory = " + os.path.join(state, "spool"),
-            "received_directory = " + os.path.join(state, "received"),
-            "socket_path = " + self.socket,
-            "socket_mode = 0666",
-            "dns_resolver = %s:53" % E.DNS_ADDR,
-            "report_sender = " + E.REPORT_SENDER,
-            "organization_name = tlsrptd e2e",
-            "contact_info = tlsrpt@sender.test",
-            "dkim_sign = no",
-            "delivery_mail = sendmail",
-            "sendmail_command = /bin/false",
-            "delivery_https = no",
-        ]
+        lines = E.base_conf_lines(state, self.socket)
         if self.gen == "3.7":
             lines += ["log_source = " + self.pf.logfile,
                       "log_position_file = " + os.path.join(state, "logpos")]
