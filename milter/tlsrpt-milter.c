@@ -5,7 +5,7 @@
  * For a message with a recipient in milter_rua_addresses (case-insensitive)
  * it buffers the message (up to max_message_size; a larger one is accepted
  * untouched and not parsed), and at end of message extracts, parses and
- * stores the report in received_directory (lib/received.h). The report
+ * stores the report in received_directory (lib/receive/received.h). The report
  * counts as DKIM-verified when an Authentication-Results header of our own
  * server (authserv-id = milter_authserv_id) says dkim=pass for a d= aligned
  * with TLS-Report-Submitter or the From domain. The MTA must remove

@@ -1,13 +1,13 @@
 /*
  * tlsrpt-policyd - MTA-STS (RFC 8461) for Postfix's smtp_tls_policy_maps,
- * over the socketmap protocol (lib/socketmap.h), with the TLSRPT attributes
+ * over the socketmap protocol (lib/sts/socketmap.h), with the TLSRPT attributes
  * of Postfix 3.10 so that reports name the policy that was applied.
  *
  * A separate program from the collector because it needs the network
  * (HTTPS fetches of policies) and the collector does not.
  *
  * Design: one thread runs a poll loop over the listening socket and every
- * Postfix connection and answers from the cache (lib/sts_cache.h) at once.
+ * Postfix connection and answers from the cache (lib/sts/sts_cache.h) at once.
  * A lookup with nothing usable cached queues a discovery + fetch job for a
  * bounded pool of worker threads (WORKERS threads, QUEUE_MAX jobs, one job
  * per domain at a time) and waits for it at most sts_reply_budget; then it
@@ -66,7 +66,7 @@
  * SECURITY: requests come from any process that can reach the socket: they
  * are bounded netstrings, keys are validated host names. The unix socket
  * is made before privileges are dropped (user, no-new-privs); the HTTPS
- * side is lib/sts_fetch.h.
+ * side is lib/sts/sts_fetch.h.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,9 @@
 /*
  * tlsrptd - the collector: counts Postfix's outbound TLS results per
- * TLSRPT policy domain in per-day memory-mapped files (lib/store.h).
+ * TLSRPT policy domain in per-day memory-mapped files (lib/collect/store.h).
  *
  * Sources: the libtlsrpt datagram socket (Postfix 3.10+), and optionally the
- * Postfix log (3.7-3.9, lib/pflog.h) through the same counting path.
+ * Postfix log (3.7-3.9, lib/collect/pflog.h) through the same counting path.
  *
  * Design: one thread receives and counts; nothing on that path touches the
  * disk (counting is a write to shared memory), so the socket is drained as
@@ -14,7 +14,7 @@
  * SECURITY: the socket is bound, its owner and mode set, and the state
  * directory prepared as root; then privileges are dropped (groups, gid,
  * uid, no-new-privs) before the first datagram is read. Every datagram is
- * untrusted (lib/dgram.c); a bad one is counted, logged (rate-limited) and
+ * untrusted (lib/collect/dgram.c); a bad one is counted, logged (rate-limited) and
  * dropped, never fatal.
  */
 #include <errno.h>

@@ -1,6 +1,6 @@
 /*
  * ctl_collector - `tlsrptctl stats` and `tlsrptctl dump`: the collector's
- * day files, read without talking to the daemon (lib/store.h views).
+ * day files, read without talking to the daemon (lib/collect/store.h views).
  */
 #include <getopt.h>
 #include <json-c/json.h>

@@ -19,7 +19,7 @@
  *   received show ID
  *         the stored record (JSON); CTL_EMPTY if there is none.
  *
- * Reads and writes only received_directory (lib/received.h).
+ * Reads and writes only received_directory (lib/receive/received.h).
  */
 #include <errno.h>
 #include <json-c/json.h>

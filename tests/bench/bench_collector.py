@@ -28,7 +28,7 @@ QUICK = "--quick" in sys.argv
 TLSRPTD = os.path.join(BUILD, "milter", "tlsrptd")
 SENDER = os.path.join(BUILD, "tests", "bench", "dgram_sender")
 BARE = os.path.join(BUILD, "tests", "bench", "bare_receiver")
-# offsets in the day file header (lib/store.c struct store_header)
+# offsets in the day file header (lib/collect/store.c struct store_header)
 HDR_USED, HDR_DATAGRAMS, HDR_SESSIONS = 32, 48, 64
 
 

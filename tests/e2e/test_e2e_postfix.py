@@ -293,7 +293,7 @@ class Run:
         else:
             if not counters.get("log_lines"):
                 check(False, "tlsrptd read no line of %s (log_lines = 0): is log_source "
-                      "implemented and wired (lib/pflog.c)?" % self.pf.logfile)
+                      "implemented and wired (lib/collect/pflog.c)?" % self.pf.logfile)
             # TLS sessions to domains without a record: good- and self-norecord
             nnorec = rounds * sum(1 for s in self.scens
                                   if not s.tlsrpt and s.mxname != E.MX["plain"][1])

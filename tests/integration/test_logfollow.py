@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Postfix log follower (lib/pflog.c) through tests/unit/pflog_tool.c,
+"""The Postfix log follower (lib/collect/pflog.c) through tests/unit/pflog_tool.c,
 with real DNS lookups against tests/tools/testdns.py and a fake postmap(1)
 in PATH answering for log_policy_map.
 

@@ -1,5 +1,5 @@
 /*
- * deliver_tool - command-line access to lib/deliver.h for the Python
+ * deliver_tool - command-line access to lib/report/deliver.h for the Python
  * integration tests and the HTTPS benchmark. Not installed.
  *
  * deliver_tool [-c CONF] [-o key=value]... COMMAND ARGS

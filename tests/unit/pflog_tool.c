@@ -1,5 +1,5 @@
 /*
- * pflog_tool - command-line access to lib/pflog.h for integration tests:
+ * pflog_tool - command-line access to lib/collect/pflog.h for integration tests:
  * follows log_source like the collector does and prints every result as a
  * JSON line on stdout, or counts it into the day files of a directory.
  *

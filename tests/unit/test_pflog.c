@@ -1,6 +1,6 @@
 /*
- * test_pflog - the Postfix log follower (lib/pflog.c) and its lookups
- * (lib/pflookup.c), with DNS and the policy table replaced by fakes.
+ * test_pflog - the Postfix log follower (lib/collect/pflog.c) and its lookups
+ * (lib/collect/pflookup.c), with DNS and the policy table replaced by fakes.
  *
  * The main table runs every recorded log in ../data/postfix-logs/NAME.log
  * through the real follower and compares each result and counter with

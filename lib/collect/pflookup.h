@@ -9,7 +9,7 @@
  * The least recently used entry is evicted when a cache is full.
  *
  * The lookups themselves go through struct pflookup_ops so that tests can
- * inject fakes; the default ops call dns_lookup_txt() (lib/dns.h, with
+ * inject fakes; the default ops call dns_lookup_txt() (lib/core/dns.h, with
  * dns_resolver) and run "postmap -q KEY TABLE" with a 10 s time limit.
  * Lookups are synchronous: the caller's loop waits for them.
  *

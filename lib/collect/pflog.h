@@ -22,7 +22,7 @@
  *      followed by '/', are ignored ("postfix/tlsrpt-out" matches
  *      "postfix/tlsrpt-out/smtp", the tag Postfix logs under).
  *   3. Each finished session: the TLSRPT record and policy of its domain
- *      come from pflookup (lib/pflookup.h); domains without a record are
+ *      come from pflookup (lib/collect/pflookup.h); domains without a record are
  *      counted in STC_NO_TLSRPT and not reported; the rest go to the sink.
  *
  * Bounds: lines longer than PFLOG_MAX_LINE are cut (STC_LOG_CUT) and the
