@@ -140,6 +140,18 @@ static const struct conf_key conf_keys[] = {
 	{ "sts_ca_file", T_STR, "", 0, 0, "CA bundle for policy hosts (empty: system store; tests)" },
 	{ "sts_https_port", T_INT, "443", 1, 65535, "policy host port (tests)" },
 	{ "policy_default_level", T_STR, "may", 0, 0, "your smtp_tls_security_level (may, encrypt or dane): level of 3.10 replies for STS testing-mode policies, which must not enforce (dane: NOTFOUND)" },
+
+	/* fleet: several hosts report as one organization through PostgreSQL */
+	{ "fleet_database", T_STR, "", 0, 0,
+	  "libpq conninfo of the fleet database, e.g. \"host=db.example dbname=tlsrpt user=tlsrpt "
+	  "sslmode=verify-full sslrootcert=/etc/tlsrptd/db-ca.pem\" (empty: single host, no database)" },
+	{ "fleet_password_file", T_STR, "", 0, 0,
+	  "file holding the database password on its first line: mode 0600 or 0640, owner root "
+	  "or the program's user (empty: none, or libpq's ~/.pgpass)" },
+	{ "fleet_host_name", T_STR, "", 0, 0,
+	  "this host's name in the fleet, unique per host (empty: the system's host name)" },
+	{ "fleet_push_max_age", T_DURATION, "30d", DAY, 3650 * DAY,
+	  "tlsrptctl push sends day files up to this old: how far a host that was cut off catches up" },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
