@@ -24,5 +24,14 @@ int ctl_spool(int argc, char **argv, const struct conf *c);	/* ctl_spool.c */
 int ctl_received(int argc, char **argv, const struct conf *c);	/* ctl_received.c */
 int ctl_record(int argc, char **argv, const struct conf *c);	/* ctl_record.c */
 int ctl_sts(int argc, char **argv, const struct conf *c);	/* ctl_sts.c */
+int ctl_db(int argc, char **argv, const struct conf *c);	/* ctl_db.c */
+int ctl_push(int argc, char **argv, const struct conf *c);	/* ctl_push.c */
+
+/* Fleet helpers (ctl_db.c): connect with the fleet_* settings (with the
+ * schema version checked), printing why not and setting *rc; the exit
+ * status of a db_status. */
+#include "db.h"
+struct db *ctl_db_open(const struct conf *c, const char *app, bool check_schema, int *rc);
+int ctl_exit_db(enum db_status st);
 
 #endif

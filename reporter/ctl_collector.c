@@ -12,6 +12,7 @@
 
 #include "agg.h"
 #include "ctl.h"
+#include "dbagg.h"
 #include "result.h"
 #include "store.h"
 
@@ -20,6 +21,7 @@
 struct day_args {
 	int64_t day;
 	bool json;
+	bool fleet;		/* dump: the whole fleet, from the database */
 	const char *inputs[MAX_INPUTS];
 	int ninputs;
 };
@@ -30,6 +32,7 @@ static int parse_day_args(int argc, char **argv, struct day_args *a, bool allow_
 		{ "day", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "input", no_argument, NULL, 'i' },
+		{ "fleet", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -37,6 +40,7 @@ static int parse_day_args(int argc, char **argv, struct day_args *a, bool allow_
 
 	a->day = time(NULL) / 86400;
 	a->json = false;
+	a->fleet = false;
 	a->ninputs = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -48,6 +52,11 @@ static int parse_day_args(int argc, char **argv, struct day_args *a, bool allow_
 			}
 			break;
 		case 'j': a->json = true; break;
+		case 'f':
+			if (!allow_input)
+				return CTL_USAGE;
+			a->fleet = true;
+			break;
 		case 'i':
 			if (!allow_input)
 				return CTL_USAGE;
@@ -55,6 +64,10 @@ static int parse_day_args(int argc, char **argv, struct day_args *a, bool allow_
 			break;
 		default: return CTL_USAGE;
 		}
+	}
+	if (input && a->fleet) {
+		fprintf(stderr, "tlsrptctl: --input and --fleet exclude each other\n");
+		return CTL_USAGE;
 	}
 	if (optind < argc && !input) {
 		fprintf(stderr, "tlsrptctl: unexpected argument \"%s\"\n", argv[optind]);
@@ -211,6 +224,64 @@ static void print_text(const struct agg *ag)
 	}
 }
 
+static void print_agg(const struct agg *ag, const char *ds, bool json)
+{
+	if (json) {
+		struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+
+		json_object_object_add(o, "day", json_object_new_string(ds));
+		for (size_t i = 0; i < agg_ndomains(ag); i++) {
+			const struct agg_domain *d = agg_domain(ag, i);
+			struct json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "domain", json_object_new_string(d->domain));
+			json_object_object_add(e, "record", json_object_new_string(d->record));
+			json_object_object_add(e, "policies", agg_policies_json(d, (size_t)-1));
+			json_object_array_add(arr, e);
+		}
+		json_object_object_add(o, "domains", arr);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		printf("day %s (UTC): %zu reports (TLSRPT domain and record)\n", ds, agg_ndomains(ag));
+		print_text(ag);
+	}
+}
+
+/* dump --fleet: every host's pushed results of the day, from the database. */
+static int dump_fleet(const struct conf *c, const struct day_args *a)
+{
+	struct agg *ag = agg_new();
+	struct dbagg_info info;
+	char ds[16], err[1024];
+	struct db *db;
+	enum db_status st;
+	int rc;
+
+	if (ag == NULL)
+		return CTL_SOFTWARE;
+	if ((db = ctl_db_open(c, "tlsrptctl dump", true, &rc)) == NULL) {
+		agg_free(ag);
+		return rc;
+	}
+	st = dbagg_day(db, a->day, ag, &info, err, sizeof(err));
+	db_close(db);
+	if (st != DB_OK) {
+		fprintf(stderr, "tlsrptctl: %s\n", err);
+		agg_free(ag);
+		return ctl_exit_db(st);
+	}
+	agg_finish(ag);
+	store_format_day(ds, sizeof(ds), a->day);
+	if (!a->json)
+		printf("fleet: %zu host(s) pushed this day, %zu of them after it ended\n",
+		       info.hosts, info.final_hosts);
+	print_agg(ag, ds, a->json);
+	agg_free(ag);
+	return info.hosts == 0 ? CTL_EMPTY : (info.bad_rows ? CTL_DATAERR : CTL_OK);
+}
+
 int ctl_dump(int argc, char **argv, const struct conf *c)
 {
 	struct day_args a;
@@ -219,6 +290,8 @@ int ctl_dump(int argc, char **argv, const struct conf *c)
 	int n, rc = parse_day_args(argc, argv, &a, true);
 	char ds[16];
 
+	if (rc == CTL_OK && a.fleet)
+		return dump_fleet(c, &a);
 	if (rc != CTL_OK || (rc = open_views(c, &a, v, &n)) != CTL_OK)
 		return rc;
 	ag = agg_new();
@@ -231,27 +304,7 @@ int ctl_dump(int argc, char **argv, const struct conf *c)
 	if (rc == CTL_OK) {
 		agg_finish(ag);
 		store_format_day(ds, sizeof(ds), store_view_info(v[0])->day);
-		if (a.json) {
-			struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
-
-			json_object_object_add(o, "day", json_object_new_string(ds));
-			for (size_t i = 0; i < agg_ndomains(ag); i++) {
-				const struct agg_domain *d = agg_domain(ag, i);
-				struct json_object *e = json_object_new_object();
-
-				json_object_object_add(e, "domain", json_object_new_string(d->domain));
-				json_object_object_add(e, "record", json_object_new_string(d->record));
-				json_object_object_add(e, "policies", agg_policies_json(d, (size_t)-1));
-				json_object_array_add(arr, e);
-			}
-			json_object_object_add(o, "domains", arr);
-			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								      JSON_C_TO_STRING_NOSLASHESCAPE));
-			json_object_put(o);
-		} else {
-			printf("day %s (UTC): %zu reports (TLSRPT domain and record)\n", ds, agg_ndomains(ag));
-			print_text(ag);
-		}
+		print_agg(ag, ds, a.json);
 	}
 	agg_free(ag);
 	for (int i = 0; i < n; i++)

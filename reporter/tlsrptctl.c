@@ -21,6 +21,8 @@ int ctl_spool(int argc, char **argv, const struct conf *c) __attribute__((weak))
 int ctl_received(int argc, char **argv, const struct conf *c) __attribute__((weak));
 int ctl_record(int argc, char **argv, const struct conf *c) __attribute__((weak));
 int ctl_sts(int argc, char **argv, const struct conf *c) __attribute__((weak));
+int ctl_db(int argc, char **argv, const struct conf *c) __attribute__((weak));
+int ctl_push(int argc, char **argv, const struct conf *c) __attribute__((weak));
 
 static const struct {
 	const char *name;
@@ -28,11 +30,13 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "stats", ctl_stats, "stats [--day YYYY-MM-DD] [--json]   counters of a day (default: today)" },
-	{ "dump", ctl_dump, "dump [--day YYYY-MM-DD] [--json] [--input FILE...]   a day's results" },
+	{ "dump", ctl_dump, "dump [--day YYYY-MM-DD] [--json] [--input FILE... | --fleet]   a day's results" },
 	{ "spool", ctl_spool, "spool list [--json] | show ID | retry ID   reports built and sent" },
 	{ "received", ctl_received, "received import FILE... | summary | show ID   reports others sent us" },
 	{ "record", ctl_record, "record generate --rua URI[,URI] | check DOMAIN   _smtp._tls records" },
 	{ "sts", ctl_sts, "sts show DOMAIN | refresh DOMAIN   MTA-STS policy cache" },
+	{ "push", ctl_push, "push [--day YYYY-MM-DD] [--all]   send this host's day files to the fleet database" },
+	{ "db", ctl_db, "db init | migrate [--to N] | status [--json]   the fleet database" },
 };
 
 static void usage(void)

@@ -142,6 +142,37 @@ static char **dup_list(const struct result_str *v, size_t n, bool *oom)
 	return out;
 }
 
+/* A new zeroed policy slot with its d/pr slots, or NULL on ENOMEM. */
+static struct agg_policy *new_slot(struct agg *a)
+{
+	struct agg_policy *p;
+
+	if (a->npol == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		struct agg_policy *np = realloc(a->pol, cap * sizeof(*np));
+		char **nd, **npr;
+
+		if (np == NULL)
+			return NULL;
+		a->pol = np;
+		nd = realloc(a->pol_d, cap * sizeof(*nd));
+		if (nd == NULL)
+			return NULL;
+		a->pol_d = nd;
+		npr = realloc(a->pol_pr, cap * sizeof(*npr));
+		if (npr == NULL)
+			return NULL;
+		a->pol_pr = npr;
+		a->cap = cap;
+	}
+	p = &a->pol[a->npol];
+	memset(p, 0, sizeof(*p));
+	a->pol_d[a->npol] = NULL;
+	a->pol_pr[a->npol] = NULL;
+	a->npol++;
+	return p;
+}
+
 int agg_add_view(struct agg *a, const struct store_view *v)
 {
 	size_t n = store_view_npolicies(v);
@@ -151,29 +182,10 @@ int agg_add_view(struct agg *a, const struct store_view *v)
 		struct agg_policy *p;
 		bool oom = false;
 
-		if (a->npol == a->cap) {
-			size_t cap = a->cap ? a->cap * 2 : 64;
-			struct agg_policy *np = realloc(a->pol, cap * sizeof(*np));
-			char **nd, **npr;
-
-			if (np == NULL)
-				return -1;
-			a->pol = np;
-			nd = realloc(a->pol_d, cap * sizeof(*nd));
-			if (nd == NULL)
-				return -1;
-			a->pol_d = nd;
-			npr = realloc(a->pol_pr, cap * sizeof(*npr));
-			if (npr == NULL)
-				return -1;
-			a->pol_pr = npr;
-			a->cap = cap;
-		}
-		p = &a->pol[a->npol];
-		memset(p, 0, sizeof(*p));
-		a->pol_d[a->npol] = dup_opt(pv->d, &oom);
-		a->pol_pr[a->npol] = dup_opt(pv->pr, &oom);
-		a->npol++;
+		if ((p = new_slot(a)) == NULL)
+			return -1;
+		a->pol_d[a->npol - 1] = dup_opt(pv->d, &oom);
+		a->pol_pr[a->npol - 1] = dup_opt(pv->pr, &oom);
 		p->type = pv->type;
 		p->domain = dup_opt(pv->domain, &oom);
 		p->strings = dup_list(pv->strings, pv->nstrings, &oom);
@@ -204,6 +216,65 @@ int agg_add_view(struct agg *a, const struct store_view *v)
 		if (oom || !a->pol_d[a->npol - 1] || !a->pol_pr[a->npol - 1] || !p->domain)
 			return -1;
 	}
+	return 0;
+}
+
+static struct result_str cstr(const char *s)
+{
+	struct result_str r = { s, s ? strlen(s) : 0 };
+
+	return r;
+}
+
+int agg_add_policy(struct agg *a, const char *d, const char *pr, const struct agg_policy *src)
+{
+	struct agg_policy *p;
+	bool oom = false;
+
+	if (d == NULL || pr == NULL || src->domain == NULL || (p = new_slot(a)) == NULL)
+		return -1;
+	a->pol_d[a->npol - 1] = dup_opt(cstr(d), &oom);
+	a->pol_pr[a->npol - 1] = dup_opt(cstr(pr), &oom);
+	p->type = src->type;
+	p->domain = dup_opt(cstr(src->domain), &oom);
+	if (src->nstrings) {
+		if ((p->strings = calloc(src->nstrings, sizeof(*p->strings))) == NULL)
+			return -1;
+		p->nstrings = src->nstrings;
+		for (size_t i = 0; i < src->nstrings; i++)
+			if ((p->strings[i] = dup_opt(cstr(src->strings[i] ? src->strings[i] : ""), &oom)) == NULL)
+				oom = true;
+	}
+	if (src->nmx) {
+		if ((p->mx = calloc(src->nmx, sizeof(*p->mx))) == NULL)
+			return -1;
+		p->nmx = src->nmx;
+		for (size_t i = 0; i < src->nmx; i++)
+			if ((p->mx[i] = dup_opt(cstr(src->mx[i] ? src->mx[i] : ""), &oom)) == NULL)
+				oom = true;
+	}
+	p->successes = src->successes;
+	p->failures = src->failures;
+	if (src->ndetails) {
+		if ((p->details = calloc(src->ndetails, sizeof(*p->details))) == NULL)
+			return -1;
+		p->ndetails = src->ndetails;
+		for (size_t j = 0; j < src->ndetails; j++) {
+			const struct agg_detail *sd = &src->details[j];
+			struct agg_detail *dd = &p->details[j];
+
+			dd->code = sd->code;
+			dd->sending_ip = dup_opt(cstr(sd->sending_ip), &oom);
+			dd->mx_hostname = dup_opt(cstr(sd->mx_hostname), &oom);
+			dd->mx_helo = dup_opt(cstr(sd->mx_helo), &oom);
+			dd->receiving_ip = dup_opt(cstr(sd->receiving_ip), &oom);
+			dd->additional = dup_opt(cstr(sd->additional), &oom);
+			dd->reason = dup_opt(cstr(sd->reason), &oom);
+			dd->count = sd->count;
+		}
+	}
+	if (oom || !a->pol_d[a->npol - 1] || !a->pol_pr[a->npol - 1] || !p->domain)
+		return -1;
 	return 0;
 }
 

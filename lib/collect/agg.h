@@ -52,7 +52,15 @@ struct agg *agg_new(void);
 void agg_free(struct agg *a);
 /* Merge one validated day file view; -1 on ENOMEM. */
 int agg_add_view(struct agg *a, const struct store_view *v);
-/* Sort everything; call once after the last agg_add_view. */
+/*
+ * Merge one policy given as plain strings (fleet mode: rows read back from
+ * the database): 'd' and 'pr' are its TLSRPT domain and record, 'p' the
+ * policy with its details (p->domain must not be NULL). Everything is
+ * copied and made valid UTF-8 exactly as agg_add_view does, so the same
+ * results give the same report whichever way they arrive. -1 on ENOMEM.
+ */
+int agg_add_policy(struct agg *a, const char *d, const char *pr, const struct agg_policy *p);
+/* Sort everything; call once after the last agg_add_view/agg_add_policy. */
 void agg_finish(struct agg *a);
 size_t agg_ndomains(const struct agg *a);
 const struct agg_domain *agg_domain(const struct agg *a, size_t i);

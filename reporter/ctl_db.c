@@ -1,0 +1,250 @@
+/*
+ * ctl_db - `tlsrptctl db`: the fleet database's schema and state.
+ *
+ *   db init [--to N]       create the tlsrpt schema (the latest version, or N)
+ *   db migrate [--to N]    apply the missing schema steps, in order
+ *   db status [--json]     schema version, hosts and their last push, the
+ *                          recent days: hosts that pushed, final pushes,
+ *                          sessions
+ *
+ * Needs fleet_database. Exit: 0, 64 usage, 69 database unreachable or of
+ * the wrong version, 70 other database errors.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "ctl.h"
+#include "db.h"
+#include "dbschema.h"
+
+static void db_usage(void)
+{
+	fprintf(stderr, "usage: tlsrptctl db init [--to VERSION]\n"
+		"       tlsrptctl db migrate [--to VERSION]\n"
+		"       tlsrptctl db status [--json]\n");
+}
+
+int ctl_exit_db(enum db_status st)
+{
+	switch (st) {
+	case DB_OK: return CTL_OK;
+	case DB_UNAVAILABLE: case DB_SCHEMA: case DB_RETRY: return CTL_UNAVAILABLE;
+	default: return CTL_SOFTWARE;
+	}
+}
+
+struct db *ctl_db_open(const struct conf *c, const char *app, bool check_schema, int *rc)
+{
+	char err[1024];
+	enum db_status st;
+	struct db *db;
+
+	if (!db_configured(c)) {
+		fprintf(stderr, "tlsrptctl: fleet_database is not set: this host is in single-host mode\n");
+		*rc = CTL_USAGE;
+		return NULL;
+	}
+	db = db_connect(c, app, &st, err, sizeof(err));
+	if (db == NULL) {
+		fprintf(stderr, "tlsrptctl: %s\n", err);
+		*rc = st == DB_UNAVAILABLE ? CTL_UNAVAILABLE : CTL_USAGE;
+		return NULL;
+	}
+	if (check_schema && (st = dbschema_check(db, err, sizeof(err))) != DB_OK) {
+		fprintf(stderr, "tlsrptctl: %s\n", err);
+		db_close(db);
+		*rc = ctl_exit_db(st);
+		return NULL;
+	}
+	*rc = CTL_OK;
+	return db;
+}
+
+static int parse_to(int argc, char **argv, int *to, bool *json)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	*to = 0;
+	if (json)
+		*json = false;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > 1000000)
+				return CTL_USAGE;
+			*to = (int)v;
+			break;
+		}
+		case 'j':
+			if (json == NULL)
+				return CTL_USAGE;
+			*json = true;
+			break;
+		default:
+			return CTL_USAGE;
+		}
+	}
+	return optind < argc ? CTL_USAGE : CTL_OK;
+}
+
+static int cmd_init(int argc, char **argv, const struct conf *c)
+{
+	char err[1024];
+	int to, rc;
+	struct db *db;
+	enum db_status st;
+
+	if (parse_to(argc, argv, &to, NULL) != CTL_OK) {
+		db_usage();
+		return CTL_USAGE;
+	}
+	if ((db = ctl_db_open(c, "tlsrptctl db", false, &rc)) == NULL)
+		return rc;
+	st = dbschema_init(db, to, err, sizeof(err));
+	if (st == DB_OK)
+		printf("created the tlsrpt schema, version %d\n", to ? to : dbschema_latest());
+	else
+		fprintf(stderr, "tlsrptctl: db init: %s\n", err);
+	db_close(db);
+	return ctl_exit_db(st);
+}
+
+static int cmd_migrate(int argc, char **argv, const struct conf *c)
+{
+	char err[1024];
+	int to, from = 0, now = 0, rc;
+	struct db *db;
+	enum db_status st;
+
+	if (parse_to(argc, argv, &to, NULL) != CTL_OK) {
+		db_usage();
+		return CTL_USAGE;
+	}
+	if ((db = ctl_db_open(c, "tlsrptctl db", false, &rc)) == NULL)
+		return rc;
+	st = dbschema_migrate(db, to, &from, &now, err, sizeof(err));
+	if (st != DB_OK) {
+		fprintf(stderr, "tlsrptctl: db migrate: %s\n", err);
+	} else if (from == now) {
+		printf("schema version %d: nothing to do\n", now);
+	} else {
+		for (int v = from + 1; v <= now; v++)
+			printf("applied step %d: %s\n", v, dbschema_description(v));
+		printf("schema version %d (was %d)\n", now, from);
+	}
+	db_close(db);
+	return ctl_exit_db(st);
+}
+
+static const char *const hosts_sql =
+	"SELECT h.name, coalesce(to_char(h.last_push AT TIME ZONE 'UTC',"
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'), count(d.day),"
+	" coalesce(max(d.day)::text, '-')"
+	" FROM tlsrpt.hosts h LEFT JOIN tlsrpt.host_days d ON d.host_id = h.id"
+	" GROUP BY h.id ORDER BY h.name";
+
+static const char *const days_sql =
+	"SELECT day::text, count(*), count(*) FILTER (WHERE final), sum(sessions)::bigint,"
+	" sum(failures)::bigint FROM tlsrpt.host_days GROUP BY day ORDER BY day DESC LIMIT 14";
+
+static int cmd_status(int argc, char **argv, const struct conf *c)
+{
+	struct db_res *hr = NULL, *dr = NULL;
+	bool json;
+	int to, rc, version = 0;
+	struct db *db;
+	enum db_status st;
+
+	if (parse_to(argc, argv, &to, &json) != CTL_OK || to != 0) {
+		db_usage();
+		return CTL_USAGE;
+	}
+	if ((db = ctl_db_open(c, "tlsrptctl db", true, &rc)) == NULL)
+		return rc;
+	if ((st = dbschema_version(db, &version)) != DB_OK ||
+	    (st = db_exec(db, hosts_sql, 0, NULL, &hr)) != DB_OK ||
+	    (st = db_exec(db, days_sql, 0, NULL, &dr)) != DB_OK) {
+		fprintf(stderr, "tlsrptctl: %s\n", db_errmsg(db));
+		db_res_free(hr);
+		db_close(db);
+		return ctl_exit_db(st);
+	}
+	if (json) {
+		struct json_object *o = json_object_new_object(), *ha = json_object_new_array(),
+				   *da = json_object_new_array();
+
+		json_object_object_add(o, "schema_version", json_object_new_int(version));
+		for (size_t i = 0; i < db_res_rows(hr); i++) {
+			struct json_object *h = json_object_new_object();
+			int64_t n = 0;
+
+			db_res_int(hr, i, 2, &n);
+			json_object_object_add(h, "name", json_object_new_string(db_res_get(hr, i, 0)));
+			json_object_object_add(h, "last_push", json_object_new_string(db_res_get(hr, i, 1)));
+			json_object_object_add(h, "days", json_object_new_int64(n));
+			json_object_object_add(h, "last_day", json_object_new_string(db_res_get(hr, i, 3)));
+			json_object_array_add(ha, h);
+		}
+		for (size_t i = 0; i < db_res_rows(dr); i++) {
+			struct json_object *d = json_object_new_object();
+			int64_t v[4] = { 0 };
+
+			for (int k = 0; k < 4; k++)
+				db_res_int(dr, i, (size_t)k + 1, &v[k]);
+			json_object_object_add(d, "day", json_object_new_string(db_res_get(dr, i, 0)));
+			json_object_object_add(d, "hosts", json_object_new_int64(v[0]));
+			json_object_object_add(d, "final_hosts", json_object_new_int64(v[1]));
+			json_object_object_add(d, "sessions", json_object_new_int64(v[2]));
+			json_object_object_add(d, "failures", json_object_new_int64(v[3]));
+			json_object_array_add(da, d);
+		}
+		json_object_object_add(o, "hosts", ha);
+		json_object_object_add(o, "days", da);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		printf("database %s, schema version %d\n", db_target(db), version);
+		printf("%-32s %-21s %6s  %s\n", "host", "last push (UTC)", "days", "last day");
+		for (size_t i = 0; i < db_res_rows(hr); i++)
+			printf("%-32s %-21s %6s  %s\n", db_res_get(hr, i, 0), db_res_get(hr, i, 1),
+			       db_res_get(hr, i, 2), db_res_get(hr, i, 3));
+		printf("\n%-10s %6s %6s %12s %12s\n", "day", "hosts", "final", "sessions", "failed");
+		for (size_t i = 0; i < db_res_rows(dr); i++)
+			printf("%-10s %6s %6s %12s %12s\n", db_res_get(dr, i, 0), db_res_get(dr, i, 1),
+			       db_res_get(dr, i, 2), db_res_get(dr, i, 3), db_res_get(dr, i, 4));
+	}
+	db_res_free(hr);
+	db_res_free(dr);
+	db_close(db);
+	return CTL_OK;
+}
+
+int ctl_db(int argc, char **argv, const struct conf *c)
+{
+	if (argc < 2) {
+		db_usage();
+		return CTL_USAGE;
+	}
+	optind = 0;	/* a fresh getopt over "VERB ARGS..." */
+	if (strcmp(argv[1], "init") == 0)
+		return cmd_init(argc - 1, argv + 1, c);
+	if (strcmp(argv[1], "migrate") == 0)
+		return cmd_migrate(argc - 1, argv + 1, c);
+	if (strcmp(argv[1], "status") == 0)
+		return cmd_status(argc - 1, argv + 1, c);
+	db_usage();
+	return CTL_USAGE;
+}
