@@ -86,11 +86,13 @@ static const char *field(const struct db_res *r, size_t row, size_t col, bool nu
 	return db_res_get(r, row, col);
 }
 
+/* A count within what a report can carry (a JSON integer, I-JSON: 2^53-1);
+ * sums come as numeric text, so an overflow is a bad row, not an error. */
 static bool count_ok(const struct db_res *r, size_t row, size_t col, uint64_t *out)
 {
 	int64_t v;
 
-	if (!db_res_int(r, row, col, &v) || v < 0)
+	if (!db_res_int(r, row, col, &v) || v < 0 || v > DBAGG_COUNT_MAX)
 		return false;
 	*out = (uint64_t)v;
 	return true;
@@ -98,13 +100,13 @@ static bool count_ok(const struct db_res *r, size_t row, size_t col, uint64_t *o
 
 static const char *const policies_sql =
 	"SELECT p.id, p.d, p.pr, p.type, p.pdomain, array_to_json(p.strings)::text,"
-	" array_to_json(p.mx)::text, sum(c.successes)::bigint, sum(c.failures)::bigint"
+	" array_to_json(p.mx)::text, sum(c.successes), sum(c.failures)"
 	" FROM tlsrpt.policy_counts c JOIN tlsrpt.policies p ON p.id = c.policy_id"
 	" WHERE c.day = $1::date GROUP BY p.id ORDER BY p.id";
 
 static const char *const details_sql =
 	"SELECT c.policy_id, d.code, d.sending_ip, d.mx_hostname, d.mx_helo, d.receiving_ip,"
-	" d.additional, d.reason, sum(c.count)::bigint"
+	" d.additional, d.reason, sum(c.count)"
 	" FROM tlsrpt.detail_counts c JOIN tlsrpt.details d ON d.id = c.detail_id"
 	" WHERE c.day = $1::date GROUP BY c.policy_id, d.id ORDER BY c.policy_id, d.id";
 

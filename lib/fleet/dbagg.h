@@ -7,8 +7,9 @@
  * The rows are read in one REPEATABLE READ transaction, so a push running
  * at the same time is seen completely or not at all. The database is shared
  * by every host of the fleet, so its rows are input like a copied day file:
- * every string and list is bounded, every count checked; a row that fails
- * is skipped, counted in 'bad_rows' and logged.
+ * every string and list is bounded, every count (and every sum over the
+ * hosts) checked against DBAGG_COUNT_MAX; a row that fails is skipped,
+ * counted in 'bad_rows' and logged.
  *
  * Not thread safe (one db handle).
  */
@@ -23,6 +24,7 @@
 
 #define DBAGG_STRING_MAX 65536	/* max_string_length's upper bound */
 #define DBAGG_LIST_MAX 4096
+#define DBAGG_COUNT_MAX 9007199254740991LL	/* 2^53-1: the largest count a report carries */
 
 struct dbagg_info {
 	size_t hosts;		/* hosts with rows for the day */

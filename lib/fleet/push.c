@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "dbagg.h"
 #include "log.h"
 
 #define ROLLOVER_MARGIN 60	/* seconds after midnight before a day counts as final */
@@ -466,12 +467,15 @@ static enum db_status day_tx(struct db *db, int host_id, const struct store_view
 
 		db_res_free(r);
 		st->unchanged++;
-		if (was_final || !final) {
+		if (was_final == final) {
 			db_rollback(db);
 			return DB_OK;
 		}
-		/* same content, but now known to be complete */
-		if ((rc = db_exec(db, "UPDATE tlsrpt.host_days SET final = true, pushed_at = now(),"
+		/* same content, but now known to be complete (or, after the clock
+		 * went back, not complete after all) */
+		if ((rc = db_exec(db, final ? "UPDATE tlsrpt.host_days SET final = true, pushed_at = now(),"
+				  " pushes = pushes + 1 WHERE day = $1::date AND host_id = $2::integer" :
+				  "UPDATE tlsrpt.host_days SET final = false, pushed_at = now(),"
 				  " pushes = pushes + 1 WHERE day = $1::date AND host_id = $2::integer",
 				  2, p, NULL)) != DB_OK ||
 		    (rc = db_commit(db)) != DB_OK)
@@ -550,6 +554,20 @@ enum db_status push_day(struct db *db, int host_id, const struct store_view *v, 
 		return DB_ERROR;
 	}
 	agg_finish(a);
+	for (size_t i = 0; i < agg_ndomains(a); i++) {
+		const struct agg_domain *d = agg_domain(a, i);
+		bool big = d->successes > DBAGG_COUNT_MAX || d->failures > DBAGG_COUNT_MAX;
+
+		for (size_t k = 0; k < d->npolicies && !big; k++)
+			for (size_t j = 0; j < d->policies[k].ndetails; j++)
+				big |= d->policies[k].details[j].count > DBAGG_COUNT_MAX;
+		if (big) {
+			snprintf(err, errsz, "%s: a count above 2^53-1 (a corrupt day file?); "
+				 "day not pushed", d->domain);
+			agg_free(a);
+			return DB_ERROR;
+		}
+	}
 	rc = day_tx(db, host_id, v, a, now, changed, st, err, errsz);
 	if (rc != DB_OK)
 		db_rollback(db);
@@ -666,7 +684,10 @@ enum db_status push_run(struct db *db, const char *state_dir, const struct push_
 		for (size_t k = 0; k < nknown; k++)
 			if (known[k].day == day)
 				final_in_db = known[k].final;
-		if (final_in_db && !o->all) {
+		/* final in the database and over by our clock: the file cannot
+		 * change any more. (A clock that went back makes the day current
+		 * again: then it is pushed, and marked not final.) */
+		if (final_in_db && !o->all && o->now >= (day + 1) * 86400 + ROLLOVER_MARGIN) {
 			st->final_skipped++;
 			continue;
 		}

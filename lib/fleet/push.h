@@ -16,8 +16,10 @@
  * results and the ingest counters); a push whose snapshot equals the one in
  * the database writes nothing. A day is "final" once a push was made after
  * the day ended on the host's clock (plus one minute for the collector's
- * rollover); days the database has as final are not read again (unless
- * 'all').
+ * rollover); days the database has as final, and that are over by the
+ * host's clock, are not read again (unless 'all'). A clock that went back
+ * makes a final day current again: it is pushed and marked not final, so
+ * nothing the collector still counts into it is left behind.
  *
  * Policies and failure-detail tuples are stored once for the whole fleet,
  * keyed by SHA-256 of their content (push_policy_hash, push_detail_hash);

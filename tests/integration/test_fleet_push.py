@@ -234,6 +234,18 @@ def main():
         check_eq(rows, [["3", "3"]], "every host's final push of the day recorded")
         rc, out, err = a.push("--now", after)
         check("1 final already" in out, f"a final day is not read again: {out.strip()!r}")
+        # a clock that goes back makes the day current again: read, marked not final
+        rc, out, err = a.push()
+        check(rc == 0 and "1 unchanged" in out, f"push after the clock went back: {out.strip()!r}")
+        rows = pg.psql(f"SELECT final FROM tlsrpt.host_days h JOIN tlsrpt.hosts n ON n.id ="
+                       f" h.host_id WHERE n.name = '{a.name}' AND day = '{day}'")
+        check_eq(rows, [["f"]], "after the clock went back the day is not final")
+        a.feed(workload(0, 21))
+        loads += workload(0, 21)
+        rc, out, err = a.push()
+        check(rc == 0 and "1 pushed" in out, f"results counted after the clock went back are pushed: {out.strip()!r}")
+        agree(hosts, day, "after the clock went back", loads if len(a.days()) == 1 else None)
+        a.push("--now", after)
 
         # two machines under one host name: refused, nothing overwritten
         pg.psql(f"UPDATE tlsrpt.hosts SET machine_id = repeat('0', 32) WHERE name = '{a.name}'")
@@ -250,6 +262,23 @@ def main():
         check_eq(int(rows[0][0]), npol, "policy rows of the day = distinct policies of the fleet")
         rc, out, err = a.ctl("db", "status")
         check(rc == 0 and all(h.name in out for h in hosts), f"db status lists the hosts: {out!r}")
+
+        # the database is input too: a dictionary row changed by hand is never used
+        pg.psql("UPDATE tlsrpt.policies SET pdomain = 'evil.example'"
+                " WHERE id = (SELECT min(id) FROM tlsrpt.policies WHERE d = 'shared0.example')")
+        a.feed(workload(0, 20))
+        rc, out, err = a.push()
+        check(rc != 0 and "do not match their key" in err,
+              f"a push next to a tampered policy row refuses: {rc} {err.strip()!r}")
+        pg.psql("UPDATE tlsrpt.policies SET pdomain = 'shared0.example' WHERE pdomain = 'evil.example'")
+        rc, out, err = a.push()
+        check_eq(rc, 0, f"push after the repair ({err.strip()})")
+        # counts whose fleet sum does not fit a report are skipped and said, not wrapped
+        pg.psql("UPDATE tlsrpt.policy_counts SET successes = 9007199254740991 WHERE policy_id ="
+                " (SELECT id FROM tlsrpt.policies WHERE d = 'shared1.example' LIMIT 1)")
+        rc, out, err = ctl(a.conf, "dump", "--fleet", "--json", "--day", day)
+        check(rc == 65 and "out of bounds" in err and "shared1.example" not in out,
+              f"an overflowing sum is a skipped row: {rc} {err.strip()!r}")
     finally:
         for h in hosts:
             h.stop()
