@@ -74,6 +74,63 @@ static const struct step steps[] = {
 	  "  count bigint NOT NULL CHECK (count > 0),\n"
 	  "  PRIMARY KEY (day, policy_id, detail_id, host_id));\n"
 	  "CREATE INDEX detail_counts_host ON tlsrpt.detail_counts (host_id, day);\n" },
+	{ 2, "fleet reports: days, one work item per (day, domain, record), reports, "
+	  "destinations with leases, suppressions",
+	  /* a day some reporter began; done once every item is */
+	  "CREATE TABLE tlsrpt.report_days (\n"
+	  "  day date PRIMARY KEY,\n"
+	  "  opened_at timestamptz NOT NULL DEFAULT now(),\n"
+	  "  opened_by text NOT NULL,\n"
+	  "  done_at timestamptz,\n"
+	  "  mark jsonb);\n"
+	  /* exactly one report per (day, TLSRPT domain, record): claimed with
+	   * SELECT ... FOR UPDATE SKIP LOCKED, built and inserted in that transaction */
+	  "CREATE TABLE tlsrpt.report_items (\n"
+	  "  day date NOT NULL REFERENCES tlsrpt.report_days (day) ON DELETE CASCADE,\n"
+	  "  d text NOT NULL,\n"
+	  "  pr text NOT NULL,\n"
+	  "  state text NOT NULL DEFAULT 'pending'\n"
+	  "    CHECK (state IN ('pending', 'built', 'skipped')),\n"
+	  "  late boolean NOT NULL DEFAULT false,\n"
+	  "  retry_at timestamptz,\n"
+	  "  report text,\n"
+	  "  done_by text,\n"
+	  "  done_at timestamptz,\n"
+	  "  note text,\n"
+	  "  PRIMARY KEY (day, d, pr));\n"
+	  "CREATE TABLE tlsrpt.reports (\n"
+	  "  id text PRIMARY KEY,\n"
+	  "  day date NOT NULL,\n"
+	  "  d text NOT NULL,\n"
+	  "  pr text NOT NULL,\n"
+	  "  meta jsonb NOT NULL,\n"
+	  "  gz bytea NOT NULL,\n"
+	  "  ndests integer NOT NULL CHECK (ndests >= 0),\n"
+	  "  final boolean NOT NULL DEFAULT false,\n"
+	  "  successes bigint NOT NULL,\n"
+	  "  failures bigint NOT NULL,\n"
+	  "  created_at timestamptz NOT NULL DEFAULT now(),\n"
+	  "  built_by text NOT NULL,\n"
+	  /* who delivers it now: a run's token, its database session (pid and
+	   * start: alive while pg_stat_activity has it) and a time limit */
+	  "  lease_token text,\n"
+	  "  lease_host text,\n"
+	  "  lease_pid integer,\n"
+	  "  lease_start timestamptz,\n"
+	  "  lease_until timestamptz,\n"
+	  "  UNIQUE (day, d, pr));\n"
+	  "CREATE INDEX reports_open ON tlsrpt.reports (id) WHERE NOT final;\n"
+	  "CREATE TABLE tlsrpt.report_dests (\n"
+	  "  report text NOT NULL REFERENCES tlsrpt.reports (id) ON DELETE CASCADE,\n"
+	  "  idx integer NOT NULL CHECK (idx >= 0),\n"
+	  "  rec jsonb NOT NULL,\n"
+	  "  updated_at timestamptz NOT NULL DEFAULT now(),\n"
+	  "  updated_by text,\n"
+	  "  PRIMARY KEY (report, idx));\n"
+	  "CREATE TABLE tlsrpt.suppressions (\n"
+	  "  uri text PRIMARY KEY,\n"
+	  "  rec jsonb NOT NULL,\n"
+	  "  updated_by text);\n" },
 };
 
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))

@@ -62,6 +62,25 @@ def waiting_push(pg, timeout=20):
     return False
 
 
+def test_concurrent_migrate(pg, tmp):
+    """Two db migrate at once (another database): each step applied once."""
+    pg.psql("CREATE DATABASE tlsrpt2 OWNER tlsrpt", db="postgres", user="postgres")
+    conf = os.path.join(tmp, "db2.conf")
+    with open(conf, "w") as fp:
+        fp.write(f"fleet_database = {pg.conninfo().replace('dbname=tlsrpt', 'dbname=tlsrpt2')}\n"
+                 f"fleet_password_file = {tmp}/db.pw\n")
+    rc, out, err = ctl(conf, "db", "init", "--to", "1")
+    check_eq(rc, 0, f"db init --to 1 of the second database ({err.strip()})")
+    procs = [subprocess.Popen([os.path.join(BUILD, "reporter", "tlsrptctl"), "-c", conf, "db", "migrate"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+    check_eq([o[2] for o in outs], [0, 0, 0], f"three concurrent migrates succeed ({outs})")
+    check_eq(sum("applied step 2" in o[0] for o in outs), 1, f"step 2 applied once ({outs})")
+    check_eq(pg.psql("SELECT version FROM tlsrpt.schema_version ORDER BY 1", db="tlsrpt2"),
+             [["1"], ["2"]], "schema_version rows")
+
+
 def test_settings(pg, tmp, base):
     """Bad fleet settings are clear errors, never a connection attempt with them."""
     def conf_with(extra):
@@ -113,10 +132,19 @@ def main():
         rc, out, err = a.push()
         check_eq(rc, 69, "push before db init: exit")
         check("tlsrptctl db init" in err, f"push before db init says what to do: {err.strip()!r}")
-        rc, out, err = a.ctl("db", "init")
-        check_eq(rc, 0, f"db init ({err.strip()})")
+        rc, out, err = a.ctl("db", "init", "--to", "1")
+        check_eq(rc, 0, f"db init --to 1 ({err.strip()})")
+        rc, out, err = a.push()
+        check(rc == 69 and "run tlsrptctl db migrate" in err,
+              f"push against an older schema says to migrate: {rc} {err.strip()!r}")
+        rc, out, err = a.ctl("db", "migrate")
+        check(rc == 0 and "applied step 2" in out and "schema version 2 (was 1)" in out,
+              f"db migrate from 1: {rc} {out!r} {err.strip()!r}")
+        rc, out, err = a.ctl("db", "migrate")
+        check(rc == 0 and "nothing to do" in out, f"db migrate again: {rc} {out!r}")
         rc, out, err = a.ctl("db", "init")
         check(rc != 0 and "exists already" in err, f"second db init refused: {rc} {err.strip()!r}")
+        test_concurrent_migrate(pg, tmp)
         test_settings(pg, tmp, base)
 
         loads = []
