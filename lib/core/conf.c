@@ -152,6 +152,14 @@ static const struct conf_key conf_keys[] = {
 	  "this host's name in the fleet, unique per host (empty: the system's host name)" },
 	{ "fleet_push_max_age", T_DURATION, "30d", DAY, 3650 * DAY,
 	  "tlsrptctl push sends day files up to this old: how far a host that was cut off catches up" },
+	{ "fleet_push_wait", T_DURATION, "4h", 0, 2 * DAY,
+	  "a day is reported once every active host pushed it after midnight UTC, or this long after "
+	  "midnight whatever is missing (results pushed later are counted, and reported only for "
+	  "domains without a report yet)" },
+	{ "fleet_lease", T_DURATION, "10m", 60, DAY,
+	  "a reporter node holds the reports it delivers this long past its last write; a node that "
+	  "crashed is taken over at once, one that hangs after this; must exceed mail_timeout and "
+	  "https_timeout" },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

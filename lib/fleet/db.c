@@ -438,6 +438,13 @@ void db_rollback(struct db *db)
 		PQclear(PQexec(db->conn, "ROLLBACK"));
 }
 
+bool db_in_transaction(const struct db *db)
+{
+	PGTransactionStatusType t = db->conn ? PQtransactionStatus(db->conn) : PQTRANS_UNKNOWN;
+
+	return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+}
+
 size_t db_res_rows(const struct db_res *r)
 {
 	return r ? (size_t)PQntuples(r->r) : 0;

@@ -103,6 +103,8 @@ enum db_status db_commit(struct db *db);
 /* Roll back if a transaction is open; never fails (a dead connection has
  * rolled back already). */
 void db_rollback(struct db *db);
+/* Is a transaction open on the connection? */
+bool db_in_transaction(const struct db *db);
 
 size_t db_res_rows(const struct db_res *r);
 size_t db_res_cols(const struct db_res *r);

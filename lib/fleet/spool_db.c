@@ -1,0 +1,704 @@
+/*
+ * spool_db - the spool's records in the fleet database. See spool_db.h.
+ *
+ * The records are spool.c's JSON objects, stored as jsonb. This module
+ * reads four of their members itself, and says so here: the report
+ * record's "day", "policy-domain", "record", "successes" and "failures"
+ * (columns for the uniqueness of (day, domain, record) and for late
+ * counts), and a destination record's "state", "next-attempt" and
+ * "in-flight" (to lease only reports with work due).
+ *
+ * SECURITY: rows come from a database every node of the fleet writes:
+ * records are parsed with a size bound and must be JSON objects; report
+ * bytes are bounded by REPORT_MAX_GZ; ids are checked like spool_fs's.
+ */
+#include "spool_db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "log.h"
+#include "report.h"
+#include "store.h"
+
+#define RECORD_MAX (16u * 1024 * 1024)
+#define MAX_IDS 100000
+
+struct spool_db {
+	struct db *db;
+	char node[80];
+	char token[40];		/* "" when read-only */
+	char lease[24];		/* seconds, as text */
+	char now[24];		/* the caller's clock, as text */
+	int64_t lease_s;
+	time_t renewed;		/* last lease renewal (monotonic seconds) */
+};
+
+static bool valid_id(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n == 0 || n > 40)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'z') || id[i] == '-'))
+			return false;
+	return true;
+}
+
+static time_t mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Log the database's message and set errno for spool.c. */
+static int dberr(struct spool_db *s, const char *what)
+{
+	log_err("fleet spool: %s: %s", what, db_errmsg(s->db));
+	errno = EIO;
+	return -1;
+}
+
+static struct json_object *parse_record(const char *text, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+
+	if (text == NULL || len > RECORD_MAX || (tok = json_tokener_new_ex(32)) == NULL)
+		return NULL;
+	o = json_tokener_parse_ex(tok, text, (int)len);
+	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
+		  !json_object_is_type(o, json_type_object))) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+static const char *rec_text(struct json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+struct spool_db *spool_db_open(struct db *db, const char *node, int64_t lease, int64_t now,
+			       bool write, char *err, size_t errsz)
+{
+	struct spool_db *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	s->db = db;
+	snprintf(s->node, sizeof(s->node), "%s", node);
+	s->lease_s = lease;
+	snprintf(s->lease, sizeof(s->lease), "%lld", (long long)lease);
+	snprintf(s->now, sizeof(s->now), "%lld", (long long)now);
+	if (write) {
+		unsigned char r[16];
+		static const char hex[] = "0123456789abcdef";
+
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+			snprintf(err, errsz, "getrandom: %s", strerror(errno));
+			free(s);
+			return NULL;
+		}
+		for (size_t i = 0; i < sizeof(r); i++) {
+			s->token[2 * i] = hex[r[i] >> 4];
+			s->token[2 * i + 1] = hex[r[i] & 15];
+		}
+		s->token[2 * sizeof(r)] = '\0';
+	}
+	s->renewed = mono();
+	return s;
+}
+
+void spool_db_close(struct spool_db *s)
+{
+	if (s == NULL)
+		return;
+	if (s->token[0]) {
+		const char *p[1] = { s->token };
+
+		if (db_exec(s->db, "UPDATE tlsrpt.reports SET lease_token = NULL, lease_host = NULL,"
+			    " lease_pid = NULL, lease_start = NULL, lease_until = NULL"
+			    " WHERE lease_token = $1", 1, p, NULL) != DB_OK)
+			log_warn("fleet spool: leases not released (they expire): %s", db_errmsg(s->db));
+	}
+	free(s);
+}
+
+/* Keep this node's leases alive while it works (at most every lease/10). */
+static void renew(struct spool_db *s)
+{
+	const char *p[2] = { s->token, s->lease };
+	int64_t every = s->lease_s / 10 > 1 ? s->lease_s / 10 : 1;
+
+	if (s->token[0] == '\0' || mono() - s->renewed < every)
+		return;
+	if (db_exec(s->db, "UPDATE tlsrpt.reports SET lease_until = now() + make_interval(secs => $2::bigint)"
+		    " WHERE lease_token = $1", 2, p, NULL) == DB_OK)
+		s->renewed = mono();
+}
+
+bool spool_db_has(struct spool_db *s, const char *id)
+{
+	const char *p[1] = { id };
+	struct db_res *r = NULL;
+	bool has;
+
+	if (!valid_id(id) || db_exec(s->db, "SELECT 1 FROM tlsrpt.reports WHERE id = $1", 1, p, &r) != DB_OK)
+		return false;
+	has = db_res_rows(r) == 1;
+	db_res_free(r);
+	return has;
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return NULL;
+}
+
+static int64_t jint(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
+		return json_object_get_int64(v);
+	return 0;
+}
+
+/* "\x<hex>" text of a bytea parameter; caller frees. */
+static char *bytea_param(const unsigned char *b, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *o = malloc(2 * n + 3);
+
+	if (o == NULL)
+		return NULL;
+	o[0] = '\\';
+	o[1] = 'x';
+	for (size_t i = 0; i < n; i++) {
+		o[2 + 2 * i] = hex[b[i] >> 4];
+		o[3 + 2 * i] = hex[b[i] & 15];
+	}
+	o[2 + 2 * n] = '\0';
+	return o;
+}
+
+static int stage_rows(struct spool_db *s, const char *id, const unsigned char *gz, size_t gzlen,
+		      struct json_object *meta, struct json_object *const *dests, size_t ndests,
+		      bool *existed, char *err, size_t errsz)
+{
+	char nd[24], ok[24], fail[24], idx[24];
+	char *gzp = bytea_param(gz, gzlen);
+	const char *p[10];
+	struct db_res *r = NULL;
+	enum db_status st;
+
+	if (gzp == NULL) {
+		snprintf(err, errsz, "spool %s: out of memory", id);
+		return -1;
+	}
+	snprintf(nd, sizeof(nd), "%zu", ndests);
+	snprintf(ok, sizeof(ok), "%lld", (long long)jint(meta, "successes"));
+	snprintf(fail, sizeof(fail), "%lld", (long long)jint(meta, "failures"));
+	p[0] = id; p[1] = jstr(meta, "day"); p[2] = jstr(meta, "policy-domain");
+	p[3] = jstr(meta, "record") ? jstr(meta, "record") : ""; p[4] = rec_text(meta);
+	p[5] = gzp; p[6] = nd; p[7] = ok; p[8] = fail; p[9] = s->node;
+	if (p[1] == NULL || p[2] == NULL) {
+		free(gzp);
+		snprintf(err, errsz, "spool %s: the record lacks day or policy-domain", id);
+		return -1;
+	}
+	st = db_exec(s->db, "INSERT INTO tlsrpt.reports (id, day, d, pr, meta, gz, ndests, successes,"
+		     " failures, built_by) VALUES ($1, $2::date, $3, $4, $5::jsonb, $6::bytea,"
+		     " $7::integer, $8::bigint, $9::bigint, $10) ON CONFLICT DO NOTHING RETURNING 1",
+		     10, p, &r);
+	free(gzp);
+	if (st != DB_OK) {
+		snprintf(err, errsz, "spool %s: %s", id, db_errmsg(s->db));
+		return -1;
+	}
+	*existed = db_res_rows(r) == 0;
+	db_res_free(r);
+	if (*existed)
+		return 0;
+	for (size_t i = 0; i < ndests; i++) {
+		const char *q[4] = { id, idx, rec_text(dests[i]), s->node };
+
+		snprintf(idx, sizeof(idx), "%zu", i);
+		if (db_exec(s->db, "INSERT INTO tlsrpt.report_dests (report, idx, rec, updated_by)"
+			    " VALUES ($1, $2::integer, $3::jsonb, $4)", 4, q, NULL) != DB_OK) {
+			snprintf(err, errsz, "spool %s: %s", id, db_errmsg(s->db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int spool_db_stage(struct spool_db *s, const char *id, const unsigned char *gz, size_t gzlen,
+		   struct json_object *meta, struct json_object *const *dests, size_t ndests,
+		   bool *existed, char *err, size_t errsz)
+{
+	bool own = !db_in_transaction(s->db);
+	int rc;
+
+	*existed = false;
+	if (!valid_id(id)) {
+		snprintf(err, errsz, "spool: invalid report id");
+		return -1;
+	}
+	if (own && db_begin(s->db) != DB_OK) {
+		snprintf(err, errsz, "spool %s: %s", id, db_errmsg(s->db));
+		return -1;
+	}
+	rc = stage_rows(s, id, gz, gzlen, meta, dests, ndests, existed, err, errsz);
+	if (own) {
+		if (rc == 0 && db_commit(s->db) != DB_OK) {
+			snprintf(err, errsz, "spool %s: %s", id, db_errmsg(s->db));
+			rc = -1;
+		}
+		if (rc != 0)
+			db_rollback(s->db);
+	}
+	return rc;
+}
+
+int spool_db_commit(struct spool_db *s, char *err, size_t errsz)
+{
+	/* each stage committed on its own, or belongs to the caller's transaction */
+	(void)s;
+	(void)err;
+	(void)errsz;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const char *const lease_sql =
+	"UPDATE tlsrpt.reports r SET lease_token = $1, lease_host = $2, lease_pid = pg_backend_pid(),"
+	" lease_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),"
+	" lease_until = now() + make_interval(secs => $3::bigint)"
+	" WHERE r.id IN (SELECT x.id FROM tlsrpt.reports x WHERE NOT x.final"
+	"  AND (x.lease_token IS NULL OR x.lease_token = $1 OR x.lease_until < now()"
+	"   OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+	"    WHERE a.pid = x.lease_pid AND a.backend_start = x.lease_start))"
+	"  AND EXISTS (SELECT 1 FROM tlsrpt.report_dests d WHERE d.report = x.id AND (d.rec ? 'in-flight'"
+	"   OR (d.rec->>'state' = 'pending' AND CASE WHEN jsonb_typeof(d.rec->'next-attempt') = 'number'"
+	"    THEN (d.rec->>'next-attempt')::numeric <= $4::numeric ELSE true END)))"
+	"  ORDER BY x.id LIMIT $5::integer FOR UPDATE SKIP LOCKED)"
+	" RETURNING r.id";
+
+int spool_db_ids(struct spool_db *s, char ***ids, size_t *n)
+{
+	struct db_res *r = NULL;
+	char max[16];
+	enum db_status st;
+
+	*ids = NULL;
+	*n = 0;
+	snprintf(max, sizeof(max), "%d", MAX_IDS);
+	if (s->token[0]) {
+		const char *p[5] = { s->token, s->node, s->lease, s->now, max };
+
+		st = db_exec(s->db, lease_sql, 5, p, &r);
+		s->renewed = mono();
+	} else {
+		const char *p[1] = { max };
+
+		st = db_exec(s->db, "SELECT id FROM tlsrpt.reports ORDER BY id LIMIT $1::integer", 1, p, &r);
+	}
+	if (st != DB_OK)
+		return dberr(s, "listing reports");
+	*ids = calloc(db_res_rows(r) ? db_res_rows(r) : 1, sizeof(**ids));
+	if (*ids == NULL) {
+		db_res_free(r);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0; i < db_res_rows(r); i++) {
+		if (!valid_id(db_res_get(r, i, 0)))
+			continue;
+		if (((*ids)[*n] = strdup(db_res_get(r, i, 0))) == NULL) {
+			spool_db_ids_free(*ids, *n);
+			db_res_free(r);
+			*ids = NULL;
+			*n = 0;
+			errno = ENOMEM;
+			return -1;
+		}
+		(*n)++;
+	}
+	db_res_free(r);
+	qsort(*ids, *n, sizeof(**ids), cmp_str);
+	return 0;
+}
+
+void spool_db_ids_free(char **ids, size_t n)
+{
+	for (size_t i = 0; ids && i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+int spool_db_claim(struct spool_db *s, const char *id)
+{
+	const char *p[4] = { s->token, s->node, s->lease, id };
+	struct db_res *r = NULL;
+	bool got;
+
+	if (s->token[0] == '\0' || !valid_id(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (db_exec(s->db, "UPDATE tlsrpt.reports x SET lease_token = $1, lease_host = $2,"
+		    " lease_pid = pg_backend_pid(), lease_start = (SELECT backend_start FROM pg_stat_activity"
+		    "  WHERE pid = pg_backend_pid()), lease_until = now() + make_interval(secs => $3::bigint)"
+		    " WHERE x.id = $4 AND (x.lease_token IS NULL OR x.lease_token = $1 OR x.lease_until < now()"
+		    "  OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+		    "   WHERE a.pid = x.lease_pid AND a.backend_start = x.lease_start)) RETURNING 1",
+		    4, p, &r) != DB_OK)
+		return dberr(s, "leasing a report");
+	got = db_res_rows(r) == 1;
+	db_res_free(r);
+	if (got)
+		return 0;
+	errno = spool_db_has(s, id) ? EBUSY : ENOENT;
+	return -1;
+}
+
+static struct json_object *one_record(struct spool_db *s, const char *sql, int n, const char *const *p)
+{
+	struct db_res *r = NULL;
+	struct json_object *o = NULL;
+
+	if (db_exec(s->db, sql, n, p, &r) != DB_OK) {
+		dberr(s, "reading a record");
+		return NULL;
+	}
+	if (db_res_rows(r) == 1 && !db_res_null(r, 0, 0))
+		o = parse_record(db_res_get(r, 0, 0), db_res_len(r, 0, 0));
+	db_res_free(r);
+	return o;
+}
+
+struct json_object *spool_db_meta(struct spool_db *s, const char *id)
+{
+	const char *p[1] = { id };
+
+	if (!valid_id(id))
+		return NULL;
+	return one_record(s, "SELECT meta::text FROM tlsrpt.reports WHERE id = $1", 1, p);
+}
+
+struct json_object *spool_db_dest(struct spool_db *s, const char *id, size_t i)
+{
+	char idx[24];
+	const char *p[2] = { id, idx };
+
+	if (!valid_id(id))
+		return NULL;
+	snprintf(idx, sizeof(idx), "%zu", i);
+	return one_record(s, "SELECT rec::text FROM tlsrpt.report_dests WHERE report = $1"
+			  " AND idx = $2::integer", 2, p);
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int spool_db_gz(struct spool_db *s, const char *id, unsigned char **gz, size_t *len)
+{
+	char max[24];
+	const char *p[2] = { id, max };
+	struct db_res *r = NULL;
+	const char *t;
+	size_t tl, n;
+
+	*gz = NULL;
+	*len = 0;
+	if (!valid_id(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(max, sizeof(max), "%u", (unsigned)REPORT_MAX_GZ);
+	if (db_exec(s->db, "SELECT gz FROM tlsrpt.reports WHERE id = $1 AND octet_length(gz) <= $2::integer",
+		    2, p, &r) != DB_OK)
+		return dberr(s, "reading a report");
+	if (db_res_rows(r) != 1) {
+		db_res_free(r);
+		errno = ENOENT;
+		return -1;
+	}
+	t = db_res_get(r, 0, 0);
+	tl = db_res_len(r, 0, 0);
+	if (tl < 2 || t[0] != '\\' || t[1] != 'x' || (tl - 2) % 2 || (tl - 2) / 2 > REPORT_MAX_GZ) {
+		db_res_free(r);
+		errno = EINVAL;
+		return -1;
+	}
+	n = (tl - 2) / 2;
+	*gz = malloc(n ? n : 1);
+	if (*gz == NULL) {
+		db_res_free(r);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int hi = unhex(t[2 + 2 * i]), lo = unhex(t[3 + 2 * i]);
+
+		if (hi < 0 || lo < 0) {
+			free(*gz);
+			*gz = NULL;
+			db_res_free(r);
+			errno = EINVAL;
+			return -1;
+		}
+		(*gz)[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*len = n;
+	db_res_free(r);
+	return 0;
+}
+
+/* One destination record, only while the report's lease is ours. */
+static int put_one(struct spool_db *s, const char *id, size_t i, struct json_object *rec)
+{
+	char idx[24];
+	const char *p[5] = { id, idx, rec_text(rec), s->node, s->token };
+	struct db_res *r = NULL;
+	bool ok;
+
+	snprintf(idx, sizeof(idx), "%zu", i);
+	if (db_exec(s->db, "UPDATE tlsrpt.report_dests d SET rec = $3::jsonb, updated_at = now(),"
+		    " updated_by = $4 FROM tlsrpt.reports r WHERE d.report = $1 AND d.idx = $2::integer"
+		    " AND r.id = d.report AND r.lease_token = $5 RETURNING 1", 5, p, &r) != DB_OK)
+		return dberr(s, "writing a destination record");
+	ok = db_res_rows(r) == 1;
+	db_res_free(r);
+	if (!ok) {
+		log_warn("fleet spool: report %s is now leased by another node; its record stands", id);
+		errno = ESTALE;
+		return -1;
+	}
+	return 0;
+}
+
+int spool_db_put_dest(struct spool_db *s, const char *id, size_t i, struct json_object *rec)
+{
+	if (!valid_id(id) || s->token[0] == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (put_one(s, id, i, rec) != 0)
+		return -1;
+	renew(s);
+	return 0;
+}
+
+int spool_db_put_dests(struct spool_db *s, const struct spool_db_ref *refs, size_t n)
+{
+	bool own = !db_in_transaction(s->db);
+	int rc = 0;
+
+	if (s->token[0] == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (own && db_begin(s->db) != DB_OK)
+		return dberr(s, "beginning a transaction");
+	for (size_t k = 0; k < n && rc == 0; k++)
+		if (!valid_id(refs[k].id) || put_one(s, refs[k].id, refs[k].index, refs[k].rec) != 0)
+			rc = -1;
+	if (own) {
+		int e = errno;
+
+		if (rc == 0 && db_commit(s->db) != DB_OK)
+			rc = dberr(s, "committing destination records");
+		else
+			errno = e;
+		if (rc != 0)
+			db_rollback(s->db);
+	}
+	if (rc == 0)
+		renew(s);
+	return rc;
+}
+
+bool spool_db_final(struct spool_db *s, const char *id)
+{
+	const char *p[1] = { id };
+	struct db_res *r = NULL;
+	bool f;
+
+	if (!valid_id(id) || db_exec(s->db, "SELECT final FROM tlsrpt.reports WHERE id = $1", 1, p, &r) != DB_OK)
+		return false;
+	f = db_res_rows(r) == 1 && strcmp(db_res_get(r, 0, 0), "t") == 0;
+	db_res_free(r);
+	return f;
+}
+
+void spool_db_set_final(struct spool_db *s, const char *id, bool final)
+{
+	const char *p[2] = { id, final ? "t" : "f" };
+
+	if (valid_id(id) && db_exec(s->db, "UPDATE tlsrpt.reports SET final = $2::boolean WHERE id = $1",
+				    2, p, NULL) != DB_OK)
+		dberr(s, "marking a report");
+}
+
+int spool_db_remove(struct spool_db *s, const char *id)
+{
+	const char *p[1] = { id };
+
+	if (!valid_id(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (db_exec(s->db, "DELETE FROM tlsrpt.reports WHERE id = $1", 1, p, NULL) != DB_OK)
+		return dberr(s, "removing a report");
+	return 0;
+}
+
+/* ---- day marks ---- */
+
+bool spool_db_day_exists(struct spool_db *s, int64_t day)
+{
+	char d[16];
+	const char *p[1] = { d };
+	struct db_res *r = NULL;
+	bool e;
+
+	store_format_day(d, sizeof(d), day);
+	if (db_exec(s->db, "SELECT 1 FROM tlsrpt.report_days WHERE day = $1::date AND done_at IS NOT NULL",
+		    1, p, &r) != DB_OK)
+		return false;
+	e = db_res_rows(r) == 1;
+	db_res_free(r);
+	return e;
+}
+
+int spool_db_day_put(struct spool_db *s, int64_t day, struct json_object *rec)
+{
+	char d[16];
+	const char *p[3] = { d, s->node, rec_text(rec) };
+
+	store_format_day(d, sizeof(d), day);
+	if (db_exec(s->db, "INSERT INTO tlsrpt.report_days (day, opened_by, done_at, mark)"
+		    " VALUES ($1::date, $2, now(), $3::jsonb) ON CONFLICT (day) DO UPDATE"
+		    " SET done_at = now(), mark = EXCLUDED.mark", 3, p, NULL) != DB_OK)
+		return dberr(s, "marking a day");
+	return 0;
+}
+
+int spool_db_days(struct spool_db *s, int64_t **days, size_t *n)
+{
+	struct db_res *r = NULL;
+
+	*days = NULL;
+	*n = 0;
+	if (db_exec(s->db, "SELECT day - date '1970-01-01' FROM tlsrpt.report_days"
+		    " WHERE done_at IS NOT NULL ORDER BY 1", 0, NULL, &r) != DB_OK)
+		return dberr(s, "listing days");
+	*days = calloc(db_res_rows(r) ? db_res_rows(r) : 1, sizeof(**days));
+	if (*days == NULL) {
+		db_res_free(r);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0; i < db_res_rows(r); i++)
+		if (db_res_int(r, i, 0, &(*days)[*n]))
+			(*n)++;
+	db_res_free(r);
+	return 0;
+}
+
+int spool_db_day_remove(struct spool_db *s, int64_t day)
+{
+	char d[16];
+	const char *p[1] = { d };
+
+	store_format_day(d, sizeof(d), day);
+	if (db_exec(s->db, "DELETE FROM tlsrpt.report_days WHERE day = $1::date", 1, p, NULL) != DB_OK)
+		return dberr(s, "removing a day");
+	return 0;
+}
+
+/* ---- suppressions ---- */
+
+struct json_object *spool_db_suppression(struct spool_db *s, const char *uri)
+{
+	const char *p[1] = { uri };
+	struct json_object *o = one_record(s, "SELECT rec::text FROM tlsrpt.suppressions WHERE uri = $1",
+					   1, p);
+
+	if (o && (jstr(o, "uri") == NULL || strcmp(jstr(o, "uri"), uri) != 0)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+int spool_db_suppression_put(struct spool_db *s, const char *uri, struct json_object *rec)
+{
+	const char *p[3] = { uri, rec_text(rec), s->node };
+
+	if (db_exec(s->db, "INSERT INTO tlsrpt.suppressions (uri, rec, updated_by) VALUES ($1, $2::jsonb, $3)"
+		    " ON CONFLICT (uri) DO UPDATE SET rec = EXCLUDED.rec, updated_by = EXCLUDED.updated_by",
+		    3, p, NULL) != DB_OK)
+		return dberr(s, "writing a suppression");
+	return 0;
+}
+
+int spool_db_suppression_remove(struct spool_db *s, const char *uri)
+{
+	const char *p[1] = { uri };
+
+	if (db_exec(s->db, "DELETE FROM tlsrpt.suppressions WHERE uri = $1", 1, p, NULL) != DB_OK)
+		return dberr(s, "removing a suppression");
+	return 0;
+}
+
+int spool_db_suppressions_filter(struct spool_db *s,
+				 bool (*keep)(void *arg, struct json_object *rec), void *arg)
+{
+	struct db_res *r = NULL;
+	int rc = 0;
+
+	if (db_exec(s->db, "SELECT uri, rec::text FROM tlsrpt.suppressions", 0, NULL, &r) != DB_OK)
+		return dberr(s, "listing suppressions");
+	for (size_t i = 0; i < db_res_rows(r); i++) {
+		struct json_object *o = parse_record(db_res_get(r, i, 1), db_res_len(r, i, 1));
+
+		if (!keep(arg, o) && spool_db_suppression_remove(s, db_res_get(r, i, 0)) != 0)
+			rc = -1;
+		json_object_put(o);
+	}
+	db_res_free(r);
+	return rc;
+}
