@@ -14,6 +14,7 @@
 
 #define CTL_OK 0		/* done */
 #define CTL_EMPTY 1		/* nothing found (no such day, id, domain) */
+#define CTL_ALERT 2		/* received check: something new to look at */
 #define CTL_USAGE 64		/* bad command line (sysexits EX_USAGE) */
 #define CTL_DATAERR 65		/* bad input data (a corrupt file) */
 #define CTL_UNAVAILABLE 69	/* a service or lookup failed */

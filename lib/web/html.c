@@ -15,12 +15,7 @@
 
 #define REPLACEMENT "\xef\xbf\xbd"	/* U+FFFD */
 
-/*
- * Length of the valid UTF-8 sequence at 's' (1-4), or 0 if the bytes there
- * are not one (overlong forms, surrogates and code points past U+10FFFF
- * are invalid). 's' is NUL terminated, so reading on stops at the NUL.
- */
-static size_t utf8_len(const unsigned char *s, uint32_t *cp)
+size_t html_utf8_len(const unsigned char *s, uint32_t *cp)
 {
 	uint32_t c;
 	size_t n;
@@ -59,7 +54,7 @@ void html_text(struct buf *b, const char *s)
 
 	while (p && *p) {
 		uint32_t cp;
-		size_t n = utf8_len(p, &cp);
+		size_t n = html_utf8_len(p, &cp);
 
 		if (n == 0) {
 			buf_adds(b, REPLACEMENT);
@@ -90,7 +85,7 @@ void html_json(struct buf *b, const char *json)
 
 	while (p && *p) {
 		uint32_t cp;
-		size_t n = utf8_len(p, &cp);
+		size_t n = html_utf8_len(p, &cp);
 
 		if (n == 0) {
 			buf_adds(b, "\\ufffd");	/* only reachable inside a string */

@@ -28,6 +28,7 @@
 #define TLSRPT_HTML_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -37,6 +38,11 @@ void html_text(struct buf *b, const char *s);
 
 /* Append the JSON text 'json' made safe inside a <script> element. */
 void html_json(struct buf *b, const char *json);
+
+/* Length of the valid UTF-8 sequence at NUL-terminated 's' (1-4, '*cp'
+ * its code point), or 0 if the bytes there are not one (overlong forms,
+ * surrogates and code points past U+10FFFF are invalid). */
+size_t html_utf8_len(const unsigned char *s, uint32_t *cp);
 
 #define HTML_FILE_NAME_MAX 96	/* bytes, with the NUL */
 
