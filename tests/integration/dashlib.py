@@ -121,12 +121,14 @@ def check_domain(browser, site, href, t, label, first=None, last=None):
              f"{label} failing MX hosts")
     check_eq(len(p["reports"]), t["reports"], f"{label} reports listed")
     ids = set()
-    for r in p["reports"]:
+    for i, r in enumerate(p["reports"]):
         m = re.fullmatch(r"\.\./r/([0-9a-f]{24})\.json", r["link"] or "")
         check(m is not None, f"{label} report link {r['link']!r}")
         if m:
             ids.add(m.group(1))
             path = os.path.join(site, "r", m.group(1) + ".json")
+            if i >= 60:     # the link of every report is checked above; the files of the first 60
+                continue
             check(os.path.exists(path), f"{label} {path} exists")
             if os.path.exists(path):
                 with open(path) as fp:

@@ -89,9 +89,14 @@ def year(dirname, ndomains=100, first=datetime.date(2025, 1, 1), days=365, seed=
     return files
 
 
-def store_records(store):
+_CACHE = {}
+
+
+def store_records(store, cached=False):
     """(class, record) of every report in a received store, read from its
-    files (not through tlsrptctl)."""
+    files (not through tlsrptctl). cached: read a store only once."""
+    if cached and store in _CACHE:
+        return _CACHE[store]
     out = []
     for cls in ("verified", "unverified"):
         d = os.path.join(store, cls)
@@ -99,15 +104,17 @@ def store_records(store):
             if f.endswith(".json"):
                 with open(os.path.join(d, f)) as fp:
                     out.append((cls, json.load(fp)))
+    if cached:
+        _CACHE[store] = out
     return out
 
 
-def totals(store, first=None, last=None):
+def totals(store, first=None, last=None, cached=False):
     """Per (class, domain) over the reports whose range starts on a day in
     [first, last] (ISO strings, None: any): sessions, failed, reports,
     result types, days, report ids, as the dashboard defines them."""
     out = {}
-    for cls, rec in store_records(store):
+    for cls, rec in store_records(store, cached):
         rep = rec["report"]
         day = rep["date-range"]["start-datetime"][:10]
         if (first and day < first) or (last and day > last):

@@ -63,12 +63,13 @@ def main():
             check_eq(rc, 0, f"{label}: dashboard ({err})")
             last = datetime.date(2025, 12, 31)
             first = last - datetime.timedelta(days=days - 1)
-            want = reportgen.totals(store, first.isoformat(), last.isoformat())
+            want = reportgen.totals(store, first.isoformat(), last.isoformat(), cached=True)
             check_eq(len(want), 100, f"{label}: domains in the store's period")
             rows = dashlib.check_overview(b, site, want, label)
             if days == 30:
                 pf = first - datetime.timedelta(days=30)
-                prev = reportgen.totals(store, pf.isoformat(), (first - datetime.timedelta(days=1)).isoformat())
+                prev = reportgen.totals(store, pf.isoformat(), (first - datetime.timedelta(days=1)).isoformat(),
+                                        cached=True)
                 got = b.eval("[...document.querySelectorAll('tbody tr')].map(t => "
                              "[t.dataset.domain, t.querySelector('.trend').dataset.trend])")
                 check_eq(dict(got), {k[1]: trend(t, prev[k]) for k, t in want.items()}, f"{label}: trends")
