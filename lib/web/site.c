@@ -860,6 +860,8 @@ static void reports_table(struct buf *b, struct json_object *d)
 		buf_adds(b, "</td><td>");
 		if (*jstr(r, "signer"))
 			T(b, jstr(r, "signer"));
+		else if (strcmp(jstr(r, "dkim"), "trusted") == 0)
+			buf_adds(b, "<span class=\"sub\">imported as trusted</span>");
 		else {
 			buf_adds(b, "<span class=\"sub\">not verified (dkim ");
 			T(b, *jstr(r, "dkim") ? jstr(r, "dkim") : "unknown");
