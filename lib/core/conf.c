@@ -126,7 +126,7 @@ static const struct conf_key conf_keys[] = {
 	{ "max_message_size", T_SIZE, "20M", 64 * KB, 1 * GB, "report mail larger than this is not parsed" },
 	{ "max_report_size", T_SIZE, "20M", 64 * KB, 1 * GB, "decompressed report size limit" },
 
-	/* tlsrpt-policyd: MTA-STS for smtp_tls_policy_maps */
+	/* tlsrpt-policyd: DANE and MTA-STS for smtp_tls_policy_maps */
 	{ "policy_socket", T_STR, "unix:/var/spool/postfix/run/tlsrpt/policy.sock", 0, 0,
 	  "socketmap socket (unix:PATH or inet:HOST:PORT)" },
 	{ "postfix_generation", T_STR, "3.10", 0, 0,
@@ -140,6 +140,11 @@ static const struct conf_key conf_keys[] = {
 	{ "sts_ca_file", T_STR, "", 0, 0, "CA bundle for policy hosts (empty: system store; tests)" },
 	{ "sts_https_port", T_INT, "443", 1, 65535, "policy host port (tests)" },
 	{ "policy_default_level", T_STR, "may", 0, 0, "your smtp_tls_security_level (may, encrypt or dane): level of 3.10 replies for STS testing-mode policies, which must not enforce (dane: NOTFOUND)" },
+	{ "policy_dane", T_BOOL, "yes", 0, 0,
+	  "DANE first: destinations with DNSSEC-validated TLSA records get a dane level, not MTA-STS (dns_resolver must validate DNSSEC and be local)" },
+	{ "policy_dane_level", T_STR, "dane-only", 0, 0,
+	  "level for destinations with usable TLSA records: dane-only (mandatory DANE) or dane" },
+	{ "dane_cache_size", T_INT, "100000", 16, 10000000, "DANE verdicts cached by tlsrpt-policyd (for their DNS TTLs)" },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

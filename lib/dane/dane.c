@@ -122,11 +122,12 @@ int dane_dest_parse(const char *key, size_t len, struct dane_dest *out)
 	if (dest_domain(host, hlen, out->domain, sizeof(out->domain)) < 0)
 		return -1;
 	out->port = (uint16_t)port;
+	/* ":25" is the default: one key (and one cache entry) for both forms */
 	if (out->mx)
-		snprintf(out->key, sizeof(out->key), colon ? "%s:%u" : "%s", out->domain,
+		snprintf(out->key, sizeof(out->key), port != 25 ? "%s:%u" : "%s", out->domain,
 			 (unsigned)out->port);
 	else
-		snprintf(out->key, sizeof(out->key), colon ? "[%s]:%u" : "[%s]", out->domain,
+		snprintf(out->key, sizeof(out->key), port != 25 ? "[%s]:%u" : "[%s]", out->domain,
 			 (unsigned)out->port);
 	return 0;
 }

@@ -58,7 +58,7 @@ struct dane_dest {
 	char domain[DANE_HOST_MAX + 1];	/* lower case, no trailing dot */
 	uint16_t port;			/* 25 unless ":port" */
 	bool mx;			/* false for "[domain]": no MX lookup */
-	char key[DANE_KEY_MAX + 1];	/* canonical: "d", "d:587", "[d]", "[d]:587" */
+	char key[DANE_KEY_MAX + 1];	/* canonical: "d", "d:587", "[d]", "[d]:587" (":25" left out) */
 };
 
 struct dane_result {
