@@ -67,6 +67,8 @@ static const struct conf_key conf_keys[] = {
 	  "comma separated syslog names whose lines are never counted (report transport)" },
 	{ "log_policy_map", T_STR, "", 0, 0,
 	  "Postfix table (type:name) giving the TLS policy per domain, queried with postmap -q" },
+	{ "log_tls_security_level", T_STR, "may", 0, 0,
+	  "your Postfix smtp_tls_security_level; with dane or dane-only, sessions the table has no policy for are reported under their MX host's DNSSEC-validated TLSA records" },
 	{ "dns_cache_size", T_INT, "10000", 16, 10000000, "TLSRPT records cached by the log follower" },
 	{ "dns_cache_ttl", T_DURATION, "1h", 1, 7 * DAY, "how long a looked-up TLSRPT record is kept" },
 	{ "dns_resolver", T_STR, "", 0, 0, "resolver address[:port] for lookups (empty: system)" },

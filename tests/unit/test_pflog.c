@@ -99,7 +99,25 @@ static int fake_policy(void *arg, const char *key, char **reply)
 	return PFLOOKUP_NOTFOUND;
 }
 
-static const struct pflookup_ops fake_ops = { fake_txt, fake_policy, NULL };
+/* DNSSEC-validated TLSA records as lib/dane formats them */
+static int tlsa_calls;
+
+static int fake_tlsa(void *arg, const char *host, char **text, uint32_t *ttl)
+{
+	(void)arg;
+	tlsa_calls++;
+	*ttl = 300;
+	if (strcmp(host, "mx.dane.example") == 0)
+		*text = strdup("3 1 1 ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB\n"
+			       "3 1 1 0102\n");
+	else if (strcmp(host, "mx3.dane.example") == 0)
+		*text = strdup("3 1 1 0102\n");
+	else
+		return PFLOOKUP_NOTFOUND;
+	return PFLOOKUP_FOUND;
+}
+
+static const struct pflookup_ops fake_ops = { .txt = fake_txt, .policy = fake_policy, .tlsa = fake_tlsa };
 
 /* ---- the sink: one canonical line per result ---- */
 
