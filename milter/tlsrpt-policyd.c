@@ -165,6 +165,7 @@ struct conn {
 	int64_t deadline;		/* ms, monotonic */
 	int64_t started;		/* unix time the wait began */
 	int64_t active;			/* s, monotonic */
+	char req[160];			/* "NAME KEY" of the request answered next (printable) */
 };
 
 static int64_t mono_ms(void)
@@ -459,6 +460,12 @@ static void save_cache(struct service *s);
 
 static void conn_reply(struct conn *c, const char *status, const struct buf *data)
 {
+	if (log_debug_on()) {
+		char pr[120];
+
+		log_debug("lookup %s: %s%s%s", c->req, status, data->len ? " " : "",
+			  log_printable(pr, sizeof(pr), data->data ? data->data : "", data->len));
+	}
 	if (socketmap_reply(&c->out, status, data->data, data->len) < 0)
 		socketmap_reply(&c->out, "TEMP", "reply too long", 14);
 }
@@ -521,6 +528,7 @@ static void handle_request(struct service *s, struct conn *c, const char *req,
 	enum sts_reply_gen gen;
 
 	buf_reset(data);
+	log_printable(c->req, sizeof(c->req), req, len);
 	if (socketmap_split(req, len, &name, &nlen, &key, &klen) < 0) {
 		buf_adds(data, "malformed request");
 		conn_reply(c, "PERM", data);
