@@ -71,7 +71,6 @@
 #include <grp.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -102,6 +101,7 @@
 #include "sts_policy.h"
 #include "sts_reply.h"
 #include "sts_report.h"
+#include "workq.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
 #define WORKERS 8		/* parallel lookups + fetches */
@@ -113,14 +113,13 @@
 #define STATS_NAME "tlsrptctl-stats"
 #define REPORT_NAME "tlsrpt"	/* 3.10 replies for tlsrptd's log_policy_map */
 
-struct job {
-	struct job *next;
-	struct dane_dest dest;		/* dest.key identifies the job */
-	bool force;			/* tlsrptctl-refresh: DANE and MTA-STS again */
-	bool sts_only;			/* refresh sweep: MTA-STS only */
-	char *once;			/* a max_age 0 policy fetched for this job */
-	size_t once_len;
-};
+/* job flags (lib/core/workq.h): WORKQ_FORCE for tlsrptctl-refresh (DANE and
+ * MTA-STS looked up again); JOB_DANE: the DANE lookups (unless fresh);
+ * JOB_STS: MTA-STS discovery and fetch when due, unless DANE applies. A
+ * max_age 0 policy fetched by a job is its result. */
+#define JOB_DANE 2u
+#define JOB_STS 4u
+#define JOB_ALL (JOB_DANE | JOB_STS)
 
 struct counters {
 	uint64_t lookups, dane_only, dane, sts, notfound, waited, budget_spent;
@@ -139,17 +138,8 @@ struct service {
 	const char *resolver;
 	struct sts_cache *cache;
 	struct dane_cache *dane;
-	struct counters n;		/* loop thread only, but lines_unsendable (lock) */
-
-	pthread_mutex_t lock;		/* the queue, busy list and done list */
-	pthread_cond_t cond;
-	struct job *qhead, *qtail;
-	size_t queued;
-	char busy[WORKERS][DANE_KEY_MAX + 1];	/* key each worker works on */
-	struct job *done;		/* finished jobs for the loop */
-	bool stop;
-	int wake[2];			/* workers -> loop */
-	pthread_t workers[WORKERS];
+	struct counters n;		/* loop thread only, but lines_unsendable (atomic) */
+	struct workq *q;		/* lookups and fetches off the loop */
 };
 
 struct conn {
@@ -248,9 +238,7 @@ static void build_stats(struct service *s, struct buf *data)
 {
 	uint64_t unsendable;
 
-	pthread_mutex_lock(&s->lock);
-	unsendable = s->n.lines_unsendable;
-	pthread_mutex_unlock(&s->lock);
+	unsendable = __atomic_load_n(&s->n.lines_unsendable, __ATOMIC_RELAXED);
 	buf_reset(data);
 	buf_printf(data, "lookups=%llu dane-only=%llu dane=%llu sts=%llu notfound=%llu "
 		   "waited=%llu budget_spent=%llu max_age_0=%llu policy_lines_unsendable=%llu "
@@ -266,31 +254,32 @@ static void build_stats(struct service *s, struct buf *data)
 /* ---- workers ---- */
 
 /* DANE lookups for the job's destination; true when DANE decides. */
-static bool process_dane(struct service *s, struct job *j)
+static bool process_dane(struct service *s, const struct dane_dest *d, bool force)
 {
 	struct dane_result dr;
 	int64_t now = (int64_t)time(NULL);
-	int have = dane_cache_get(s->dane, j->dest.key, now, &dr);
+	int have = dane_cache_get(s->dane, d->key, now, &dr);
 
-	if (have != 1 || j->force) {
-		dane_check(s->resolver, &j->dest, &dr);
+	if (have != 1 || force) {
+		dane_check(s->resolver, d, &dr);
 		now = (int64_t)time(NULL);
-		if (dane_cache_put(s->dane, j->dest.key, now, &dr) < 0)
-			log_warn("%s: cannot cache the DANE verdict (out of memory)", j->dest.key);
+		if (dane_cache_put(s->dane, d->key, now, &dr) < 0)
+			log_warn("%s: cannot cache the DANE verdict (out of memory)", d->key);
 		if (dr.verdict == DANE_NONE)
-			log_debug("%s: DANE %s, ttl %u: %s", j->dest.key, dane_verdict_name(dr.verdict),
+			log_debug("%s: DANE %s, ttl %u: %s", d->key, dane_verdict_name(dr.verdict),
 				  dr.ttl, dr.why);
 		else
-			log_info("%s: DANE %s, ttl %u: %s", j->dest.key,
-				 dane_verdict_name(dr.verdict), dr.ttl, dr.why);
+			log_info("%s: DANE %s, ttl %u: %s", d->key, dane_verdict_name(dr.verdict),
+				 dr.ttl, dr.why);
 	}
 	return dane_reply_level(s, dr.verdict) != NULL;
 }
 
 /* Discovery and, when due, a fetch for the job's domain. Runs in a worker. */
-static void process_sts(struct service *s, struct job *j)
+static void process_sts(struct service *s, const struct dane_dest *d, bool force,
+			struct workq_job *j)
 {
-	const char *domain = j->dest.domain;
+	const char *domain = d->domain;
 	struct sts_entry e;
 	struct dns_txt t;
 	char name[STS_DOMAIN_MAX + 16], err[256], id[STS_ID_MAX + 1] = "";
@@ -317,7 +306,7 @@ static void process_sts(struct service *s, struct job *j)
 	}
 	sts_entry_discovered(&e, now, present, id);
 	/* no TXT record: a cached policy stays in use until it expires */
-	if (present && sts_should_fetch(&e, id, now, s->refresh, j->force)) {
+	if (present && sts_should_fetch(&e, id, now, s->refresh, force)) {
 		struct sts_fetch_result r;
 		int code = sts_fetch(domain, &s->fopts, &r);
 
@@ -332,14 +321,12 @@ static void process_sts(struct service *s, struct job *j)
 			if (bad) {
 				log_warn("%s: %zu policy lines hold { or }, which Postfix's attribute "
 					 "syntax cannot carry: left out of policy_string", domain, bad);
-				pthread_mutex_lock(&s->lock);
-				s->n.lines_unsendable += bad;
-				pthread_mutex_unlock(&s->lock);
+				__atomic_fetch_add(&s->n.lines_unsendable, bad, __ATOMIC_RELAXED);
 			}
 			if (max_age == 0) {
-				free(j->once);
-				j->once = r.body;
-				j->once_len = r.len;
+				free(j->result);
+				j->result = r.body;
+				j->result_len = r.len;
 				sts_entry_fetched(&e, now, id, NULL, 0, 0);
 			} else {
 				sts_entry_fetched(&e, now, id, r.body, r.len, max_age);
@@ -364,94 +351,33 @@ static void process_sts(struct service *s, struct job *j)
 	sts_entry_free(&e);
 }
 
-static void process(struct service *s, struct job *j)
-{
-	if (s->dane_on && !j->sts_only && process_dane(s, j) && !j->force)
-		return;		/* DANE applies: MTA-STS is not consulted */
-	process_sts(s, j);
-}
-
-static void *worker_main(void *arg)
+/* One job of the work queue. Runs in a worker. */
+static void process(void *arg, struct workq_job *j)
 {
 	struct service *s = arg;
-	size_t me;
+	struct dane_dest d;
+	bool force = j->flags & WORKQ_FORCE;
 
-	pthread_mutex_lock(&s->lock);
-	for (me = 0; me < WORKERS && !pthread_equal(s->workers[me], pthread_self()); me++)
-		;
-	for (;;) {
-		struct job *j;
-
-		while (!s->stop && s->qhead == NULL)
-			pthread_cond_wait(&s->cond, &s->lock);
-		if (s->stop)
-			break;
-		j = s->qhead;
-		s->qhead = j->next;
-		if (s->qhead == NULL)
-			s->qtail = NULL;
-		s->queued--;
-		if (me < WORKERS)
-			snprintf(s->busy[me], sizeof(s->busy[me]), "%s", j->dest.key);
-		pthread_mutex_unlock(&s->lock);
-
-		process(s, j);
-
-		pthread_mutex_lock(&s->lock);
-		if (me < WORKERS)
-			s->busy[me][0] = '\0';
-		j->next = s->done;
-		s->done = j;
-		if (write(s->wake[1], "x", 1) < 0 && errno != EAGAIN)
-			log_err("wake-up pipe: %s", strerror(errno));
-	}
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
+	if (dane_dest_parse(j->key, strlen(j->key), &d) < 0)
+		return;
+	if (s->dane_on && (j->flags & JOB_DANE) && process_dane(s, &d, force) && !force)
+		return;		/* DANE applies: MTA-STS is not consulted */
+	if (j->flags & JOB_STS)
+		process_sts(s, &d, force, j);
 }
 
-/*
- * Queue a job for 'd' unless one for its key is queued or running (a
- * forced one is queued anyway). Returns 1 if one is (now) pending, 0 if
- * the queue is full.
- */
-static int enqueue(struct service *s, const struct dane_dest *d, bool force, bool sts_only)
+/* Queue a lookup for 'd' with 'flags'. 1 if one is pending, 0 if the
+ * queue is full. */
+static int enqueue(struct service *s, const struct dane_dest *d, unsigned flags)
 {
-	struct job *j;
-	int rc = 1;
-
-	pthread_mutex_lock(&s->lock);
-	for (j = s->qhead; j; j = j->next)
-		if (strcmp(j->dest.key, d->key) == 0) {
-			j->force |= force;
-			j->sts_only &= sts_only;
-			goto out;
-		}
-	for (size_t i = 0; i < WORKERS; i++)
-		if (strcmp(s->busy[i], d->key) == 0 && !force)
-			goto out;
-	if (s->queued >= QUEUE_MAX || (j = calloc(1, sizeof(*j))) == NULL) {
-		rc = 0;
-		goto out;
-	}
-	j->dest = *d;
-	j->force = force;
-	j->sts_only = sts_only;
-	if (s->qtail)
-		s->qtail->next = j;
-	else
-		s->qhead = j;
-	s->qtail = j;
-	s->queued++;
-	pthread_cond_signal(&s->cond);
-out:
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	return workq_add(s->q, d->key, flags);
 }
 
-static void job_free(struct job *j)
+/* A fresh DANE verdict in the last quarter of its TTL is looked up again in
+ * the background, so that busy destinations never wait for it. */
+static bool dane_refresh_due(const struct dane_result *dr, int64_t now)
 {
-	free(j->once);
-	free(j);
+	return dr->expires - now < (int64_t)dr->ttl / 4;
 }
 
 /* ---- connections ---- */
@@ -472,7 +398,7 @@ static void conn_reply(struct conn *c, const char *status, const struct buf *dat
 
 /* Answer a waiting connection now: its job 'j' is done, or (NULL) the
  * budget is spent. */
-static void finish_wait(struct service *s, struct conn *c, const struct job *j,
+static void finish_wait(struct service *s, struct conn *c, const struct workq_job *j,
 			struct buf *data)
 {
 	int64_t now = (int64_t)time(NULL);
@@ -504,8 +430,8 @@ static void finish_wait(struct service *s, struct conn *c, const struct job *j,
 		conn_reply(c, "OK", data);
 		return;
 	}
-	conn_reply(c, build_reply(s, gen, &c->wait, now, j ? j->once : NULL,
-				  j ? j->once_len : 0, data), data);
+	conn_reply(c, build_reply(s, gen, &c->wait, now, j ? j->result : NULL,
+				  j ? j->result_len : 0, data), data);
 }
 
 static bool name_is(const char *name, size_t nlen, const char *lit)
@@ -559,7 +485,7 @@ static void handle_request(struct service *s, struct conn *c, const char *req,
 	c->wait_refresh = refresh;
 	c->started = now;
 	if (refresh) {
-		if (!enqueue(s, &d, true, false)) {
+		if (!enqueue(s, &d, WORKQ_FORCE | JOB_ALL)) {
 			buf_adds(data, "queue full");
 			conn_reply(c, "TEMP", data);
 			return;
@@ -571,6 +497,8 @@ static void handle_request(struct service *s, struct conn *c, const char *req,
 	if (s->dane_on) {
 		dane_have = dane_cache_get(s->dane, d.key, now, &dr);
 		if (dane_have == 1 && dane_reply_level(s, dr.verdict)) {
+			if (dane_refresh_due(&dr, now))
+				enqueue(s, &d, JOB_DANE);
 			conn_reply(c, build_reply(s, gen, &d, now, NULL, 0, data), data);
 			return;		/* DANE decides: MTA-STS not consulted */
 		}
@@ -585,10 +513,13 @@ static void handle_request(struct service *s, struct conn *c, const char *req,
 	need_sts = sts_fresh && sts_needs_check(&e, now, s->refresh);
 	sts_entry_free(&e);
 	if (dane_have == 1 && sts_fresh) {
-		if (need_sts)
-			enqueue(s, &d, false, false);
+		unsigned bg = (need_sts ? JOB_STS : 0) |
+			      (s->dane_on && dane_refresh_due(&dr, now) ? JOB_DANE : 0);
+
+		if (bg)
+			enqueue(s, &d, bg);
 		conn_reply(c, build_reply(s, gen, &d, now, NULL, 0, data), data);
-	} else if (enqueue(s, &d, false, false)) {
+	} else if (enqueue(s, &d, dane_have == 1 ? JOB_STS : sts_fresh ? JOB_DANE : JOB_ALL)) {
 		s->n.waited++;
 		c->waiting = true;
 		c->deadline = mono_ms() + s->budget_ms;
@@ -666,65 +597,6 @@ static void conn_close(struct conn **conns, size_t *n, size_t i)
 }
 
 /* ---- setup ---- */
-
-static int listen_on(const char *spec, bool *is_unix)
-{
-	int fd = -1;
-
-	*is_unix = false;
-	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un sun = { .sun_family = AF_UNIX };
-		const char *path = spec + 5;
-
-		*is_unix = true;
-		if (strlen(path) >= sizeof(sun.sun_path) || path[0] != '/') {
-			log_fatal("policy_socket %s: need an absolute path shorter than %zu",
-				  spec, sizeof(sun.sun_path));
-			return -1;
-		}
-		memcpy(sun.sun_path, path, strlen(path));
-		unlink(path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-		    chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
-			log_fatal("%s: %s", spec, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		return fd;
-	}
-	if (strncmp(spec, "inet:", 5) == 0) {
-		char host[256];
-		const char *colon = strrchr(spec + 5, ':');
-		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
-		struct addrinfo *ai;
-		int one = 1, rc;
-
-		if (colon == NULL || (size_t)(colon - spec - 5) >= sizeof(host)) {
-			log_fatal("policy_socket %s: want inet:HOST:PORT", spec);
-			return -1;
-		}
-		memcpy(host, spec + 5, (size_t)(colon - spec - 5));
-		host[colon - spec - 5] = '\0';
-		if ((rc = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai)) != 0) {
-			log_fatal("policy_socket %s: %s", spec, gai_strerror(rc));
-			return -1;
-		}
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-			log_fatal("%s: %s", spec, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			fd = -1;
-		}
-		freeaddrinfo(ai);
-		return fd;
-	}
-	log_fatal("policy_socket %s: want unix:PATH or inet:HOST:PORT", spec);
-	return -1;
-}
 
 static int check_conf(const struct conf *c, struct service *s)
 {
@@ -840,26 +712,20 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	umask(022);
-	lfd = listen_on(conf_str(conf, "policy_socket"), &is_unix);
+	lfd = socketmap_listen(conf_str(conf, "policy_socket"), &is_unix, err, sizeof(err));
+	if (lfd < 0)
+		log_fatal("%s", err);
 	if (lfd < 0 || sfd < 0)
 		return 71;
 	if (privs_drop(conf_str(conf, "user"), NULL, err, sizeof(err)) < 0) {
 		log_fatal("%s", err);
 		return 71;
 	}
-	pthread_mutex_init(&s.lock, NULL);
-	pthread_cond_init(&s.cond, NULL);
-	if (pipe2(s.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-		log_fatal("pipe: %s", strerror(errno));
+	s.q = workq_new(WORKERS, QUEUE_MAX, process, &s, err, sizeof(err));
+	if (s.q == NULL) {
+		log_fatal("%s", err);
 		return 71;
 	}
-	pthread_mutex_lock(&s.lock);	/* workers find their slot after this */
-	for (size_t i = 0; i < WORKERS; i++)
-		if (pthread_create(&s.workers[i], NULL, worker_main, &s) != 0) {
-			log_fatal("cannot start worker threads");
-			return 71;
-		}
-	pthread_mutex_unlock(&s.lock);
 	buf_init(&data, SOCKETMAP_MAX_REPLY - 16);
 	log_info("%s policy service on %s for Postfix %s, %ld cached policies",
 		 s.dane_on ? "DANE and MTA-STS" : "MTA-STS", conf_str(conf, "policy_socket"),
@@ -871,7 +737,7 @@ int main(int argc, char **argv)
 		int64_t now = (int64_t)time(NULL);
 
 		pfd[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		pfd[np++] = (struct pollfd){ .fd = s.wake[0], .events = POLLIN };
+		pfd[np++] = (struct pollfd){ .fd = workq_fd(s.q), .events = POLLIN };
 		pfd[np++] = (struct pollfd){ .fd = nconns < MAX_CONNS ? lfd : -1, .events = POLLIN };
 		for (size_t i = 0; i < nconns; i++) {
 			struct conn *c = conns[i];
@@ -901,25 +767,18 @@ int main(int argc, char **argv)
 		}
 		/* finished jobs: answer who waits for them */
 		if (pfd[1].revents & POLLIN) {
-			char drain[256];
-			struct job *done;
+			struct workq_job *done = workq_take_done(s.q);
 
-			while (read(s.wake[0], drain, sizeof(drain)) > 0)
-				;
-			pthread_mutex_lock(&s.lock);
-			done = s.done;
-			s.done = NULL;
-			pthread_mutex_unlock(&s.lock);
 			while (done) {
-				struct job *next_job = done->next;
+				struct workq_job *next_job = done->next;
 
 				for (size_t i = 0; i < nconns; i++)
 					if (conns[i]->waiting &&
-					    strcmp(conns[i]->wait.key, done->dest.key) == 0) {
+					    strcmp(conns[i]->wait.key, done->key) == 0) {
 						finish_wait(&s, conns[i], done, &data);
 						conn_process(&s, conns[i], &data);
 					}
-				job_free(done);
+				workq_job_free(done);
 				done = next_job;
 			}
 		}
@@ -975,7 +834,7 @@ int main(int argc, char **argv)
 				struct dane_dest d;
 
 				if (dane_dest_parse(due[i], strlen(due[i]), &d) == 0)
-					enqueue(&s, &d, false, true);
+					enqueue(&s, &d, JOB_STS);
 			}
 			n = sts_cache_prune(s.cache, now);
 			if (n)
@@ -989,27 +848,10 @@ int main(int argc, char **argv)
 	}
 
 	log_info("stopping");
-	pthread_mutex_lock(&s.lock);
-	s.stop = true;
-	pthread_cond_broadcast(&s.cond);
-	pthread_mutex_unlock(&s.lock);
-	for (size_t i = 0; i < WORKERS; i++)
-		pthread_join(s.workers[i], NULL);
+	workq_free(s.q);	/* waits for the running jobs */
 	save_cache(&s);
 	while (nconns)
 		conn_close(conns, &nconns, 0);
-	while (s.qhead) {
-		struct job *j = s.qhead;
-
-		s.qhead = j->next;
-		job_free(j);
-	}
-	while (s.done) {
-		struct job *j = s.done;
-
-		s.done = j->next;
-		job_free(j);
-	}
 	if (is_unix)
 		unlink(conf_str(conf, "policy_socket") + 5);
 	close(lfd);

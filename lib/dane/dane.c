@@ -402,6 +402,7 @@ int dane_cache_get(struct dane_cache *c, const char *key, int64_t now, struct da
 	for (struct centry *e = c->bucket[hash(key) & (c->nbuckets - 1)]; e; e = e->next)
 		if (strcmp(e->key, key) == 0) {
 			*out = e->r;
+			out->expires = e->expires;
 			rc = now < e->expires ? 1 : 2;
 			break;
 		}

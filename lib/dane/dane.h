@@ -66,6 +66,7 @@ struct dane_result {
 	uint32_t ttl;			/* s */
 	size_t hosts;			/* hosts looked at */
 	size_t dane_hosts;		/* with usable TLSA */
+	int64_t expires;		/* set by dane_cache_get: when it stops being fresh */
 	char why[600];			/* printable, for logs */
 };
 
