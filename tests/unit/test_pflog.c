@@ -771,8 +771,18 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int before = tlsa_calls, want;
+
 		test_case(cases[i]);
+		/* one TLSA lookup per MX host of a session that shows DANE, cached
+		 * for the rest: dane.log mx.example.org, mx.dane.example, mx2,
+		 * mx3; certificates.log and tlsproxy.log one DANE failure each */
+		want = strcmp(cases[i], "dane") == 0 ? 4 :
+		       strcmp(cases[i], "certificates") == 0 || strcmp(cases[i], "tlsproxy") == 0;
+		CHECK(tlsa_calls - before == want, "%s: TLSA lookups: got %d, want %d", cases[i],
+		      tlsa_calls - before, want);
+	}
 	test_parse();
 	test_reply();
 	test_domain();
