@@ -225,34 +225,37 @@ static int default_txt(void *arg, const char *name, struct pflookup_txt *out)
 	return PFLOOKUP_FOUND;
 }
 
-/* The DNSSEC-validated TLSA RRset of "_25._tcp.HOST", one record a line as
- * Postfix writes them into reports. */
+/* The DNSSEC-validated TLSA RRset of MX host 'host' (lib/dane): the TLSA
+ * base domain on the first line, then one record a line as Postfix writes
+ * them into reports. */
 static int default_tlsa(void *arg, const char *host, char **text, uint32_t *ttl)
 {
 	struct pflookup *l = arg;
 	struct dane_tlsa *t = malloc(sizeof(*t));
 	struct dane_reply r;
 	enum dane_rr_status st;
-	size_t size, len = 0;
+	char base[DANE_HOST_MAX + 1];
+	size_t size, len;
 	char *out;
 
 	*text = NULL;
 	*ttl = DANE_NEG_TTL;
 	if (t == NULL)
 		return PFLOOKUP_TEMPFAIL;
-	st = dane_host_tlsa(l->resolver, host, 25, t, &r);
+	st = dane_host_tlsa(l->resolver, host, 25, t, &r, base, sizeof(base));
 	*ttl = r.ttl ? r.ttl : TEMPFAIL_TTL;
 	if (st != DANE_RR_OK) {
 		free(t);
 		return st == DANE_RR_NODATA || st == DANE_RR_NXDOMAIN ? PFLOOKUP_NOTFOUND
 								      : PFLOOKUP_TEMPFAIL;
 	}
-	size = t->n * (2 * DANE_TLSA_DATA_MAX + 16) + 1;
+	size = strlen(base) + 2 + t->n * (2 * DANE_TLSA_DATA_MAX + 16) + 1;
 	out = malloc(size);
 	if (out == NULL) {
 		free(t);
 		return PFLOOKUP_TEMPFAIL;
 	}
+	len = (size_t)snprintf(out, size, "%s\n", base);
 	for (size_t i = 0; i < t->n; i++) {
 		size_t n = dane_tlsa_format(&t->rr[i], out + len, size - len);
 
@@ -264,7 +267,7 @@ static int default_tlsa(void *arg, const char *host, char **text, uint32_t *ttl)
 	out[len] = '\0';
 	free(t);
 	*text = out;
-	return len ? PFLOOKUP_FOUND : PFLOOKUP_NOTFOUND;
+	return PFLOOKUP_FOUND;
 }
 
 /* Run "postmap -q KEY TABLE"; its stdout is the reply. */
@@ -666,6 +669,40 @@ bool pflookup_policy(struct pflookup *l, const char *domain, int64_t now,
 	return false;
 }
 
+/* Fill a TLSA cache entry from the op's text: the base domain, then the
+ * records. False (nothing kept) for text without a valid base domain or
+ * records. */
+static bool tlsa_from_text(struct centry *e, char *text)
+{
+	char *nl = strchr(text, '\n'), *q;
+	char base[256];
+	size_t n = 0;
+
+	if (nl == NULL || pflookup_domain(text, (size_t)(nl - text), base, sizeof(base)) == 0)
+		return false;
+	for (q = nl + 1; *q; q++)
+		n += *q == '\n';
+	if (n == 0 || (e->strings = calloc(n + 1, sizeof(*e->strings))) == NULL)
+		return false;
+	e->pdomain.p = text;
+	e->pdomain.len = (size_t)(nl - text);
+	n = 0;
+	for (q = nl + 1; *q && n < PFLOOKUP_MAX_STRINGS;) {
+		char *end = strchr(q, '\n');
+		size_t len = end ? (size_t)(end - q) : strlen(q);
+
+		if (len) {
+			e->strings[n].p = q;
+			e->strings[n++].len = len;
+		}
+		q += len + (end ? 1 : 0);
+	}
+	e->nstrings = n;
+	e->blob = text;
+	e->type = n ? POLICY_TLSA : POLICY_NONE;
+	return true;
+}
+
 bool pflookup_tlsa(struct pflookup *l, const char *host, int64_t now, struct result_policy *p)
 {
 	struct centry *e;
@@ -678,7 +715,6 @@ bool pflookup_tlsa(struct pflookup *l, const char *host, int64_t now, struct res
 		uint32_t ttl = DANE_NEG_TTL;
 		int st = l->ops.tlsa(l->ops.arg, host, &text, &ttl);
 		int64_t keep = st == PFLOOKUP_TEMPFAIL ? TEMPFAIL_TTL : (int64_t)ttl;
-		size_t n = 0;
 
 		if (keep > l->ttl)
 			keep = l->ttl;
@@ -688,35 +724,14 @@ bool pflookup_tlsa(struct pflookup *l, const char *host, int64_t now, struct res
 			return false;
 		}
 		e->type = POLICY_NONE;
-		if (st == PFLOOKUP_FOUND && text) {
-			for (const char *q = text; *q; q++)
-				n += *q == '\n';
-			e->strings = calloc(n + 1, sizeof(*e->strings));
-			if (e->strings == NULL) {
-				free(text);
-				return false;
-			}
-			n = 0;
-			for (char *q = text; *q && n < PFLOOKUP_MAX_STRINGS;) {
-				char *nl = strchr(q, '\n');
-				size_t len = nl ? (size_t)(nl - q) : strlen(q);
-
-				e->strings[n].p = q;
-				e->strings[n++].len = len;
-				q += len + (nl ? 1 : 0);
-			}
-			e->nstrings = n;
-			e->blob = text;
-			e->type = n ? POLICY_TLSA : POLICY_NONE;
-		} else {
-			free(text);
-		}
+		if (st == PFLOOKUP_FOUND && text && tlsa_from_text(e, text))
+			text = NULL;	/* the entry owns it */
+		free(text);
 	}
 	if (e->type != POLICY_TLSA)
 		return false;
 	p->type = POLICY_TLSA;
-	p->domain.p = e->key;
-	p->domain.len = strlen(e->key);
+	p->domain = e->pdomain;
 	p->strings = e->strings;
 	p->nstrings = e->nstrings;
 	p->mx = NULL;

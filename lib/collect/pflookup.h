@@ -67,10 +67,10 @@ struct pflookup_ops {
 	/* Reply of the policy table for 'key': on PFLOOKUP_FOUND *reply is a
 	 * malloc'ed NUL-terminated string that pflookup frees. */
 	int (*policy)(void *arg, const char *key, char **reply);
-	/* DNSSEC-validated TLSA records of "_25._tcp.HOST" (NULL: never
-	 * looked up): on PFLOOKUP_FOUND *text is a malloc'ed string of
-	 * "U S M HEX" lines that pflookup frees; *ttl the seconds to keep
-	 * the answer (any status). */
+	/* DNSSEC-validated TLSA records of MX host HOST (NULL: never looked
+	 * up): on PFLOOKUP_FOUND *text is a malloc'ed string, pflookup frees
+	 * it: the TLSA base domain on the first line, then "U S M HEX" lines;
+	 * *ttl the seconds to keep the answer (any status). */
 	int (*tlsa)(void *arg, const char *host, char **text, uint32_t *ttl);
 	void *arg;
 };
@@ -105,8 +105,8 @@ bool pflookup_policy(struct pflookup *l, const char *domain, int64_t now,
 
 /*
  * The tlsa policy of MX host 'host' at 'now' (RFC 8460: policy-domain =
- * the TLSA base domain, the MX host; one policy-string per record of the
- * DNSSEC-validated "_25._tcp.HOST" RRset, as Postfix 3.10 reports them).
+ * the TLSA base domain, normally the MX host; one policy-string per record
+ * of its DNSSEC-validated "_25._tcp" RRset, as Postfix 3.10 reports them).
  * Returns true and fills 'p' as pflookup_policy does when the host has such
  * records; false (p untouched) when not. Cached for the DNS TTL (at most
  * dns_cache_ttl; failures TEMPFAIL_TTL); views valid until the next call.

@@ -149,33 +149,6 @@ static enum dane_rr_status ask(const char *resolver, const char *name, int type,
 	return DANE_RR_OK;
 }
 
-enum dane_rr_status dane_host_tlsa(const char *resolver, const char *host, unsigned port,
-				   struct dane_tlsa *out, struct dane_reply *r)
-{
-	struct query q;
-	struct dane_reply rr;
-	char name[DANE_HOST_MAX + 16];
-	enum dane_rr_status st;
-
-	out->n = 0;
-	if (r == NULL)
-		r = &rr;
-	memset(r, 0, sizeof(*r));
-	q.ans = malloc(DNS_ANSWER_MAX);
-	if (q.ans == NULL)
-		return DANE_RR_SERVFAIL;
-	snprintf(name, sizeof(name), "_%u._tcp.%s", port, host);
-	st = ask(resolver, name, ns_t_tlsa, &q);
-	if (st == DANE_RR_OK)
-		st = dane_rr_tlsa(q.ans, q.len, name, out, r);
-	free(q.ans);
-	if (st == DANE_RR_OK && !r->secure) {
-		out->n = 0;
-		st = DANE_RR_NODATA;
-	}
-	return st;
-}
-
 __attribute__((format(printf, 2, 3)))
 static void why(struct dane_result *out, const char *fmt, ...)
 {
@@ -191,6 +164,93 @@ static uint32_t min_ttl(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
+enum host_tlsa { HOST_NONE, HOST_DANE, HOST_UNUSABLE, HOST_FAILED };
+
+/*
+ * One host (RFC 7672 2.2.2, 2.2.3, as Postfix does it): its address records
+ * must come from a signed zone (else no DANE, and no TLSA lookup); the TLSA
+ * base domain is the end of a (secure) CNAME chain first, then the name as
+ * given. 'base' gets the base domain of a secure TLSA RRset; '*ttl' is
+ * lowered to the TTLs seen. A host whose address lookup fails is skipped:
+ * Postfix cannot reach it either.
+ */
+static enum host_tlsa host_tlsa(const char *resolver, const char *host, unsigned port,
+				struct query *q, struct dane_tlsa *tlsa, uint32_t *ttl,
+				char *base, size_t basesz)
+{
+	char expanded[DANE_HOST_MAX + 1];
+	const char *cand[2];
+	size_t ncand = 0;
+	struct dane_reply r;
+	enum dane_rr_status st = ask(resolver, host, ns_t_a, q);
+
+	base[0] = '\0';
+	if (st == DANE_RR_OK)
+		st = dane_rr_addr(q->ans, q->len, host, ns_t_a, expanded, sizeof(expanded), &r);
+	if (st != DANE_RR_OK && st != DANE_RR_NODATA && st != DANE_RR_NXDOMAIN) {
+		*ttl = min_ttl(*ttl, DANE_FAIL_TTL);
+		return HOST_NONE;
+	}
+	*ttl = min_ttl(*ttl, r.ttl);
+	if (st == DANE_RR_NXDOMAIN || !r.secure)
+		return HOST_NONE;	/* no such host, or an unsigned zone */
+	if (strcmp(expanded, host) != 0)
+		cand[ncand++] = expanded;
+	cand[ncand++] = host;
+	for (size_t c = 0; c < ncand; c++) {
+		char name[DANE_HOST_MAX + 16];
+		size_t usable = 0;
+
+		snprintf(name, sizeof(name), "_%u._tcp.%s", port, cand[c]);
+		st = ask(resolver, name, ns_t_tlsa, q);
+		if (st == DANE_RR_OK)
+			st = dane_rr_tlsa(q->ans, q->len, name, tlsa, &r);
+		if (st == DANE_RR_OK && r.secure) {
+			*ttl = min_ttl(*ttl, r.ttl);
+			snprintf(base, basesz, "%s", cand[c]);
+			for (size_t k = 0; k < tlsa->n; k++)
+				usable += dane_tlsa_usable(&tlsa->rr[k]);
+			return usable ? HOST_DANE : HOST_UNUSABLE;
+		}
+		if (st != DANE_RR_OK && st != DANE_RR_NODATA && st != DANE_RR_NXDOMAIN) {
+			*ttl = min_ttl(*ttl, DANE_FAIL_TTL);
+			return HOST_FAILED;	/* bogus or no answer: must not be bypassed */
+		}
+		*ttl = min_ttl(*ttl, r.ttl);	/* no (secure) TLSA here: next candidate */
+	}
+	return HOST_NONE;
+}
+
+enum dane_rr_status dane_host_tlsa(const char *resolver, const char *host, unsigned port,
+				   struct dane_tlsa *out, struct dane_reply *r, char *base,
+				   size_t basesz)
+{
+	struct query q;
+	struct dane_reply rr;
+	uint32_t ttl = DANE_MAX_TTL;
+	enum host_tlsa ht;
+
+	out->n = 0;
+	if (r == NULL)
+		r = &rr;
+	memset(r, 0, sizeof(*r));
+	base[0] = '\0';
+	q.ans = malloc(DNS_ANSWER_MAX);
+	if (q.ans == NULL)
+		return DANE_RR_SERVFAIL;
+	ht = host_tlsa(resolver, host, port, &q, out, &ttl, base, basesz);
+	free(q.ans);
+	r->ttl = ttl;
+	r->secure = ht == HOST_DANE || ht == HOST_UNUSABLE;
+	if (ht == HOST_FAILED)
+		return DANE_RR_SERVFAIL;
+	if (!r->secure) {
+		out->n = 0;
+		return DANE_RR_NODATA;
+	}
+	return DANE_RR_OK;
+}
+
 void dane_check(const char *resolver, const struct dane_dest *d, struct dane_result *out)
 {
 	struct query q;
@@ -199,7 +259,8 @@ void dane_check(const char *resolver, const struct dane_dest *d, struct dane_res
 	struct dane_reply r;
 	enum dane_rr_status st;
 	size_t nhosts = 0, failed = 0, unusable = 0;
-	const char *fail_host = "", *dane_host = "";
+	char fail_host[DANE_HOST_MAX + 1] = "", dane_host[DANE_HOST_MAX + 1] = "";
+	char base[DANE_HOST_MAX + 1];
 	uint32_t ttl = DANE_MAX_TTL;
 
 	memset(out, 0, sizeof(*out));
@@ -264,42 +325,17 @@ void dane_check(const char *resolver, const struct dane_dest *d, struct dane_res
 	}
 	out->hosts = nhosts;
 	for (size_t i = 0; i < nhosts; i++) {
-		char name[DANE_HOST_MAX + 16];
-		size_t usable = 0;
+		enum host_tlsa ht = host_tlsa(resolver, mx->host[i], d->port, &q, tlsa, &ttl,
+					      base, sizeof(base));
 
-		snprintf(name, sizeof(name), "_%u._tcp.%s", (unsigned)d->port, mx->host[i]);
-		st = ask(resolver, name, ns_t_tlsa, &q);
-		if (st == DANE_RR_OK)
-			st = dane_rr_tlsa(q.ans, q.len, name, tlsa, &r);
-		else
-			r.ttl = DANE_FAIL_TTL;
-		if (st == DANE_RR_OK && r.secure) {
-			ttl = min_ttl(ttl, r.ttl);
-			for (size_t k = 0; k < tlsa->n; k++)
-				usable += dane_tlsa_usable(&tlsa->rr[k]);
-			if (usable) {
-				if (out->dane_hosts++ == 0)
-					dane_host = mx->host[i];
-			} else {
-				unusable++;
-			}
-		} else if (st == DANE_RR_OK || st == DANE_RR_NODATA || st == DANE_RR_NXDOMAIN) {
-			ttl = min_ttl(ttl, r.ttl);	/* no (secure) TLSA */
-		} else {
-			/* failed: unless the host's zone is unsigned */
-			struct dane_reply ar;
-			enum dane_rr_status ast = ask(resolver, mx->host[i], ns_t_a, &q);
-
-			if (ast == DANE_RR_OK)
-				ast = dane_rr_any(q.ans, q.len, mx->host[i], ns_t_a, &ar);
-			if ((ast == DANE_RR_OK || ast == DANE_RR_NODATA || ast == DANE_RR_NXDOMAIN) &&
-			    !ar.secure) {
-				ttl = min_ttl(ttl, ar.ttl);
-			} else {
-				if (failed++ == 0)
-					fail_host = mx->host[i];
-				ttl = min_ttl(ttl, DANE_FAIL_TTL);
-			}
+		if (ht == HOST_DANE) {
+			if (out->dane_hosts++ == 0)
+				snprintf(dane_host, sizeof(dane_host), "%s", base);
+		} else if (ht == HOST_UNUSABLE) {
+			unusable++;
+		} else if (ht == HOST_FAILED) {
+			if (failed++ == 0)
+				snprintf(fail_host, sizeof(fail_host), "%s", mx->host[i]);
 		}
 	}
 	out->ttl = ttl;

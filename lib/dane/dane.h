@@ -17,12 +17,15 @@
  *      without the AD bit -> DANE_NONE; NODATA with the AD bit -> the domain
  *      itself is the one host (RFC 7672 2.2.2); SERVFAIL, timeout or a
  *      malformed reply -> DANE_UNKNOWN.
- *   2. TLSA lookup of "_PORT._tcp.HOST" for each host (at most DANE_MAX_MX):
- *      a secure RRset with a usable record counts the host as DANE; a secure
- *      RRset with only unusable records as "unusable"; no AD bit, NODATA or
- *      NXDOMAIN as no TLSA. SERVFAIL, timeout, other rcodes count as a
- *      failure, unless the host's own address records are not signed (an A
- *      lookup without AD: its zone cannot have secure TLSA records).
+ *   2. For each host (at most DANE_MAX_MX), as Postfix does (RFC 7672 2.2.2,
+ *      2.2.3): its A records must be secure (else no DANE for it, and no
+ *      TLSA lookup; a failed or NXDOMAIN address lookup skips the host,
+ *      which Postfix cannot reach either); then "_PORT._tcp.NAME" for NAME
+ *      the end of the host's CNAME chain (if any), then the host name: the
+ *      first secure TLSA RRset decides. A usable record counts the host as
+ *      DANE; only unusable records as "unusable"; no AD bit, NODATA or
+ *      NXDOMAIN try the next name. SERVFAIL, timeout, other rcodes count as
+ *      a failure.
  *   3. DANE_USABLE if any host is DANE; else DANE_FAILED if any lookup
  *      failed (the host must not be reached without DANE, RFC 7672 2.1.2);
  *      else DANE_UNUSABLE if any host had only unusable records; else
@@ -87,12 +90,15 @@ void dane_check(const char *resolver, const struct dane_dest *d, struct dane_res
 const char *dane_verdict_name(enum dane_verdict v);
 
 /*
- * The TLSA records of "_PORT._tcp.HOST", for the log follower. Returns
- * DANE_RR_OK only for a secure (AD) RRset; an unsigned one gives
- * DANE_RR_NODATA. 'r' (may be NULL) gets the TTL.
+ * The TLSA records of MX host 'host', for the log follower, found as for
+ * dane_check (signed address records, the CNAME-expanded name first).
+ * Returns DANE_RR_OK only for a secure RRset, with its TLSA base domain in
+ * 'base' (size >= DANE_HOST_MAX + 1); none gives DANE_RR_NODATA, a failed
+ * lookup DANE_RR_SERVFAIL. 'r' (may be NULL) gets the TTL.
  */
 enum dane_rr_status dane_host_tlsa(const char *resolver, const char *host, unsigned port,
-				   struct dane_tlsa *out, struct dane_reply *r);
+				   struct dane_tlsa *out, struct dane_reply *r, char *base,
+				   size_t basesz);
 
 /* ---- the verdict cache ---- */
 

@@ -293,8 +293,50 @@ static int take_none(ns_msg *msg, const ns_rr *rr, void *arg, struct dane_reply 
 	return 0;
 }
 
-enum dane_rr_status dane_rr_any(const unsigned char *msg, size_t len, const char *qname,
-				int qtype, struct dane_reply *r)
+#define MAX_CHAIN 8		/* CNAMEs followed */
+
+enum dane_rr_status dane_rr_addr(const unsigned char *msg, size_t len, const char *qname,
+				 int qtype, char *target, size_t targetsz, struct dane_reply *r)
 {
-	return walk(msg, len, qname, qtype, take_none, NULL, r);
+	enum dane_rr_status st = walk(msg, len, qname, qtype, take_none, NULL, r);
+	char cur[DANE_HOST_MAX + 1];
+	ns_msg m;
+
+	if (targetsz == 0)
+		return DANE_RR_MALFORMED;
+	target[0] = '\0';
+	if (st == DANE_RR_MALFORMED || !host_ok(qname, cur, sizeof(cur)))
+		return DANE_RR_MALFORMED;
+	if (st == DANE_RR_OK || st == DANE_RR_NODATA || st == DANE_RR_NXDOMAIN) {
+		/* follow the CNAME chain from qname: the name the records are at */
+		if (ns_initparse(msg, (int)len, &m) < 0)
+			return DANE_RR_MALFORMED;
+		for (int hop = 0; hop < MAX_CHAIN; hop++) {
+			bool moved = false;
+
+			for (int i = 0; i < ns_msg_count(m, ns_s_an) && !moved; i++) {
+				ns_rr rr;
+				char name[NS_MAXDNAME];
+				int n;
+
+				if (ns_parserr(&m, ns_s_an, i, &rr) < 0)
+					return DANE_RR_MALFORMED;
+				if (ns_rr_type(rr) != ns_t_cname || ns_rr_class(rr) != ns_c_in ||
+				    !same_name(ns_rr_name(rr), cur))
+					continue;
+				n = dn_expand(ns_msg_base(m), ns_msg_end(m), ns_rr_rdata(rr), name,
+					      sizeof(name));
+				if (n < 0 || (size_t)n != ns_rr_rdlen(rr) ||
+				    !host_ok(name, cur, sizeof(cur)))
+					return DANE_RR_MALFORMED;
+				moved = true;
+			}
+			if (!moved)
+				break;
+		}
+	}
+	if (strlen(cur) >= targetsz)
+		return DANE_RR_MALFORMED;
+	memcpy(target, cur, strlen(cur) + 1);
+	return st;
 }

@@ -87,10 +87,15 @@ enum dane_rr_status dane_rr_mx(const unsigned char *msg, size_t len, const char 
 enum dane_rr_status dane_rr_tlsa(const unsigned char *msg, size_t len, const char *qname,
 				 struct dane_tlsa *out, struct dane_reply *r);
 
-/* Status, AD bit and TTL of a reply to (qname, qtype) of any type (the
- * address records of a host, to know whether its zone is signed). */
-enum dane_rr_status dane_rr_any(const unsigned char *msg, size_t len, const char *qname,
-				int qtype, struct dane_reply *r);
+/*
+ * Status, AD bit and TTL of a reply to the address question (qname, A or
+ * AAAA), and in 'target' the name its records are at: qname, or where its
+ * CNAME chain in the answer section ends (at most 8 links; lower case).
+ * The AD bit of such a reply covers the whole chain. DANE_RR_MALFORMED
+ * also for a chain through names we would not look up.
+ */
+enum dane_rr_status dane_rr_addr(const unsigned char *msg, size_t len, const char *qname,
+				 int qtype, char *target, size_t targetsz, struct dane_reply *r);
 
 /* RFC 7672 3.1 usability, see above. */
 bool dane_tlsa_usable(const struct dane_tlsa_rr *rr);

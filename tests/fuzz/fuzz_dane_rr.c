@@ -1,7 +1,7 @@
 /*
  * fuzz_dane_rr - DNS replies as the DANE lookups get them from the resolver
  * (lib/dane/dane_rr.h): each input is parsed as the reply to an MX, a
- * TLSA and an A question, under the names the corpus files use; every kept
+ * TLSA and an A question (with its CNAME chain), under the names the corpus files use; every kept
  * TLSA record is checked for usability and formatted.
  */
 #include <stdint.h>
@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct dane_mx mx;
 	static struct dane_tlsa t;
-	static char s[2 * DANE_TLSA_DATA_MAX + 32];
+	static char s[2 * DANE_TLSA_DATA_MAX + 32], target[DANE_HOST_MAX + 1];
 	struct dane_reply r;
 	static const char *names[] = { "example.com", "_25._tcp.mx.example.com", "a" };
 
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				(void)dane_tlsa_usable(&t.rr[k]);
 				(void)dane_tlsa_format(&t.rr[k], s, sizeof(s));
 			}
-		(void)dane_rr_any(data, size, names[i], 1, &r);
+		(void)dane_rr_addr(data, size, names[i], 1, target, sizeof(target), &r);
 	}
 	return 0;
 }

@@ -51,18 +51,23 @@ mx.sts.test A 127.0.0.1
 # two MX hosts, one with TLSA (DANE for the domain), one unusable
 two.test MX 10 mx1.two.test
 two.test MX 20 mx2.two.test
+mx1.two.test A 127.0.0.1
+mx2.two.test A 127.0.0.1
 _25._tcp.mx1.two.test TLSA {TLSA_UNUSABLE}
 _25._tcp.mx2.two.test TLSA {TLSA_OK}
 # only unusable records: "dane" (TLS required, Postfix reports tlsa-invalid)
 unusable.test MX 10 mx.unusable.test
+mx.unusable.test A 127.0.0.1
 _25._tcp.mx.unusable.test TLSA {TLSA_UNUSABLE}
 _25._tcp.mx.unusable.test TLSA {TLSA_PKIX}
 # MX RRset from an unsigned zone: never DANE, MTA-STS applies
 insecuremx.test MX 10 mx.insecuremx.test
 insecuremx.test INSECURE
+mx.insecuremx.test A 127.0.0.1
 _25._tcp.mx.insecuremx.test TLSA {TLSA_OK}
 # TLSA from an unsigned zone: never DANE
 insecuretlsa.test MX 10 mx.insecuretlsa.test
+mx.insecuretlsa.test A 127.0.0.1
 _25._tcp.mx.insecuretlsa.test TLSA {TLSA_OK}
 _25._tcp.mx.insecuretlsa.test INSECURE
 # bogus TLSA (SERVFAIL) under a secure MX with signed addresses: DANE must
@@ -70,11 +75,31 @@ _25._tcp.mx.insecuretlsa.test INSECURE
 bogus.test MX 10 mx.bogus.test
 mx.bogus.test A 127.0.0.1
 _25._tcp.mx.bogus.test SERVFAIL
-# a TLSA lookup failure for a host in an unsigned zone: not DANE
+# a host in an unsigned zone (insecure address records): no TLSA lookup,
+# not DANE, even though its TLSA lookup would fail
 lame.test MX 10 mx.lame.test
 mx.lame.test A 127.0.0.1
 mx.lame.test INSECURE
 _25._tcp.mx.lame.test SERVFAIL
+# TLSA records but no address for the host: Postfix cannot reach it
+noaddr.test MX 10 mx.noaddr.test
+_25._tcp.mx.noaddr.test TLSA {TLSA_OK}
+# MX host is a CNAME (RFC 7672 2.2.3): TLSA at the end of the chain first...
+cname.test MX 10 mail.cname.test
+mail.cname.test CNAME mx.provider.test
+mx.provider.test A 127.0.0.1
+_25._tcp.mx.provider.test TLSA {TLSA_OK}
+# ... then at the name in the MX record
+cname2.test MX 10 mail.cname2.test
+mail.cname2.test CNAME mx.provider2.test
+mx.provider2.test A 127.0.0.1
+_25._tcp.mail.cname2.test TLSA {TLSA_OK}
+# a chain through an unsigned zone: not secure, no DANE
+cname3.test MX 10 mail.cname3.test
+mail.cname3.test CNAME mx.provider3.test
+mx.provider3.test A 127.0.0.1
+mx.provider3.test INSECURE
+_25._tcp.mx.provider3.test TLSA {TLSA_OK}
 # the MX lookup fails: nothing known, MTA-STS
 mxfail.test SERVFAIL
 # no MX (RFC 7672 2.2.2): the domain is the host
@@ -159,6 +184,10 @@ def run(d, common, qlog):
         ("insecuremx.test", enforce("insecuremx.test", STS_BODY)),
         ("insecuretlsa.test", "NOTFOUND "),
         ("lame.test", "NOTFOUND "),
+        ("noaddr.test", "NOTFOUND "),
+        ("cname.test", "OK dane-only"),
+        ("cname2.test", "OK dane-only"),
+        ("cname3.test", "NOTFOUND "),
         ("mxfail.test", enforce("mxfail.test", STS_BODY)),
         ("nullmx.test", "NOTFOUND "),
         # smart hosts and ports (RFC 8461 3.4): the bracketed domain is the
@@ -183,6 +212,8 @@ def run(d, common, qlog):
     for dom in ("both.test", "bogus.test", "broken.test"):
         check_eq(hits.get(dom, 0), 0, f"policy fetches for {dom} (DANE applies)")
     check_eq(hits.get("sts.test", 0), 1, "policy fetches for sts.test")
+    # no TLSA lookup for a host whose address records are not signed
+    check_eq(queries(qlog, "_25._tcp.mx.lame.test", "TLSA"), 0, "TLSA queries for mx.lame.test")
 
     # cached for the DNS TTL: no query before it runs out, one after
     n0 = queries(qlog, "_25._tcp.mx.dane.test", "TLSA")

@@ -302,6 +302,66 @@ static void test_tlsa(void)
 	CHECK_INT(dane_tlsa_format(&t.rr[0], s, sizeof(s)), 6 + 2 * DANE_TLSA_DATA_MAX);
 }
 
+static void rr_cname(struct msg *m, const char *owner, uint32_t ttl, const char *target)
+{
+	struct msg tmp = { .n = 0 };
+
+	putname(&tmp, target);
+	rr_head(m, owner, T_CNAME, ttl, (unsigned)tmp.n);
+	memcpy(m->b + m->n, tmp.b, tmp.n);
+	m->n += tmp.n;
+}
+
+static void test_addr(void)
+{
+	struct msg m;
+	struct dane_reply r;
+	char t[DANE_HOST_MAX + 1];
+
+	/* no CNAME: the name itself */
+	start(&m, F_QR | F_AD, "mx.example.com", T_A, 1, 0);
+	rr_head(&m, "mx.example.com", T_A, 300, 4);
+	put32(&m, 0x7f000001);
+	CHECK_INT(dane_rr_addr(m.b, m.n, "mx.example.com", T_A, t, sizeof(t), &r), DANE_RR_OK);
+	CHECK_STR(t, "mx.example.com");
+	CHECK_INT(r.secure, 1);
+
+	/* a chain of two, in any order in the answer: its end */
+	start(&m, F_QR | F_AD, "mail.example.com", T_A, 3, 0);
+	rr_cname(&m, "mx.provider.net", 100, "Host.Provider.NET");
+	rr_cname(&m, "mail.example.com", 200, "mx.provider.net");
+	rr_head(&m, "host.provider.net", T_A, 300, 4);
+	put32(&m, 0x7f000001);
+	CHECK_INT(dane_rr_addr(m.b, m.n, "mail.example.com", T_A, t, sizeof(t), &r), DANE_RR_OK);
+	CHECK_STR(t, "host.provider.net");
+	CHECK_INT(r.ttl, 100);
+
+	/* NODATA at the end of a chain: still expanded */
+	start(&m, F_QR | F_AD, "mail.example.com", T_A, 1, 0);
+	rr_cname(&m, "mail.example.com", 200, "v6only.example.net");
+	CHECK_INT(dane_rr_addr(m.b, m.n, "mail.example.com", T_A, t, sizeof(t), &r),
+		  DANE_RR_NODATA);
+	CHECK_STR(t, "v6only.example.net");
+
+	/* a loop stops after 8 links; a target we would not look up: malformed */
+	start(&m, F_QR | F_AD, "a.example", T_A, 2, 0);
+	rr_cname(&m, "a.example", 60, "b.example");
+	rr_cname(&m, "b.example", 60, "a.example");
+	CHECK_INT(dane_rr_addr(m.b, m.n, "a.example", T_A, t, sizeof(t), &r), DANE_RR_NODATA);
+	CHECK_STR(t, "a.example");
+	start(&m, F_QR | F_AD, "a.example", T_A, 1, 0);
+	rr_cname(&m, "a.example", 60, "bad name.example");
+	CHECK_INT(dane_rr_addr(m.b, m.n, "a.example", T_A, t, sizeof(t), &r), DANE_RR_MALFORMED);
+	/* too small for the target */
+	start(&m, F_QR | F_AD, "a.example", T_A, 1, 0);
+	rr_cname(&m, "a.example", 60, "a-much-longer-name.example");
+	CHECK_INT(dane_rr_addr(m.b, m.n, "a.example", T_A, t, 10, &r), DANE_RR_MALFORMED);
+	/* SERVFAIL: the name itself */
+	start(&m, F_QR | 2, "a.example", T_A, 0, 0);
+	CHECK_INT(dane_rr_addr(m.b, m.n, "a.example", T_A, t, sizeof(t), &r), DANE_RR_SERVFAIL);
+	CHECK_STR(t, "a.example");
+}
+
 static void test_dest(void)
 {
 	static const struct {
@@ -400,6 +460,7 @@ int main(void)
 {
 	test_mx();
 	test_tlsa();
+	test_addr();
 	test_dest();
 	test_cache();
 	return check_done("test_dane");

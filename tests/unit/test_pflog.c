@@ -108,10 +108,11 @@ static int fake_tlsa(void *arg, const char *host, char **text, uint32_t *ttl)
 	tlsa_calls++;
 	*ttl = 300;
 	if (strcmp(host, "mx.dane.example") == 0)
-		*text = strdup("3 1 1 ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB\n"
+		*text = strdup("mx.dane.example\n"
+			       "3 1 1 ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB\n"
 			       "3 1 1 0102\n");
 	else if (strcmp(host, "mx3.dane.example") == 0)
-		*text = strdup("3 1 1 0102\n");
+		*text = strdup("mx3.dane.example\n3 1 1 0102\n");
 	else
 		return PFLOOKUP_NOTFOUND;
 	return PFLOOKUP_FOUND;
