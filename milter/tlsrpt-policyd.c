@@ -271,6 +271,11 @@ static bool process_dane(struct service *s, const struct dane_dest *d, bool forc
 		else
 			log_info("%s: DANE %s, ttl %u: %s", d->key, dane_verdict_name(dr.verdict),
 				 dr.ttl, dr.why);
+		/* Postfix 3.10 defers such mail without a report of its own; the
+		 * 3.7 log follower finds its "TLSA lookup error" line itself */
+		if (dr.verdict == DANE_FAILED && s->gen == STS_GEN_310)
+			sts_report_dane_failure(conf_str(s->conf, "socket_path"), s->resolver,
+						d->domain, dr.fail_host, RESULT_DNSSEC_INVALID);
 	}
 	return dane_reply_level(s, dr.verdict) != NULL;
 }

@@ -345,6 +345,7 @@ void dane_check(const char *resolver, const struct dane_dest *d, struct dane_res
 			 out->dane_hosts, nhosts, dane_host);
 	} else if (failed) {
 		out->verdict = DANE_FAILED;
+		snprintf(out->fail_host, sizeof(out->fail_host), "%s", fail_host);
 		why(out, "TLSA lookup failed for %s (DNSSEC bogus or "
 			 "no answer)", fail_host);
 	} else if (unusable) {

@@ -70,6 +70,7 @@ struct dane_result {
 	size_t hosts;			/* hosts looked at */
 	size_t dane_hosts;		/* with usable TLSA */
 	int64_t expires;		/* set by dane_cache_get: when it stops being fresh */
+	char fail_host[DANE_HOST_MAX + 1];	/* DANE_FAILED: the first host whose lookup failed */
 	char why[600];			/* printable, for logs */
 };
 

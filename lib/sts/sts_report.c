@@ -90,6 +90,27 @@ static void add_lines(struct buf *b, const char *key, char **v, size_t n)
 	buf_addc(b, ']');
 }
 
+/* Send datagram 'd' about 'domain' to the collector at 'path'. */
+static void send_dgram(const char *path, const char *domain, int code, const struct buf *d)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (d->overflow || strlen(path) >= sizeof(sun.sun_path)) {
+		log_warn("%s: failure datagram not sent (too long)", domain);
+		return;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, d->data, d->len, MSG_DONTWAIT | MSG_NOSIGNAL,
+			     (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		log_warn("%s: cannot send the failure to %s: %s", domain, path, strerror(errno));
+	else
+		log_debug("%s: reported %s to the collector", domain, result_code_name(code));
+	if (fd >= 0)
+		close(fd);
+}
+
 void sts_report_failure(const char *path, const char *resolver, const struct sts_entry *e,
 			int code, const char *body, size_t blen)
 {
@@ -97,8 +118,6 @@ void sts_report_failure(const char *path, const char *resolver, const struct sts
 	struct sts_policy cached;
 	bool have_cached = false;
 	char err[200];
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
 
 	buf_init(&pr, 8192);
 	if (tlsrpt_record(resolver, e->domain, &pr) < 0) {
@@ -155,21 +174,33 @@ void sts_report_failure(const char *path, const char *resolver, const struct sts
 	if (have_cached)
 		sts_policy_free(&cached);
 	buf_free(&pr);
-	if (d.overflow || strlen(path) >= sizeof(sun.sun_path)) {
-		log_warn("%s: failure datagram not sent (too long)", e->domain);
-		buf_free(&d);
-		return;
-	}
-	memcpy(sun.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || sendto(fd, d.data, d.len, MSG_DONTWAIT | MSG_NOSIGNAL,
-			     (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		log_warn("%s: cannot send the failure to %s: %s", e->domain, path,
-			 strerror(errno));
-	else
-		log_debug("%s: reported %s to the collector", e->domain, result_code_name(code));
-	if (fd >= 0)
-		close(fd);
+	send_dgram(path, e->domain, code, &d);
 	buf_free(&d);
 }
 
+
+void sts_report_dane_failure(const char *path, const char *resolver, const char *domain,
+			     const char *host, int code)
+{
+	struct buf pr, d;
+
+	buf_init(&pr, 8192);
+	if (tlsrpt_record(resolver, domain, &pr) < 0) {
+		log_debug("%s: no TLSRPT record, DANE failure not reported", domain);
+		buf_free(&pr);
+		return;
+	}
+	buf_init(&d, 16384);
+	buf_adds(&d, "{\"d\": ");
+	json_str(&d, domain, strlen(domain));
+	buf_adds(&d, ",\"pr\": ");
+	json_str(&d, pr.data ? pr.data : "", pr.len);
+	buf_adds(&d, ",\"policies\":[{\"policy-type\":1,\"policy-domain\": ");
+	json_str(&d, host, strlen(host));
+	buf_printf(&d, ",\"failure-details\":[{\"c\":%d,\"n\": ", code);
+	json_str(&d, host, strlen(host));
+	buf_adds(&d, "}],\"t\":1,\"f\":1}]}");
+	buf_free(&pr);
+	send_dgram(path, domain, code, &d);
+	buf_free(&d);
+}

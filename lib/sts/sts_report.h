@@ -1,5 +1,6 @@
 /*
- * sts_report - a failed MTA-STS policy fetch, told to the collector as one
+ * sts_report - a failed MTA-STS policy fetch (or a failed DANE lookup),
+ * told to the collector as one
  * libtlsrpt datagram, so that it reaches the domain's report with either
  * Postfix generation (Postfix reports no fetch failures of a policy
  * service it was not told about, and tlsrpt-policyd never holds mail with
@@ -28,5 +29,15 @@
  */
 void sts_report_failure(const char *path, const char *resolver, const struct sts_entry *e,
 			int code, const char *body, size_t blen);
+
+/*
+ * The same for a DANE failure that Postfix itself does not report: 'code'
+ * (dnssec-invalid: a TLSA lookup failed, bogus data or no answer, under a
+ * signed MX RRset) for destination 'domain' and MX host 'host': one tlsa
+ * policy (policy-domain the host) with f=1 and one failure detail with c
+ * and n = the host.
+ */
+void sts_report_dane_failure(const char *path, const char *resolver, const char *domain,
+			     const char *host, int code);
 
 #endif

@@ -23,7 +23,11 @@ DANE (the test DNS server stands for a validating resolver: AD bit set):
 a domain with DANE only, one with DANE and an MTA-STS policy (DANE applies,
 the policy is never fetched), and one whose MX has a usable TLSA record
 that matches nothing under an MTA-STS policy that alone would pass (the
-mail is deferred and reported as a tlsa failure, not delivered as sts);
+mail is deferred and reported as a tlsa failure, not delivered as sts),
+and one whose TLSA lookup fails (bogus, SERVFAIL) under such a policy
+(tlsrpt-policyd answers dane, Postfix's own lookup fails and defers, the
+report shows dnssec-invalid under the tlsa policy: sent by tlsrpt-policyd
+on 3.10, from Postfix's log line on 3.7);
 reports show the tlsa policy (the MX host, its TLSA record) exactly, on
 3.10 from Postfix itself, on 3.7 from the log follower (tlsrpt-policyd's
 dane-only answer through the name "tlsrpt", then its own TLSA lookup).
@@ -80,9 +84,11 @@ MXS = dict(E.MX, one=("127.0.0.16", "mx.backup.test"),
            # DANE: own listeners with test-CA certificates for their names,
            # so that an MTA-STS policy alone would pass on both
            dane=("127.0.0.18", "mx-dane.test"),          # TLSA 3 1 1 <its key>
-           danebad=("127.0.0.19", "mx-danebad.test"))    # TLSA 3 1 1 <zeros>
-EXTRA_MX = ("one", "deep", "dane", "danebad")        # served by the second testmx.py
+           danebad=("127.0.0.19", "mx-danebad.test"),    # TLSA 3 1 1 <zeros>
+           danebogus=("127.0.0.20", "mx-danebogus.test"))  # TLSA lookup: SERVFAIL
+EXTRA_MX = ("one", "deep", "dane", "danebad", "danebogus")  # the second testmx.py
 TLSA_BAD = "3 1 1 " + "00" * 32                      # usable, matches nothing
+TLSA_BOGUS = "SERVFAIL"                              # a validating resolver's bogus
 GEN = None          # "3.10" or "3.7", set by main()
 
 
@@ -141,7 +147,7 @@ class Domain:
     def delivered(self):
         """Postfix delivers unless an enforced policy meets a bad MX."""
         if self.dane():
-            return self.tlsa != TLSA_BAD
+            return self.tlsa not in (TLSA_BAD, TLSA_BOGUS)
         if self.mxkind == "deep":
             # 3.7 has only match=.backup.test, which takes any depth
             return not self.enforced() or GEN == "3.7"
@@ -155,7 +161,7 @@ class Domain:
     def reply(self, gen):
         """The socketmap reply wanted for a lookup of this domain."""
         if self.dane():
-            return "OK dane-only"
+            return "OK dane" if self.tlsa == TLSA_BOGUS else "OK dane-only"
         if self.site is None or self.fetch_error or (self.mode == "testing" and gen == "3.7"):
             return "NOTFOUND "
         tl = (" policy_type=sts policy_domain=%s" % self.name +
@@ -172,6 +178,12 @@ class Domain:
         out = []
         if self.skipped_mx():
             return out
+        if self.tlsa == TLSA_BOGUS:
+            # no session: Postfix defers on its failed TLSA lookup; 3.10
+            # reports nothing (tlsrpt-policyd's datagram has it), 3.7 logs
+            # "TLSA lookup error" (the log follower's)
+            return [("tlsa", self.mxname, (), (), 0, 1,
+                     (("dnssec-invalid", None, self.mxname, None, None, None, None, 1),))]
         # the MX session, as Postfix reports it (3.10) or the log follower
         # finds it (3.7: log_policy_map = the policyd's name "tlsrpt")
         if self.dane():
@@ -227,6 +239,11 @@ DOMAINS = [
     Domain("both.pd.test", "dane", (200, body("enforce", ["mx-dane.test"])), tlsa="good"),
     Domain("danebroken.pd.test", "danebad", (200, body("enforce", ["mx-danebad.test"])),
            tlsa=TLSA_BAD),
+    # the TLSA lookup fails (bogus) under a signed MX, and an MTA-STS
+    # policy would pass: "dane", Postfix's own lookup fails, mail deferred,
+    # reported as dnssec-invalid under the tlsa policy
+    Domain("danebogus.pd.test", "danebogus", (200, body("enforce", ["mx-danebogus.test"])),
+           tlsa=TLSA_BOGUS),
 ]
 # Smart hosts: mail for these recipient domains goes to a fixed next hop
 # (transport_maps); Postfix asks the policy table for the next hop as
@@ -324,7 +341,8 @@ def zone_text():
         if d.site is not None:
             lines.append('_mta-sts.%s TXT "v=STSv1; id=%s"' % (d.name, STS_ID))
             lines.append("mta-sts.%s A %s" % (d.name, HTTPS_ADDR))
-        tlsa = "_25._tcp.%s TLSA %s" % (d.mxname, d.tlsa)
+        tlsa = ("_25._tcp.%s SERVFAIL" % d.mxname if d.tlsa == TLSA_BOGUS else
+                "_25._tcp.%s TLSA %s" % (d.mxname, d.tlsa))
         if d.tlsa and tlsa not in lines:        # two domains share mx-dane.test
             lines.append(tlsa)
     return "\n".join(lines) + "\n"
@@ -512,6 +530,13 @@ class Run:
                 n = sum(1 for l in text.splitlines() if want in l)
                 check(n == 1, "%s: log lines %r: got %d, want 1" % (d.name, want, n))
                 expected_warnings.append(want)
+            elif d.tlsa == TLSA_BOGUS:
+                want = "status=deferred (TLSA lookup error for %s:25)" % d.mxname
+                check(want in line, "%s: got %r, want %r in it" % (d.name, line, want))
+                expected_warnings += [
+                    "warning: DANE TLSA lookup problem: ",
+                    "warning: TLS policy lookup for %s/%s: TLSA lookup error for %s:25" % (
+                        d.name, d.mxname, d.mxname)]
             elif not d.delivered():
                 check("status=deferred (Server certificate not verified)" in line,
                       "%s: got %r, want deferred (Server certificate not verified)" % (
