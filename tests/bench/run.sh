@@ -8,6 +8,7 @@ python3 bench_collector.py "$BUILD" "$@"
 for extra in "$BUILD"/tests/bench/bench_report "$BUILD"/tests/bench/bench_https "$BUILD"/tests/bench/bench_policyd; do
   [ -x "$extra" ] && { echo; "$extra"; }
 done
+echo; python3 bench_dashboard.py "$BUILD"
 # tlsrpt-policyd side by side with postfix-mta-sts-resolver (root: namespaces)
 echo
 python3 bench_compare.py "$BUILD"
