@@ -341,21 +341,18 @@ void dane_check(const char *resolver, const struct dane_dest *d, struct dane_res
 	out->ttl = ttl;
 	if (out->dane_hosts) {
 		out->verdict = DANE_USABLE;
-		why(out, "%zu of %zu hosts with usable TLSA records (%s)",
-			 out->dane_hosts, nhosts, dane_host);
+		why(out, "%zu of %zu hosts with usable TLSA records (%s)", out->dane_hosts,
+		    nhosts, dane_host);
 	} else if (failed) {
 		out->verdict = DANE_FAILED;
 		snprintf(out->fail_host, sizeof(out->fail_host), "%s", fail_host);
-		why(out, "TLSA lookup failed for %s (DNSSEC bogus or "
-			 "no answer)", fail_host);
+		why(out, "TLSA lookup failed for %s (DNSSEC bogus or no answer)", fail_host);
 	} else if (unusable) {
 		out->verdict = DANE_UNUSABLE;
-		why(out, "%zu hosts with only unusable TLSA records",
-			 unusable);
+		why(out, "%zu hosts with only unusable TLSA records", unusable);
 	} else {
 		out->verdict = DANE_NONE;
-		why(out, "no DNSSEC-validated TLSA records for %zu hosts",
-			 nhosts);
+		why(out, "no DNSSEC-validated TLSA records for %zu hosts", nhosts);
 	}
 done:
 	if (out->verdict == DANE_FAILED || out->verdict == DANE_UNKNOWN)
