@@ -8,6 +8,9 @@ run, each started with an empty cache:
   cached, 1 and 32      lookups/s of the 2N cached domains (bench_socketmap,
                         one request in flight per connection)
   memory                resident set (VmRSS) after all of it
+  CPU                   the daemon's own user + system time per cold and per
+                        cached lookup (/proc/PID/stat): unlike the rates, it
+                        does not depend on what else runs on the machine
 
 tlsrpt-policyd runs twice: with policy_dane = no (MTA-STS only, what the
 resolver does) and with policy_dane = yes (an MX and a TLSA lookup before
@@ -76,6 +79,13 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of process pid (all its threads)."""
+    with open("/proc/%d/stat" % pid) as fp:
+        f = fp.read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cold(sock, doms, conns):
     import test_policyd as T
 
@@ -105,7 +115,7 @@ def cached(build, sock, doms, conns):
     client = os.path.join(build, "tests", "bench", "bench_socketmap")
     out = subprocess.run([client, sock, str(conns), str(DURATION)] + doms,
                          capture_output=True, text=True, check=True).stdout.split()
-    return int(out[0]) / DURATION, int(out[1])
+    return int(out[0]) / DURATION, int(out[1]), int(out[0])
 
 
 def wait_sock(proc, path, what):
@@ -129,14 +139,21 @@ def measure(build, name, start, sock, sets):
     wait_sock(proc, sock, name)
     row = {"name": name}
     try:
+        c0 = cpu_s(proc.pid)
         row["cold1"], ok1, dane1 = cold(sock, sets["cold1"], 1)
         row["cold32"], ok32, dane32 = cold(sock, sets["cold32"], 32)
+        c1 = cpu_s(proc.pid)
         row["ok"] = ok1 + ok32
         row["dane"] = dane1 + dane32
         every = sets["cold1"] + sets["cold32"]
-        row["cached1"], e1 = cached(build, sock, every, 1)
-        row["cached32"], e32 = cached(build, sock, every, 32)
+        row["cached1"], e1, n1 = cached(build, sock, every, 1)
+        row["cached32"], e32, n32 = cached(build, sock, every, 32)
+        c2 = cpu_s(proc.pid)
         row["errors"] = e1 + e32
+        # the daemon's own CPU time per lookup: what load on a shared
+        # machine does not change (wall-clock rates above it does)
+        row["cpu_cold_ms"] = (c1 - c0) * 1000.0 / len(every)
+        row["cpu_cached_us"] = (c2 - c1) * 1e6 / max(1, n1 + n32)
         row["rss"] = rss_kib(proc.pid) / 1024.0
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -213,23 +230,22 @@ def inside(build, n):
         say("tlsrpt-policyd vs postfix-mta-sts-resolver %s, %d + %d domains (enforce "
             "policies), loopback DNS and HTTPS, same run, %d CPUs" % (version, n, n,
                                                                      os.cpu_count()))
-        say("%-28s %10s %10s %11s %11s %8s %6s %6s %6s" % (
-            "lookups/s", "cold 1", "cold 32", "cached 1", "cached 32", "RSS MiB", "OK",
-            "dane", "errors"))
+        say("load average before: %.1f" % os.getloadavg()[0])
+        say("%-28s %10s %10s %11s %11s %8s %9s %9s %6s %6s %6s" % (
+            "lookups/s", "cold 1", "cold 32", "cached 1", "cached 32", "RSS MiB",
+            "CPU/cold", "CPU/cach", "OK", "dane", "errors"))
         for r in rows:
-            say("%-28s %10.0f %10.0f %11.0f %11.0f %8.1f %6d %6d %6d" % (
+            say("%-28s %10.0f %10.0f %11.0f %11.0f %8.1f %7.2fms %7.1fus %6d %6d %6d" % (
                 r["name"], r["cold1"], r["cold32"], r["cached1"], r["cached32"], r["rss"],
-                r["ok"], r["dane"], r["errors"]))
-        base, res = rows[0], rows[-1]
-        say("%-28s %9.1fx %9.1fx %10.1fx %10.1fx %7.2fx" % (
-            "tlsrpt-policyd / resolver", base["cold1"] / res["cold1"],
-            base["cold32"] / res["cold32"], base["cached1"] / res["cached1"],
-            base["cached32"] / res["cached32"], base["rss"] / res["rss"]))
-        dn = rows[1]
-        say("%-28s %9.1fx %9.1fx %10.1fx %10.1fx %7.2fx" % (
-            "  with DANE on / resolver", dn["cold1"] / res["cold1"],
-            dn["cold32"] / res["cold32"], dn["cached1"] / res["cached1"],
-            dn["cached32"] / res["cached32"], dn["rss"] / res["rss"]))
+                r["cpu_cold_ms"], r["cpu_cached_us"], r["ok"], r["dane"], r["errors"]))
+        res = rows[-1]
+        for r, label in ((rows[0], "tlsrpt-policyd / resolver"),
+                         (rows[1], "  with DANE on / resolver")):
+            say("%-28s %9.1fx %9.1fx %10.1fx %10.1fx %7.2fx %8.2fx %8.2fx" % (
+                label, r["cold1"] / res["cold1"], r["cold32"] / res["cold32"],
+                r["cached1"] / res["cached1"], r["cached32"] / res["cached32"],
+                r["rss"] / res["rss"], r["cpu_cold_ms"] / res["cpu_cold_ms"],
+                r["cpu_cached_us"] / res["cpu_cached_us"]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -247,6 +247,11 @@ def run(d, common, qlog):
     check_eq(st.get("policy_lines_unsendable"), "1", "stats: policy lines left out")
     check_eq(st.get("max_age_0"), "2", "stats: max_age 0 policies applied")
     check(int(st.get("dane-only", 0)) >= 10, f"stats: dane-only replies {st}")
+    out = subprocess.run([T.TLSRPTCTL, "-c", pd.conf, "sts", "stats"], capture_output=True,
+                         text=True)
+    check_eq(out.returncode, 0, "tlsrptctl sts stats exit status")
+    check("policy_lines_unsendable 1\n" in out.stdout and "max_age_0 2\n" in out.stdout,
+          f"tlsrptctl sts stats: {out.stdout!r}")
 
     # the failed TLSA lookup under a signed MX (bogus.test), which Postfix
     # 3.10 does not report: one dnssec-invalid datagram per verdict
