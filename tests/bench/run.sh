@@ -9,6 +9,9 @@ for extra in "$BUILD"/tests/bench/bench_report "$BUILD"/tests/bench/bench_https 
   [ -x "$extra" ] && { echo; "$extra"; }
 done
 echo; python3 bench_dashboard.py "$BUILD"
+# tlsrpt-policyd side by side with postfix-mta-sts-resolver (root: namespaces)
+echo
+python3 bench_compare.py "$BUILD"
 # fleet mode (issue 12): a private PostgreSQL, push and read-back against --input
 echo; python3 bench_fleet.py "$BUILD" "$@"
 exit 0
