@@ -243,7 +243,7 @@ enum db_status push_register(struct db *db, const char *name, const char *machin
 	struct db_res *r = NULL;
 	enum db_status st;
 	int64_t id = 0;
-	const char *known;
+	char known[64];
 
 	st = db_exec(db, "INSERT INTO tlsrpt.hosts (name, machine_id) VALUES ($1, $2) "
 		     "ON CONFLICT (name) DO NOTHING", 2, p, NULL);
@@ -258,15 +258,14 @@ enum db_status push_register(struct db *db, const char *name, const char *machin
 		db_res_free(r);
 		return DB_ERROR;
 	}
-	known = db_res_get(r, 0, 1);
+	snprintf(known, sizeof(known), "%s", db_res_get(r, 0, 1));
+	db_res_free(r);
 	if (known[0] && machine_id[0] && strcmp(known, machine_id) != 0) {
 		snprintf(err, errsz, "host name %s is registered to another machine (machine-id %.32s, "
 			 "this one is %.32s): give each host its own fleet_host_name", name, known,
 			 machine_id);
-		db_res_free(r);
 		return DB_ERROR;
 	}
-	db_res_free(r);
 	if (known[0] == '\0' && machine_id[0]) {
 		const char *q[2] = { machine_id, name };
 
