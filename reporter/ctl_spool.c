@@ -170,9 +170,9 @@ static int spool_show(struct spool *s, const char *id)
 		printf("  (no destinations)\n");
 	for (size_t i = 0; i < json_object_array_length(dests); i++) {
 		struct json_object *d = json_object_array_get_idx(dests, i), *att;
+		const char *uri = jget_str(d, "uri"), *state = jget_str(d, "state");
 
-		printf("  %s: %s", jget_str(d, "uri") ? jget_str(d, "uri") : "?",
-		       jget_str(d, "state") ? jget_str(d, "state") : "?");
+		printf("  %s: %s", uri ? uri : "?", state ? state : "?");
 		if (jget_int(d, "next-attempt", -1) >= 0) {
 			fmt_time(jget_int(d, "next-attempt", -1), t1, sizeof(t1));
 			printf(", next attempt %s", t1);

@@ -26,7 +26,7 @@
 #define DAY 20230		/* 2025-05-22 */
 #define T0 1747969200		/* 2025-05-23T03:00:00Z */
 
-static char logpath[512];
+static char logpath[600];	/* a directory (512) and ".log" */
 static char tmpdir[256];
 
 static void fake_send(void *ctx, struct spool_job *jobs, size_t n, int64_t now)
