@@ -1,0 +1,97 @@
+/*
+ * conf_doc - writes tlsrptd.conf(5) from its template and the key table of
+ * lib/core/conf.c: the template's line ".\" @KEYS@" becomes one entry per
+ * key, under one subsection per program. The conf-man test compares the
+ * result with conf/man/tlsrptd.conf.5; after changing the table:
+ *
+ *   build/tests/conf_doc conf/man/tlsrptd.conf.5.in > conf/man/tlsrptd.conf.5
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+
+/* Text as roff: backslashes escaped, no line starting with a control character. */
+static void roff(FILE *fp, const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", fp);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", fp);
+		else if (*s == '-')
+			fputs("\\-", fp);
+		else
+			fputc(*s, fp);
+	}
+}
+
+static void keys(FILE *fp)
+{
+	struct conf_info k;
+
+	for (size_t i = 0; conf_describe(i, &k) == 0; i++) {
+		if (k.section) {
+			fputs(".SS \"", fp);
+			roff(fp, k.name);
+			fputs("\"\n", fp);
+			continue;
+		}
+		fputs(".TP\n.B ", fp);
+		roff(fp, k.name);
+		fputs("\n", fp);
+		roff(fp, k.help);
+		fputs(".\n.br\n", fp);
+		if (strcmp(k.type, "one of") == 0) {
+			fputs("One of: ", fp);
+			roff(fp, k.bounds);
+		} else {
+			fputc(k.type[0] - 'a' + 'A', fp);
+			roff(fp, k.type + 1);
+			if (k.bounds[0]) {
+				fputs(", ", fp);
+				roff(fp, k.bounds);
+			}
+		}
+		fputs("; default ", fp);
+		if (k.def[0]) {
+			fputs("\\(lq", fp);
+			roff(fp, k.def);
+			fputs("\\(rq", fp);
+		} else {
+			fputs("empty", fp);
+		}
+		fputs(".\n", fp);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	char line[4096];
+	FILE *in;
+	int found = 0;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: conf_doc TEMPLATE > tlsrptd.conf.5\n");
+		return 64;
+	}
+	in = fopen(argv[1], "r");
+	if (in == NULL) {
+		perror(argv[1]);
+		return 66;
+	}
+	while (fgets(line, sizeof(line), in)) {
+		if (strcmp(line, ".\\\" @KEYS@\n") == 0) {
+			keys(stdout);
+			found++;
+		} else {
+			fputs(line, stdout);
+		}
+	}
+	fclose(in);
+	if (found != 1) {
+		fprintf(stderr, "conf_doc: %s: want exactly one line .\\\" @KEYS@\n", argv[1]);
+		return 65;
+	}
+	return 0;
+}
