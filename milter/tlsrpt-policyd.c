@@ -93,6 +93,7 @@
 #include "buf.h"
 #include "cmdline.h"
 #include "conf.h"
+#include "confcheck.h"
 #include "config.h"
 #include "dns.h"
 #include "log.h"
@@ -759,6 +760,7 @@ static void conn_close(struct conn **conns, size_t *n, size_t i)
 
 /* ---- setup ---- */
 
+/* The listening socket, or -1 (-2: permission denied) after logging why. */
 static int listen_on(const char *spec, bool *is_unix)
 {
 	int fd = -1;
@@ -779,10 +781,12 @@ static int listen_on(const char *spec, bool *is_unix)
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
 		    chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
-			log_fatal("%s: %s", spec, strerror(errno));
+			int e = errno;
+
+			log_fatal("%s: %s", spec, strerror(e));
 			if (fd >= 0)
 				close(fd);
-			return -1;
+			return e == EACCES || e == EPERM ? -2 : -1;
 		}
 		return fd;
 	}
@@ -820,31 +824,37 @@ static int listen_on(const char *spec, bool *is_unix)
 
 static int check_conf(const struct conf *c, struct service *s)
 {
-	const char *gen = conf_str(c, "postfix_generation");
+	/* postfix_generation and policy_default_level are enumerated (conf.c) */
 	const char *lvl = conf_str(c, "policy_default_level");
+	char origin[1200];
 
-	if (strcmp(gen, "3.10") == 0) {
-		s->gen = GEN_310;
-	} else if (strcmp(gen, "3.7") == 0) {
-		s->gen = GEN_37;
-	} else {
-		log_fatal("postfix_generation: want 3.10 or 3.7, not \"%s\"", gen);
-		return -1;
-	}
-	if (strcmp(lvl, "may") == 0 || strcmp(lvl, "encrypt") == 0) {
-		s->level = lvl;
-	} else if (strcmp(lvl, "dane") == 0) {
-		s->level = NULL;	/* never lower a dane default: NOTFOUND */
-	} else {
-		log_fatal("policy_default_level: want may, encrypt or dane, not \"%s\"", lvl);
-		return -1;
-	}
+	s->gen = strcmp(conf_str(c, "postfix_generation"), "3.7") == 0 ? GEN_37 : GEN_310;
+	/* never lower a dane default: NOTFOUND */
+	s->level = strcmp(lvl, "dane") == 0 ? NULL : lvl;
 	if (strncmp(conf_str(c, "policy_socket"), "unix:", 5) != 0 &&
 	    strncmp(conf_str(c, "policy_socket"), "inet:", 5) != 0) {
-		log_fatal("policy_socket: want unix:PATH or inet:HOST:PORT");
+		log_fatal("%s: want unix:PATH or inet:HOST:PORT, not \"%s\"",
+			  conf_origin(c, "policy_socket", origin, sizeof(origin)),
+			  conf_str(c, "policy_socket"));
 		return -1;
 	}
 	return 0;
+}
+
+/* -n beyond syntax: what the service needs, as the user it runs as. */
+static int check_files(const struct conf *c)
+{
+	struct confcheck *cc = confcheck_new(c, "tlsrpt-policyd", "tlsrpt-policyd", true);
+	const char *spec = conf_str(c, "policy_socket");
+
+	if (cc == NULL)
+		return 70;
+	/* the socket is bound before privileges are dropped */
+	if (strncmp(spec, "unix:", 5) == 0)
+		confcheck_parent_dir(cc, "policy_socket", spec + 5, confcheck_starts_as_root(cc));
+	confcheck_parent_dir(cc, "sts_cache_file", conf_str(c, "sts_cache_file"), false);
+	confcheck_readable(cc, "sts_ca_file");
+	return confcheck_finish(cc);
 }
 
 static void save_cache(struct service *s)
@@ -887,9 +897,9 @@ int main(int argc, char **argv)
 	if (check_conf(conf, &s) < 0)
 		return 78;
 	if (cl.check) {
-		printf("tlsrpt-policyd: configuration OK\n");
+		rc = check_files(conf);
 		conf_free(conf);
-		return 0;
+		return rc;
 	}
 	s.budget_ms = conf_int(conf, "sts_reply_budget") * 1000;
 	s.refresh = conf_int(conf, "sts_refresh_interval");
@@ -911,7 +921,7 @@ int main(int argc, char **argv)
 				sizeof(err));
 	if (loaded < 0) {
 		log_fatal("%s", err);
-		return 73;
+		return cmdline_status_of(err, 73);
 	}
 	if (skipped)
 		log_warn("policy cache: %zu bad entries skipped", skipped);
@@ -927,10 +937,12 @@ int main(int argc, char **argv)
 	umask(022);
 	lfd = listen_on(conf_str(conf, "policy_socket"), &is_unix);
 	if (lfd < 0 || sfd < 0)
-		return 71;
+		return lfd == -2 ? 77 : 71;
 	if (privs_drop(conf_str(conf, "user"), NULL, err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
-		return 71;
+		char origin[1200];
+
+		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
+		return strstr(err, "unknown user") ? 78 : cmdline_status_of(err, 71);
 	}
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.cond, NULL);

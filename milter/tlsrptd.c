@@ -40,6 +40,7 @@
 #include "config.h"
 #include "cmdline.h"
 #include "conf.h"
+#include "confcheck.h"
 #include "dgram.h"
 #include "log.h"
 #include "privs.h"
@@ -76,7 +77,8 @@ static int64_t day_of(int64_t t)
 	return t >= 0 ? t / 86400 : (t - 86399) / 86400;
 }
 
-/* Make sure the store is today's; open the new day at 00:00 UTC. */
+/* Make sure the store is today's; open the new day at 00:00 UTC. 0, or -1
+ * (-2: permission denied) after logging why. */
 static int collector_rollover(struct collector *col, int64_t day)
 {
 	char err[512];
@@ -89,7 +91,7 @@ static int collector_rollover(struct collector *col, int64_t day)
 		       (size_t)conf_int(col->conf, "max_string_length"), err, sizeof(err));
 	if (s == NULL) {
 		log_err("cannot open the day file: %s", err);
-		return -1;
+		return cmdline_status_of(err, 0) == 77 ? -2 : -1;
 	}
 	pthread_mutex_lock(&col->store_lock);
 	old = col->store;
@@ -235,24 +237,29 @@ static void *syncer_main(void *arg)
 	}
 }
 
-/* Resolve a user or group name; -1 (and log) when unknown. */
-static int lookup_ids(const char *user, const char *group, uid_t *uid, gid_t *gid)
+/* Resolve socket_owner and socket_group; -1 (and log) when unknown. */
+static int lookup_ids(const struct conf *c, uid_t *uid, gid_t *gid)
 {
-	if (user && *user) {
+	const char *user = conf_str(c, "socket_owner"), *group = conf_str(c, "socket_group");
+	char origin[1200];
+
+	if (*user) {
 		struct passwd *pw = getpwnam(user);
 
 		if (pw == NULL) {
-			log_fatal("unknown user \"%s\"", user);
+			log_fatal("%s: unknown user \"%s\"",
+				  conf_origin(c, "socket_owner", origin, sizeof(origin)), user);
 			return -1;
 		}
 		*uid = pw->pw_uid;
 		*gid = pw->pw_gid;
 	}
-	if (group && *group) {
+	if (*group) {
 		struct group *gr = getgrnam(group);
 
 		if (gr == NULL) {
-			log_fatal("unknown group \"%s\"", group);
+			log_fatal("%s: unknown group \"%s\"",
+				  conf_origin(c, "socket_group", origin, sizeof(origin)), group);
 			return -1;
 		}
 		*gid = gr->gr_gid;
@@ -264,7 +271,8 @@ static int lookup_ids(const char *user, const char *group, uid_t *uid, gid_t *gi
  * Bind the datagram socket. It is bound under a temporary name, given its
  * mode and owner, and only then renamed into place, so Postfix never sees a
  * socket with the wrong permissions; a stale socket is replaced by the
- * rename, any other kind of file at the path is refused.
+ * rename, any other kind of file at the path is refused. Returns 0 or the
+ * exit status (71, 77 permission denied, 78 configuration).
  */
 static int bind_socket(struct collector *col)
 {
@@ -280,32 +288,67 @@ static int bind_socket(struct collector *col)
 	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
 		log_fatal("socket_path %s is too long for a unix socket (at most %zu bytes "
 			  "with room for a temporary name)", path, sizeof(sun.sun_path) - 12);
-		return -1;
+		return 78;
 	}
 	memcpy(sun.sun_path, tmp, (size_t)n + 1);
-	if (lookup_ids(conf_str(col->conf, "socket_owner"), conf_str(col->conf, "socket_group"),
-		       &uid, &gid) < 0)
-		return -1;
+	if (lookup_ids(col->conf, &uid, &gid) < 0)
+		return 78;
 	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
 		log_fatal("%s exists and is not a socket", path);
-		return -1;
+		return 71;
 	}
 	unlink(tmp);
 	col->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (col->sock < 0 || bind(col->sock, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		log_fatal("bind %s: %s", tmp, strerror(errno));
-		return -1;
+		int e = errno;
+
+		log_fatal("bind %s: %s", tmp, strerror(e));
+		return e == EACCES || e == EPERM ? 77 : 71;
 	}
 	if (setsockopt(col->sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
 		setsockopt(col->sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (chmod(tmp, (mode_t)conf_int(col->conf, "socket_mode")) != 0 ||
 	    ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(tmp, uid, gid) != 0) ||
 	    rename(tmp, path) != 0) {
-		log_fatal("%s: %s", path, strerror(errno));
+		int e = errno;
+
+		log_fatal("%s: %s", path, strerror(e));
 		unlink(tmp);
-		return -1;
+		return e == EACCES || e == EPERM ? 77 : 71;
 	}
 	return 0;
+}
+
+/*
+ * -n: what the collector needs, as the user it runs as, and what the
+ * reporter needs to turn its counts into reports (one file configures
+ * both; tlsrpt-report -n checks the reporter's files as its own user).
+ */
+static int check_config(const struct conf *c)
+{
+	struct confcheck *cc = confcheck_new(c, "tlsrptd", "tlsrptd", true);
+	const char *log = conf_str(c, "log_source");
+	bool root = false;
+
+	if (cc == NULL)
+		return 70;
+	root = confcheck_starts_as_root(cc);
+	confcheck_user_exists(cc, "socket_owner");
+	confcheck_group_exists(cc, "socket_group");
+	/* bound before privileges are dropped: by root when 'user' is set */
+	confcheck_parent_dir(cc, "socket_path", conf_str(c, "socket_path"), root);
+	confcheck_dir(cc, "state_directory", NULL, root ? CC_DIR_OWNED : CC_DIR_WRITE);
+	if (*log && strcmp(log, "-") != 0) {
+		if (log[0] != '/')
+			confcheck_problem(cc, "log_source", "want an absolute path or \"-\", not \"%s\"", log);
+		else
+			confcheck_readable(cc, "log_source");
+		confcheck_parent_dir(cc, "log_position_file", conf_str(c, "log_position_file"), false);
+	}
+	confcheck_required(cc, "organization_name", "tlsrpt-report needs it for every report");
+	confcheck_required(cc, "contact_info", "tlsrpt-report needs it for every report");
+	confcheck_address(cc, "contact_info");
+	return confcheck_finish(cc);
 }
 
 /* systemd Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -354,7 +397,7 @@ int main(int argc, char **argv)
 	if (cl.check) {
 		if (verbose)
 			conf_print(conf, stdout);
-		printf("tlsrptd: configuration OK\n");
+		rc = check_config(conf);
 		goto out;
 	}
 
@@ -380,14 +423,14 @@ int main(int argc, char **argv)
 
 	umask(022);
 	if (mkdir(conf_str(conf, "state_directory"), 0755) != 0 && errno != EEXIST) {
-		log_fatal("%s: %s", conf_str(conf, "state_directory"), strerror(errno));
-		rc = 73;
+		int e = errno;
+
+		log_fatal("%s: %s", conf_str(conf, "state_directory"), strerror(e));
+		rc = e == EACCES || e == EPERM ? 77 : 73;
 		goto out;
 	}
-	if (bind_socket(&col) < 0) {
-		rc = 71;
+	if ((rc = bind_socket(&col)) != 0)
 		goto out;
-	}
 	if (pipe2(col.sync_pipe, O_CLOEXEC) != 0 ||
 	    pthread_create(&col.syncer, NULL, syncer_main, &col) != 0) {
 		log_fatal("cannot start the sync thread");
@@ -411,12 +454,14 @@ int main(int argc, char **argv)
 	}
 	if (privs_drop(conf_str(conf, "user"), conf_str(conf, "state_directory"),
 		       err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
-		rc = 71;
+		char origin[1200];
+
+		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
+		rc = strstr(err, "unknown user") ? 78 : cmdline_status_of(err, 71);
 		goto out;
 	}
-	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0) {
-		rc = 73;
+	if ((rc = collector_rollover(&col, day_of(now_seconds(&col)))) < 0) {
+		rc = rc == -2 ? 77 : 73;
 		goto out;
 	}
 
@@ -424,7 +469,7 @@ int main(int argc, char **argv)
 		col.pflog = pflog_open(conf, log_sink, &col, err, sizeof(err));
 		if (col.pflog == NULL) {
 			log_fatal("log_source: %s", err);
-			rc = 78;
+			rc = cmdline_status_of(err, 78);
 			goto out;
 		}
 		pflog_set_counter(col.pflog, log_count);
