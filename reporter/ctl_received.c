@@ -18,8 +18,12 @@
  *         keeps reports whose range ends within the last N days.
  *   received show ID
  *         the stored record (JSON); CTL_EMPTY if there is none.
+ *   received rejected [--json]
+ *         the inputs that could not be used: id, when, source, file name
+ *         and reason, oldest first (CTL_OK, also when there are none).
  *
- * Reads and writes only received_directory (lib/receive/received.h).
+ * Reads and writes only received_directory (lib/receive/received.h). A
+ * store the caller may not read is CTL_NOPERM.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -31,15 +35,25 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "log.h"
 #include "received.h"
 #include "rptparse.h"
 
-static void received_usage(void)
+const char ctl_received_usage[] =
+	"received import [--trusted] FILE...\n"
+	"    store reports fetched by other means (.eml, .json, .json.gz, .zip);\n"
+	"    --trusted: as DKIM-verified\n"
+	"received summary [--days N] [--domain DOMAIN] [--json] [--html FILE]\n"
+	"    per policy domain and day: sessions per reporting organization, failure\n"
+	"    types, failing MX hosts and IPs; --html FILE writes a page with a chart\n"
+	"received show ID\n"
+	"    one stored report, or one rejected input and why\n"
+	"received rejected [--json]\n"
+	"    the inputs that could not be used: id, when, source, file and reason\n";
+
+static int received_usage(void)
 {
-	fprintf(stderr,
-		"usage: tlsrptctl received import [--trusted] FILE...\n"
-		"       tlsrptctl received summary [--days N] [--domain D] [--json] [--html FILE]\n"
-		"       tlsrptctl received show ID\n");
+	return ctl_usage(ctl_received_usage);
 }
 
 static int open_store(const struct conf *c, struct received_store **s)
@@ -48,7 +62,7 @@ static int open_store(const struct conf *c, struct received_store **s)
 
 	if (received_open(conf_str(c, "received_directory"), s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	return CTL_OK;
 }
@@ -121,13 +135,11 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 			i++;
 			break;
 		} else {
-			received_usage();
-			return CTL_USAGE;
+			return received_usage();
 		}
 	}
 	if (i >= argc) {
-		received_usage();
-		return CTL_USAGE;
+		return received_usage();
 	}
 	if ((rc = open_store(c, &s)) != CTL_OK)
 		return rc;
@@ -572,8 +584,8 @@ static int write_html(const char *path, struct json_object *ver, struct json_obj
 	html_table(&b, unv, "Reports without a verified DKIM signature",
 		   "RFC 8460 says reports without a valid DKIM signature must be ignored; "
 		   "they are shown apart and may be forged.");
-	buf_printf(&b, "<p>Rejected inputs: %d (see <code>tlsrptctl received show ID</code>).</p>\n",
-		   rejected);
+	buf_printf(&b, "<p>Rejected inputs: %d (list them with <code>tlsrptctl received rejected</code>, "
+		   "see one with <code>tlsrptctl received show ID</code>).</p>\n", rejected);
 	buf_adds(&b, "</body></html>\n");
 	if (b.overflow) {
 		fprintf(stderr, "tlsrptctl: the HTML page is too large\n");
@@ -607,8 +619,7 @@ static int cmd_summary(int argc, char **argv, const struct conf *c)
 			long long d = strtoll(argv[++i], &end, 10);
 
 			if (*end || d < 0 || d > 100000) {
-				received_usage();
-				return CTL_USAGE;
+				return received_usage();
 			}
 			since = (int64_t)time(NULL) - d * 86400;
 		} else if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc)
@@ -616,8 +627,7 @@ static int cmd_summary(int argc, char **argv, const struct conf *c)
 		else if (strcmp(argv[i], "--html") == 0 && i + 1 < argc)
 			html = argv[++i];
 		else {
-			received_usage();
-			return CTL_USAGE;
+			return received_usage();
 		}
 	}
 	if ((rc = open_store(c, &s)) != CTL_OK)
@@ -639,7 +649,11 @@ static int cmd_summary(int argc, char **argv, const struct conf *c)
 	} else if (html == NULL) {
 		print_text(stdout, ver, "Reports with a trusted DKIM signature:");
 		print_text(stdout, unv, "Reports without a verified DKIM signature (RFC 8460: to be ignored):");
-		printf("Rejected inputs: %d\n", sm.rejected);
+		if (sm.rejected)
+			printf("Rejected inputs: %d (list them with tlsrptctl received rejected, "
+			       "see one with tlsrptctl received show ID)\n", sm.rejected);
+		else
+			printf("Rejected inputs: 0\n");
 	}
 	if (html)
 		rc = write_html(html, ver, unv, sm.rejected);
@@ -659,8 +673,7 @@ static int cmd_show(int argc, char **argv, const struct conf *c)
 	int rc;
 
 	if (argc != 3) {
-		received_usage();
-		return CTL_USAGE;
+		return received_usage();
 	}
 	if ((rc = open_store(c, &s)) != CTL_OK)
 		return rc;
@@ -678,11 +691,71 @@ static int cmd_show(int argc, char **argv, const struct conf *c)
 	return CTL_OK;
 }
 
+struct rejected_list {
+	struct json_object *arr;	/* --json, else NULL */
+	size_t n;
+};
+
+static int rejected_cb(const char *cls, const char *id, struct json_object *rec, void *arg)
+{
+	struct rejected_list *l = arg;
+	struct json_object *arr = l->arr;
+	char f[200], r[600];
+	const char *fn = jstr(rec, "filename"), *why = jstr(rec, "reason");
+
+	if (strcmp(cls, "rejected") != 0)
+		return 0;
+	if (l->n++ == 0 && arr == NULL)
+		printf("%-64s  %-20s  %-6s  %s: %s\n", "ID", "STORED", "SOURCE", "FILE", "REASON");
+	if (arr) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "id", json_object_new_string(id));
+		json_object_object_add(o, "stored", json_object_new_string(jstr(rec, "stored") ? jstr(rec, "stored") : ""));
+		json_object_object_add(o, "source", json_object_new_string(jstr(rec, "source") ? jstr(rec, "source") : ""));
+		json_object_object_add(o, "filename", fn ? json_object_new_string(fn) : NULL);
+		json_object_object_add(o, "reason", json_object_new_string(why ? why : ""));
+		json_object_array_add(arr, o);
+		return 0;
+	}
+	/* file names and reasons come from the input: printable only */
+	printf("%-64s  %-20s  %-6s  %s: %s\n", id, jstr(rec, "stored") ? jstr(rec, "stored") : "-",
+	       jstr(rec, "source") ? jstr(rec, "source") : "-",
+	       fn ? log_printable(f, sizeof(f), fn, strlen(fn)) : "-",
+	       why ? log_printable(r, sizeof(r), why, strlen(why)) : "-");
+	return 0;
+}
+
+static int cmd_rejected(int argc, char **argv, const struct conf *c)
+{
+	struct received_store *s;
+	struct rejected_list l = { NULL, 0 };
+	int rc;
+
+	if (argc == 3 && strcmp(argv[2], "--json") == 0)
+		l.arr = json_object_new_array();
+	else if (argc != 2)
+		return received_usage();
+	if ((rc = open_store(c, &s)) != CTL_OK) {
+		json_object_put(l.arr);
+		return rc;
+	}
+	received_foreach(s, INT64_MIN, rejected_cb, &l);
+	received_close(s);
+	if (l.arr) {
+		printf("%s\n", json_object_to_json_string_ext(l.arr, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(l.arr);
+	} else if (l.n == 0) {
+		printf("no rejected inputs\n");
+	}
+	return CTL_OK;
+}
+
 int ctl_received(int argc, char **argv, const struct conf *c)
 {
 	if (argc < 2) {
-		received_usage();
-		return CTL_USAGE;
+		return received_usage();
 	}
 	if (strcmp(argv[1], "import") == 0)
 		return cmd_import(argc, argv, c);
@@ -690,6 +763,7 @@ int ctl_received(int argc, char **argv, const struct conf *c)
 		return cmd_summary(argc, argv, c);
 	if (strcmp(argv[1], "show") == 0)
 		return cmd_show(argc, argv, c);
-	received_usage();
-	return CTL_USAGE;
+	if (strcmp(argv[1], "rejected") == 0)
+		return cmd_rejected(argc, argv, c);
+	return received_usage();
 }

@@ -35,10 +35,13 @@
 #include "config.h"
 #include "agg.h"
 #include "buf.h"
+#include "cmdline.h"
 #include "conf.h"
+#include "confcheck.h"
 #include "deliver.h"
 #include "dns.h"
 #include "log.h"
+#include "mail.h"
 #include "report.h"
 #include "spool.h"
 #include "store.h"
@@ -51,6 +54,7 @@
 #define EX_SOFTWARE 70
 #define EX_IOERR 74
 #define EX_TEMPFAIL 75
+#define EX_NOPERM 77
 #define EX_CONFIG 78
 #define MAX_INPUTS 256
 #define MAX_DAYS 4096
@@ -68,12 +72,22 @@ struct opts {
 static void usage(FILE *fp)
 {
 	fprintf(fp,
-		"usage: tlsrpt-report [-c FILE] [-n] [-v] run [--dry-run] [--day YYYY-MM-DD]\n"
-		"                     [--now UNIXTIME|YYYY-MM-DDTHH:MM:SSZ] [--input FILE...]\n"
-		"  -c FILE     configuration (default " DEFAULT_CONFIG ")\n"
-		"  -n          check the configuration and exit\n"
-		"  -v          verbose logging\n"
-		"  run         report completed days, deliver what is due, prune the spool\n");
+		"usage: tlsrpt-report [-c FILE] [-v] -n\n"
+		"       tlsrpt-report [-c FILE] [-v] run [--dry-run] [--day YYYY-MM-DD]\n"
+		"                     [--now UNIXTIME|YYYY-MM-DDTHH:MM:SSZ] [--input DAYFILE...]\n"
+		"  -c FILE          configuration (default " DEFAULT_CONFIG ")\n"
+		"  -n               check the configuration, and the files it names as the\n"
+		"                   reporter's user, and exit\n"
+		"  -v               verbose logging\n"
+		"  -h, --help       this help (also: run --help)\n"
+		"  run              report completed days, deliver what is due, prune the spool\n"
+		"  --dry-run        build the reports that are due and print them; write and\n"
+		"                   send nothing\n"
+		"  --day DAY        report only this completed UTC day, without waiting\n"
+		"  --now TIME       pretend that it is TIME (tests, catching up)\n"
+		"  --input DAYFILE  also count these day files (copied from other hosts)\n"
+		"Exit status: 0 done; 64 usage; 74 the spool could not be written; 75 another\n"
+		"run holds the spool; 77 permission denied; 78 configuration error.\n");
 }
 
 /* UNIXTIME or YYYY-MM-DDTHH:MM:SSZ (or YYYY-MM-DD). -1 if invalid. */
@@ -110,33 +124,76 @@ static int64_t parse_time(const char *s)
 	return day * 86400 + hh * 3600 + mm * 60 + ss;
 }
 
-/* The configuration check of -n and of run. */
+/* The configuration check of run (rua_source and delivery_mail are
+ * enumerated, conf.c). */
 static int check_conf(const struct conf *c, struct report_identity *id, char *err, size_t errsz)
 {
-	const char *rs = conf_str(c, "rua_source"), *dm = conf_str(c, "delivery_mail");
+	const char *dm = conf_str(c, "delivery_mail");
+	char origin[1200];
 
 	if (report_identity_from_conf(c, id, err, errsz) != 0)
 		return -1;
-	if (strcmp(rs, "record") && strcmp(rs, "dns") && strcmp(rs, "dns-then-record")) {
-		snprintf(err, errsz, "rua_source \"%s\": must be record, dns or dns-then-record", rs);
-		return -1;
-	}
-	if (strcmp(dm, "sendmail") && strcmp(dm, "smtp") && strcmp(dm, "off")) {
-		snprintf(err, errsz, "delivery_mail \"%s\": must be sendmail, smtp or off", dm);
-		return -1;
-	}
 	if (!strcmp(dm, "smtp") && conf_str(c, "smtp_relay")[0] == '\0') {
-		snprintf(err, errsz, "delivery_mail = smtp needs smtp_relay");
+		snprintf(err, errsz, "%s: smtp needs smtp_relay",
+			 conf_origin(c, "delivery_mail", origin, sizeof(origin)));
 		return -1;
 	}
 	if (strcmp(dm, "off") && conf_bool(c, "dkim_sign")) {
 		if (conf_str(c, "dkim_selector")[0] == '\0' || conf_str(c, "dkim_key_file")[0] == '\0') {
-			snprintf(err, errsz, "dkim_sign = yes needs dkim_selector and dkim_key_file "
-				 "(or set dkim_sign = no when the MTA signs)");
+			snprintf(err, errsz, "%s: yes needs dkim_selector and dkim_key_file "
+				 "(or set dkim_sign = no when the MTA signs)",
+				 conf_origin(c, "dkim_sign", origin, sizeof(origin)));
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/*
+ * -n: everything run needs, each problem with the key and where it was
+ * set, as the reporter's user (tlsrpt-report when it exists and -n runs
+ * as root): the identity, the day files to read, the spool to write, the
+ * DKIM key, the mail and HTTPS settings.
+ */
+static int check_all(const struct conf *c)
+{
+	struct confcheck *cc = confcheck_new(c, "tlsrpt-report", "tlsrpt-report", false);
+	const char *dm = conf_str(c, "delivery_mail");
+	struct report_identity id;
+	char err[600], addr[MAIL_ADDR_MAX + 1];
+
+	if (cc == NULL)
+		return EX_SOFTWARE;
+	confcheck_required(cc, "organization_name", "every report names it");
+	confcheck_required(cc, "contact_info", "every report carries it");
+	confcheck_address(cc, "contact_info");
+	if (*conf_str(c, "organization_name") && *conf_str(c, "contact_info") &&
+	    report_identity_from_conf(c, &id, err, sizeof(err)) != 0)
+		confcheck_problem(cc, "contact_info", "%s", err);
+	confcheck_dir(cc, "state_directory", NULL, CC_DIR_READ);
+	confcheck_dir(cc, "spool_directory", NULL, CC_DIR_WRITE);
+	if (strcmp(dm, "off") != 0) {
+		if (*conf_str(c, "contact_info") &&
+		    mail_envelope_sender(c, addr, sizeof(addr), err, sizeof(err)) != 0)
+			confcheck_problem(cc, *conf_str(c, "envelope_sender") ? "envelope_sender" :
+					  "from_address", "%s", err);
+		if (conf_bool(c, "dkim_sign")) {
+			confcheck_required(cc, "dkim_selector", "dkim_sign = yes; or dkim_sign = no "
+					   "when the MTA signs");
+			confcheck_required(cc, "dkim_key_file", "dkim_sign = yes; or dkim_sign = no "
+					   "when the MTA signs");
+			confcheck_readable(cc, "dkim_key_file");
+		}
+	}
+	if (strcmp(dm, "sendmail") == 0)
+		confcheck_command(cc, "sendmail_command");
+	if (strcmp(dm, "smtp") == 0) {
+		confcheck_required(cc, "smtp_relay", "delivery_mail = smtp");
+		confcheck_readable(cc, "smtp_ca_file");
+	}
+	if (conf_bool(c, "delivery_https"))
+		confcheck_readable(cc, "https_ca_file");
+	return confcheck_finish(cc);
 }
 
 /* A stable pseudo-random delay in [0, max] for 'day', so that hourly runs
@@ -501,7 +558,7 @@ static int cmd_run(const struct conf *c, struct opts *o)
 		sp = spool_open(conf_str(c, "spool_directory"), true, err, sizeof(err));
 		if (sp == NULL) {
 			log_fatal("spool: %s", err);
-			return EX_TEMPFAIL;
+			return cmdline_status_of(err, EX_TEMPFAIL);
 		}
 	} else {
 		sp = spool_open(conf_str(c, "spool_directory"), false, err, sizeof(err));	/* may be NULL */
@@ -585,6 +642,10 @@ static int cmd_run(const struct conf *c, struct opts *o)
 
 int main(int argc, char **argv)
 {
+	static const struct option gopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	static const struct option lopts[] = {
 		{ "dry-run", no_argument, NULL, 'D' },
 		{ "day", required_argument, NULL, 'd' },
@@ -608,7 +669,7 @@ int main(int argc, char **argv)
 	o.day = -1;
 	o.now = (int64_t)time(NULL);
 	/* global options, then the command */
-	while ((ch = getopt(argc, argv, "+c:nvh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:nvh", gopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o.config = optarg; break;
 		case 'n': o.check_only = true; break;
@@ -618,25 +679,25 @@ int main(int argc, char **argv)
 		}
 	}
 	log_init("tlsrpt-report", LOG_TO_STDERR, o.verbose);
+	/* run --help answers before the configuration is read */
+	for (int i = optind; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return EX_OK;
+		}
 	c = conf_new();
 	if (c == NULL)
 		return EX_SOFTWARE;
 	if (conf_load(c, o.config, err, sizeof(err)) != 0) {
-		log_fatal("%s", err);
+		cmdline_log_conf_messages(c);
 		conf_free(c);
-		return EX_CONFIG;
+		return cmdline_status_of(err, EX_CONFIG);
 	}
+	cmdline_log_conf_messages(c);
 	if (o.check_only) {
-		struct report_identity id;
-
-		if (check_conf(c, &id, err, sizeof(err)) != 0) {
-			fprintf(stderr, "tlsrpt-report: %s: %s\n", o.config, err);
-			conf_free(c);
-			return EX_CONFIG;
-		}
-		printf("%s: configuration OK (submitter %s)\n", o.config, id.submitter);
+		rc = check_all(c);
 		conf_free(c);
-		return EX_OK;
+		return rc;
 	}
 	if (optind >= argc || strcmp(argv[optind], "run") != 0) {
 		usage(stderr);

@@ -200,7 +200,8 @@ def main():
         # -n: organization_name is required
         rc, out, err = run(conf, "-n")
         check_eq(rc, 78, "-n without organization_name: exit")
-        check("organization_name is not set" in err, f"-n error: got {err!r}")
+        check_eq(err, "tlsrpt-report: error: organization_name (default): not set (every report names it)\n"
+                 "tlsrpt-report: fatal: the configuration has 1 problem\n", "-n error")
         with open(conf, "a") as fp:
             fp.write("organization_name = Sender Example Org\n")
         rc, out, err = run(conf, "-n")
