@@ -161,15 +161,18 @@ static int check_all(const struct conf *c)
 	const char *dm = conf_str(c, "delivery_mail");
 	struct report_identity id;
 	char err[600], addr[MAIL_ADDR_MAX + 1];
+	int before;
 
 	if (cc == NULL)
 		return EX_SOFTWARE;
+	before = confcheck_problems(cc);
 	confcheck_required(cc, "organization_name", "every report names it");
 	confcheck_required(cc, "contact_info", "every report carries it");
 	confcheck_address(cc, "contact_info");
-	if (*conf_str(c, "organization_name") && *conf_str(c, "contact_info") &&
+	/* what is left: lengths, the submitter domain */
+	if (confcheck_problems(cc) == before &&
 	    report_identity_from_conf(c, &id, err, sizeof(err)) != 0)
-		confcheck_problem(cc, "contact_info", "%s", err);
+		confcheck_problem(cc, "submitter_domain", "%s", err);
 	confcheck_dir(cc, "state_directory", NULL, CC_DIR_READ);
 	confcheck_dir(cc, "spool_directory", NULL, CC_DIR_WRITE);
 	if (strcmp(dm, "off") != 0) {

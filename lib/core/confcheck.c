@@ -38,6 +38,11 @@ const char *confcheck_user_name(const struct confcheck *cc)
 	return cc->user;
 }
 
+int confcheck_problems(const struct confcheck *cc)
+{
+	return cc->problems;
+}
+
 bool confcheck_starts_as_root(const struct confcheck *cc)
 {
 	return cc->starts_as_root;

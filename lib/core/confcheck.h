@@ -68,6 +68,9 @@ void confcheck_readable(struct confcheck *cc, const char *key);
 /* The key is a command line whose program must exist and be executable. */
 void confcheck_command(struct confcheck *cc, const char *key);
 
+/* The number of problems so far. */
+int confcheck_problems(const struct confcheck *cc);
+
 /* True when the service will start as root (it drops to 'user' itself). */
 bool confcheck_starts_as_root(const struct confcheck *cc);
 
