@@ -706,7 +706,7 @@ static int rejected_cb(const char *cls, const char *id, struct json_object *rec,
 	if (strcmp(cls, "rejected") != 0)
 		return 0;
 	if (l->n++ == 0 && arr == NULL)
-		printf("%-64s  %-20s  %-6s  %s: %s\n", "ID", "STORED", "SOURCE", "FILE", "REASON");
+		printf("%-24s  %-20s  %-6s  %s: %s\n", "ID", "STORED", "SOURCE", "FILE", "REASON");
 	if (arr) {
 		struct json_object *o = json_object_new_object();
 
@@ -719,7 +719,7 @@ static int rejected_cb(const char *cls, const char *id, struct json_object *rec,
 		return 0;
 	}
 	/* file names and reasons come from the input: printable only */
-	printf("%-64s  %-20s  %-6s  %s: %s\n", id, jstr(rec, "stored") ? jstr(rec, "stored") : "-",
+	printf("%-24s  %-20s  %-6s  %s: %s\n", id, jstr(rec, "stored") ? jstr(rec, "stored") : "-",
 	       jstr(rec, "source") ? jstr(rec, "source") : "-",
 	       fn ? log_printable(f, sizeof(f), fn, strlen(fn)) : "-",
 	       why ? log_printable(r, sizeof(r), why, strlen(why)) : "-");
