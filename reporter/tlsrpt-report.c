@@ -15,6 +15,12 @@
  *                   otherwise (none, several, invalid, failure) the record
  *                   Postfix saw is used.
  *
+ * Archive copies (report_archive_address): every report built with at
+ * least one destination is also mailed, once, to the operator's archive
+ * address, after the spool holds it. The copy is not a destination: it is
+ * not in the spool, never retried, never suppressed, and its failure
+ * changes nothing but a warning in the log.
+ *
  * SECURITY: runs as an unprivileged user; reads day files as untrusted
  * input (store_view validates them) and the configuration as trusted.
  */
@@ -59,6 +65,7 @@
 #define MAX_INPUTS 256
 #define MAX_DAYS 4096
 #define MAIL_MAX (32u * 1024 * 1024)
+#define STAGE_BATCH 512			/* reports between two spool commits */
 
 struct opts {
 	const char *config;
@@ -124,12 +131,32 @@ static int64_t parse_time(const char *s)
 	return day * 86400 + hh * 3600 + mm * 60 + ss;
 }
 
+/* What is wrong with report_archive_address (empty, or an address mail
+ * can be sent to): NULL, or the reason written into 'why'. */
+static const char *archive_problem(const struct conf *c, char *why, size_t whysz)
+{
+	const char *a = conf_str(c, "report_archive_address");
+	char e[300];
+
+	if (*a == '\0')
+		return NULL;
+	if (mail_check_addr(a, "the address", e, sizeof(e)) != 0) {
+		snprintf(why, whysz, "%s", e);
+		return why;
+	}
+	if (strcmp(conf_str(c, "delivery_mail"), "off") == 0) {
+		snprintf(why, whysz, "the copies are mail, but delivery_mail = off");
+		return why;
+	}
+	return NULL;
+}
+
 /* The configuration check of run (rua_source and delivery_mail are
  * enumerated, conf.c). */
 static int check_conf(const struct conf *c, struct report_identity *id, char *err, size_t errsz)
 {
 	const char *dm = conf_str(c, "delivery_mail");
-	char origin[1200];
+	char origin[1200], why[300];
 
 	if (report_identity_from_conf(c, id, err, errsz) != 0)
 		return -1;
@@ -145,6 +172,11 @@ static int check_conf(const struct conf *c, struct report_identity *id, char *er
 				 conf_origin(c, "dkim_sign", origin, sizeof(origin)));
 			return -1;
 		}
+	}
+	if (archive_problem(c, why, sizeof(why))) {
+		snprintf(err, errsz, "%s: %s",
+			 conf_origin(c, "report_archive_address", origin, sizeof(origin)), why);
+		return -1;
 	}
 	return 0;
 }
@@ -196,6 +228,8 @@ static int check_all(const struct conf *c)
 	}
 	if (conf_bool(c, "delivery_https"))
 		confcheck_readable(cc, "https_ca_file");
+	if (archive_problem(c, err, sizeof(err)))
+		confcheck_problem(cc, "report_archive_address", "%s", err);
 	return confcheck_finish(cc);
 }
 
@@ -402,6 +436,55 @@ static void find_days(const struct conf *c, const struct opts *o, int64_t *days,
 	qsort(days, *n, sizeof(*days), cmp_day);
 }
 
+/* ---- archive copies ---- */
+
+/* The archive copies of the reports staged since the last spool commit:
+ * mailed once the commit has made their reports durable. */
+struct archive_queue {
+	const char *address;		/* report_archive_address */
+	struct buf msg[STAGE_BATCH];
+	char id[STAGE_BATCH][48];	/* spool ids, for the log */
+	size_t n;
+};
+
+static void archive_add(const struct conf *c, struct archive_queue *q, const struct report *r,
+			int64_t now)
+{
+	char err[256];
+
+	if (q == NULL || q->n == STAGE_BATCH)
+		return;
+	buf_init(&q->msg[q->n], MAIL_MAX);
+	if (mail_build(&r->file, q->address, c, now, &q->msg[q->n], err, sizeof(err)) != 0) {
+		log_warn("report %s: archive copy to %s not built: %s", r->spool_id, q->address, err);
+		buf_free(&q->msg[q->n]);
+		return;
+	}
+	snprintf(q->id[q->n], sizeof(q->id[q->n]), "%s", r->spool_id);
+	q->n++;
+}
+
+/* Send the queued copies ('send'), or drop them (the commit failed). */
+static void archive_flush(const struct conf *c, struct archive_queue *q, bool send)
+{
+	for (size_t i = 0; q && i < q->n; i++) {
+		struct delivery_result res;
+
+		if (send) {
+			memset(&res, 0, sizeof(res));
+			mail_send(c, q->address, q->msg[i].data, q->msg[i].len, &res);
+			if (res.ok)
+				log_info("report %s: archive copy sent to %s", q->id[i], q->address);
+			else	/* a copy is not a destination: never retried */
+				log_warn("report %s: archive copy to %s failed: %s", q->id[i],
+					 q->address, res.detail);
+		}
+		buf_free(&q->msg[i]);
+	}
+	if (q)
+		q->n = 0;
+}
+
 struct day_result {
 	size_t reports, skipped, tempfail, errors;
 	size_t bad_sources;	/* day files that could not be read: the day stays open */
@@ -415,6 +498,7 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 	char p[4096], err[512], dayname[16];
 	size_t nsrc = 0, staged = 0;
 	int rc = 0;
+	struct archive_queue *aq = NULL;
 
 	memset(res, 0, sizeof(*res));
 	store_format_day(dayname, sizeof(dayname), day);
@@ -457,6 +541,14 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 	}
 	agg_finish(a);
 	log_info("day %s: %zu day file(s), %zu domain(s)", dayname, nsrc, agg_ndomains(a));
+	if (*conf_str(c, "report_archive_address") && !o->dry_run) {
+		aq = calloc(1, sizeof(*aq));
+		if (aq == NULL) {
+			agg_free(a);
+			return -1;
+		}
+		aq->address = conf_str(c, "report_archive_address");
+	}
 	for (size_t i = 0; i < agg_ndomains(a); i++) {
 		const struct agg_domain *d = agg_domain(a, i);
 		struct report r;
@@ -515,12 +607,13 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 				printf("  destination %s (%s)\n", dests[k].uri, source);
 			if (nd == 0)
 				printf("  no destination: %s\n", why);
+			else if (*conf_str(c, "report_archive_address"))
+				printf("  archive copy to %s\n", conf_str(c, "report_archive_address"));
 			printf("%s\n", j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
 									 JSON_C_TO_STRING_NOSLASHESCAPE) : r.json);
 			json_object_put(j);
 			res->reports++;
-		} else if (spool_stage(sp, &r, dests, nd, source, o->now, &existed, err, sizeof(err)) != 0 ||
-			   (++staged % 512 == 0 && spool_commit(sp, err, sizeof(err)) != 0)) {
+		} else if (spool_stage(sp, &r, dests, nd, source, o->now, &existed, err, sizeof(err)) != 0) {
 			log_err("%s", err);
 			rc = -1;
 		} else {
@@ -528,6 +621,14 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 			log_info("report %s for %s (%s): %llu successful, %llu failed sessions, %zu destination(s)",
 				 r.spool_id, r.domain, dayname, (unsigned long long)d->successes,
 				 (unsigned long long)d->failures, nd);
+			if (nd > 0 && !existed)	/* an outgoing report: its archive copy */
+				archive_add(c, aq, &r, o->now);
+			if (++staged % STAGE_BATCH == 0) {
+				rc = spool_commit(sp, err, sizeof(err));
+				if (rc != 0)
+					log_err("%s", err);
+				archive_flush(c, aq, rc == 0);
+			}
 		}
 		tlsrpt_record_free(&rec);
 		report_free(&r);
@@ -538,6 +639,8 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 		log_err("%s", err);
 		rc = -1;
 	}
+	archive_flush(c, aq, rc == 0);
+	free(aq);
 	agg_free(a);
 	return rc;
 }

@@ -92,6 +92,9 @@ static const struct conf_key conf_keys[] = {
 	{ "from_address", T_STR, "", 0, 0,
 	  "From: of report mail, may have a display name (default: contact_info)" },
 	{ "envelope_sender", T_STR, "", 0, 0, "MAIL FROM of report mail (default: from address)" },
+	{ "report_archive_address", T_STR, "", 0, 0,
+	  "also mail a copy of every report sent to this address (empty: none); "
+	  "never retried, never a destination of the report" },
 	{ "spool_directory", T_PATH, "/var/lib/tlsrptd/spool", 0, 0, "every report built, and its delivery state" },
 	{ "spool_retention", T_DURATION, "30d", DAY, 3650 * DAY, "prune spool entries older than this" },
 	{ "report_delay", T_DURATION, "1h", 0, DAY,
