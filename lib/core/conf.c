@@ -68,8 +68,6 @@ static const struct conf_key conf_keys[] = {
 	  "longer strings from datagrams are cut (and counted) at this many bytes" },
 	{ "sync_interval", T_DURATION, "10s", 0, DAY,
 	  "msync day files this often (0: only at exit); bounds what a power loss can take" },
-	{ "report_sender", T_STR, "", 0, 0,
-	  "envelope sender of our own report mail: never counted (log source)" },
 
 	SECTION("tlsrptd: the Postfix log follower (Postfix 3.7-3.9)"),
 	{ "log_source", T_STR, "", 0, 0,
@@ -91,7 +89,9 @@ static const struct conf_key conf_keys[] = {
 	{ "submitter_domain", T_STR, "", 0, 0, "submitter (default: domain of contact_info)" },
 	{ "from_address", T_STR, "", 0, 0,
 	  "From: of report mail, may have a display name (default: contact_info)" },
-	{ "envelope_sender", T_STR, "", 0, 0, "MAIL FROM of report mail (default: from address)" },
+	{ "envelope_sender", T_STR, "", 0, 0,
+	  "MAIL FROM of report mail (default: the address of from_address, else contact_info); "
+	  "the log follower never counts mail from it (old name: report_sender)" },
 	{ "report_archive_address", T_STR, "", 0, 0,
 	  "also mail a copy of every report sent to this address (empty: none); "
 	  "never retried, never a destination of the report" },
@@ -167,6 +167,14 @@ static const struct conf_key conf_keys[] = {
 #pragma GCC diagnostic pop
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+/* Old names still read, with a warning: { old name, key }. */
+static const struct {
+	const char *old, *key;
+} conf_aliases[] = {
+	/* the collector's name for the same address: one key since issue 11 */
+	{ "report_sender", "envelope_sender" },
+};
 #define MAX_MESSAGES 64		/* errors and warnings kept from loading */
 
 struct conf_value {
@@ -442,6 +450,19 @@ static const char *parse_line(struct conf *c, const char *s, const char *e,
 	trim(&ks, &ke);
 	trim(&vs, &ve);
 	idx = key_index(ks, (size_t)(ke - ks));
+	for (size_t i = 0; idx < 0 && i < sizeof(conf_aliases) / sizeof(conf_aliases[0]); i++) {
+		if (strlen(conf_aliases[i].old) == (size_t)(ke - ks) &&
+		    memcmp(conf_aliases[i].old, ks, (size_t)(ke - ks)) == 0) {
+			idx = key_index(conf_aliases[i].key, strlen(conf_aliases[i].key));
+			if (from_file && c->v[idx].set) {
+				snprintf(detail, dsz, "duplicate key \"%s\" (%s is its old name)",
+					 conf_aliases[i].key, conf_aliases[i].old);
+				return detail;
+			}
+			add_msg(c, false, "%s%s is the old name of %s: it works, but write %s",
+				prefix, conf_aliases[i].old, conf_aliases[i].key, conf_aliases[i].key);
+		}
+	}
 	if (idx < 0) {
 		char name[65];
 		size_t n = (size_t)(ke - ks) < sizeof(name) - 1 ? (size_t)(ke - ks) : sizeof(name) - 1;

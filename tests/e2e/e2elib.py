@@ -878,7 +878,7 @@ def base_conf_lines(state, collector_sock):
         "socket_path = " + collector_sock,
         "socket_mode = 0666",
         "dns_resolver = %s:53" % DNS_ADDR,
-        "report_sender = " + REPORT_SENDER,
+        "envelope_sender = " + REPORT_SENDER,
         "organization_name = tlsrptd e2e",
         "contact_info = tlsrpt@sender.test",
         "dkim_sign = no",

@@ -5,6 +5,10 @@
  * result with conf/man/tlsrptd.conf.5; after changing the table:
  *
  *   build/tests/conf_doc conf/man/tlsrptd.conf.5.in > conf/man/tlsrptd.conf.5
+ *
+ * conf_doc --check FILE loads FILE and prints every error and warning
+ * (exit 1 if there is any): the conf-sample test uses it on the sample
+ * configuration with each of its commented-out settings switched on.
  */
 #include <stdio.h>
 #include <string.h>
@@ -71,8 +75,22 @@ int main(int argc, char **argv)
 	FILE *in;
 	int found = 0;
 
+	if (argc == 3 && strcmp(argv[1], "--check") == 0) {
+		struct conf *c = conf_new();
+		char err[512];
+		int rc;
+
+		if (c == NULL)
+			return 70;
+		rc = conf_load(c, argv[2], err, sizeof(err)) == 0 && conf_nmessages(c) == 0 ? 0 : 1;
+		for (size_t i = 0; i < conf_nmessages(c); i++)
+			printf("%s\n", conf_message(c, i, NULL));
+		conf_free(c);
+		return rc;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: conf_doc TEMPLATE > tlsrptd.conf.5\n");
+		fprintf(stderr, "usage: conf_doc TEMPLATE > tlsrptd.conf.5\n"
+			"       conf_doc --check FILE\n");
 		return 64;
 	}
 	in = fopen(argv[1], "r");
