@@ -30,6 +30,35 @@ static void roff(FILE *fp, const char *s)
 	}
 }
 
+/* Text as roff, in lines of at most about 72 bytes (mandoc's style check
+ * wants input lines within 80): broken at spaces. */
+static void roff_wrapped(FILE *fp, const char *s)
+{
+	char line[4096];
+	size_t col = 0;
+
+	while (*s) {
+		size_t n = strcspn(s, " ");
+
+		if (n >= sizeof(line))
+			n = sizeof(line) - 1;
+		memcpy(line, s, n);
+		line[n] = '\0';
+		if (col > 0 && col + 1 + n > 72) {
+			fputc('\n', fp);
+			col = 0;
+		} else if (col > 0) {
+			fputc(' ', fp);
+			col++;
+		}
+		roff(fp, line);
+		col += n;
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+}
+
 static void keys(FILE *fp)
 {
 	struct conf_info k;
@@ -44,7 +73,7 @@ static void keys(FILE *fp)
 		fputs(".TP\n.B ", fp);
 		roff(fp, k.name);
 		fputs("\n", fp);
-		roff(fp, k.help);
+		roff_wrapped(fp, k.help);
 		fputs(".\n.br\n", fp);
 		if (strcmp(k.type, "one of") == 0) {
 			fputs("One of: ", fp);
