@@ -49,7 +49,11 @@ const char ctl_received_usage[] =
 	"received show ID\n"
 	"    one stored report, or one rejected input and why\n"
 	"received rejected [--json]\n"
-	"    the inputs that could not be used: id, when, source, file and reason\n";
+	"    the inputs that could not be used: id, when, source, file and reason\n"
+	"received check [--now TIME] [--unverified] [--no-state] [--dry-run] [--mail ADDRESS]\n"
+	"               [--json]\n"
+	"    alerts: failure rate, new result types or failing MX hosts, a usual\n"
+	"    reporter gone silent; exit 2 when something new was found\n";
 
 static int received_usage(void)
 {
@@ -765,5 +769,7 @@ int ctl_received(int argc, char **argv, const struct conf *c)
 		return cmd_show(argc, argv, c);
 	if (strcmp(argv[1], "rejected") == 0)
 		return cmd_rejected(argc, argv, c);
+	if (strcmp(argv[1], "check") == 0)	/* ctl_check.c */
+		return ctl_check(argc, argv, c);
 	return received_usage();
 }

@@ -30,6 +30,8 @@ static const struct {
 	{ "received", ctl_received, ctl_received_usage },
 	{ "record", ctl_record, ctl_record_usage },
 	{ "sts", ctl_sts, ctl_sts_usage },
+	{ "dashboard", ctl_dashboard, ctl_dashboard_usage },
+	{ "metrics", ctl_metrics, ctl_metrics_usage },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

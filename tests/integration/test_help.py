@@ -29,9 +29,11 @@ SOURCES = {
 }
 # tlsrptctl: the files of each subcommand (reporter/tlsrptctl.c dispatches)
 CTL_SOURCES = {
-    "stats": "reporter/ctl_collector.c", "dump": "reporter/ctl_collector.c",
-    "spool": "reporter/ctl_spool.c", "received": "reporter/ctl_received.c",
-    "record": "reporter/ctl_record.c", "sts": "reporter/ctl_sts.c",
+    "stats": ["reporter/ctl_collector.c"], "dump": ["reporter/ctl_collector.c"],
+    "spool": ["reporter/ctl_spool.c"],
+    "received": ["reporter/ctl_received.c", "reporter/ctl_check.c"],
+    "record": ["reporter/ctl_record.c"], "sts": ["reporter/ctl_sts.c"],
+    "dashboard": ["reporter/ctl_dashboard.c"], "metrics": ["reporter/ctl_metrics.c"],
 }
 # a nonexistent configuration: help must not need one
 NOCONF = "/nonexistent/tlsrptd.conf"
@@ -111,7 +113,7 @@ def main():
     commands = re.findall(r'\{\s*"([a-z]+)",\s*ctl_[a-z]+,', read("reporter/tlsrptctl.c"))
     check_eq(sorted(commands), sorted(CTL_SOURCES), "tlsrptctl commands")
     for cmd in commands:
-        src = read(CTL_SOURCES[cmd])
+        src = "".join(read(f) for f in CTL_SOURCES[cmd])
         own = help_ok([ctl, "-c", NOCONF, cmd], f"tlsrptctl {cmd}")
         check(names(top, cmd), f"tlsrptctl -h does not name the command {cmd}")
         opts = options_in(src)
