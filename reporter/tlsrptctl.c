@@ -49,9 +49,10 @@ static void print_usage_lines(FILE *fp, const char *text, const char *prefix)
 
 static const char exit_codes[] =
 	"Exit status: 0 done (a list may be empty); 1 nothing found (no such day, id\n"
-	"or domain); 64 usage; 65 bad data (a corrupt file, a rejected import, a\n"
-	"record with problems); 69 a service or lookup failed; 70 internal error;\n"
-	"74 read or write error; 77 permission denied; 78 configuration error.\n";
+	"or domain); 2 received check found something new; 64 usage; 65 bad data (a\n"
+	"corrupt file, a rejected import, a record with problems); 69 a service or\n"
+	"lookup failed; 70 internal error; 74 read or write error; 77 permission\n"
+	"denied; 78 configuration error.\n";
 
 static void usage(FILE *fp)
 {
