@@ -114,17 +114,17 @@ int ctl_dashboard(int argc, char **argv, const struct conf *c)
 	dc.site = site_open(out, err, sizeof(err));
 	if (dc.site == NULL) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	if (site_assets(dc.site, chartjs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		site_close(dc.site);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	if (received_open(conf_str(c, "received_directory"), &rs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		site_close(dc.site);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	ro.now = so.now;
 	ro.days = so.days;
@@ -136,11 +136,11 @@ int ctl_dashboard(int argc, char **argv, const struct conf *c)
 	if (stats == NULL) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		site_close(dc.site);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	if (site_received(dc.site, stats, &so, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
-		rc = CTL_IOERR;
+		rc = ctl_status_of(err, CTL_IOERR);
 	}
 	for (int i = 0; i < 2; i++) {
 		struct json_object *m = json_object_object_get(stats, i ? "unverified" : "verified");
@@ -164,7 +164,7 @@ int ctl_dashboard(int argc, char **argv, const struct conf *c)
 		}
 		if (site_sent(dc.site, sent, serr, &so, err, sizeof(err)) != 0) {
 			fprintf(stderr, "tlsrptctl: %s\n", err);
-			rc = CTL_IOERR;
+			rc = ctl_status_of(err, CTL_IOERR);
 		}
 	}
 	if (rc == CTL_OK)

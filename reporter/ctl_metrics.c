@@ -354,7 +354,7 @@ int ctl_metrics(int argc, char **argv, const struct conf *c)
 	if (out) {
 		if (prom_write_file(&b, out, err, sizeof(err)) != 0) {
 			fprintf(stderr, "tlsrptctl: %s\n", err);
-			rc = CTL_IOERR;
+			rc = ctl_status_of(err, CTL_IOERR);
 		}
 	} else if (b.overflow) {
 		fprintf(stderr, "tlsrptctl: the metrics are too large\n");
