@@ -158,8 +158,17 @@ static int check_conf(const struct conf *c, struct report_identity *id, char *er
 	const char *dm = conf_str(c, "delivery_mail");
 	char origin[1200], why[300];
 
-	if (report_identity_from_conf(c, id, err, errsz) != 0)
+	if (report_identity_from_conf(c, id, why, sizeof(why)) != 0) {
+		/* the message begins with the key it is about: say where it was set */
+		const char *key = strncmp(why, "organization_name", 17) == 0 ? "organization_name" :
+				  strncmp(why, "contact_info", 12) == 0 ? "contact_info" : "submitter_domain";
+
+		size_t n = strlen(key);
+
+		snprintf(err, errsz, "%s: %s", conf_origin(c, key, origin, sizeof(origin)),
+			 strncmp(why, key, n) == 0 && why[n] == ' ' ? why + n + 1 : why);
 		return -1;
+	}
 	if (!strcmp(dm, "smtp") && conf_str(c, "smtp_relay")[0] == '\0') {
 		snprintf(err, errsz, "%s: smtp needs smtp_relay",
 			 conf_origin(c, "delivery_mail", origin, sizeof(origin)));
@@ -656,7 +665,7 @@ static int cmd_run(const struct conf *c, struct opts *o)
 	int status = EX_OK;
 
 	if (check_conf(c, &id, err, sizeof(err)) != 0) {
-		log_fatal("configuration: %s", err);
+		log_fatal("%s", err);
 		return EX_CONFIG;
 	}
 	spool_policy_from_conf(c, &pol);
