@@ -435,11 +435,11 @@ static void trim(const char **s, const char **e)
 		(*e)--;
 }
 
-/* The text from a '#' that follows white space, or NULL. */
+/* The text from a '#' that starts the value or follows white space, or NULL. */
 static const char *trailing_comment(const char *val)
 {
-	for (const char *p = val + 1; *p; p++)
-		if (*p == '#' && (p[-1] == ' ' || p[-1] == '\t'))
+	for (const char *p = val; *p; p++)
+		if (*p == '#' && (p == val || p[-1] == ' ' || p[-1] == '\t'))
 			return p;
 	return NULL;
 }
@@ -516,7 +516,7 @@ static const char *parse_line(struct conf *c, const char *s, const char *e,
 	 */
 	hash = trailing_comment(val);
 	if (hash && k->type != T_STR) {
-		snprintf(detail, dsz, "%s: \"%s\" after the value: comments go on lines of their own",
+		snprintf(detail, dsz, "%s: \"%s\" in the value: comments go on lines of their own",
 			 k->name, log_printable(why, 64, hash, strlen(hash)));
 		return detail;
 	}
