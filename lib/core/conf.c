@@ -288,7 +288,7 @@ static const char *parse_value(const struct conf_key *k, const char *val,
 	switch (k->type) {
 	case T_ENUM:
 		if (!enum_has(k->choices, val)) {
-			char list[256], shown[128];
+			char list[160], shown[100];	/* fits the 512 of the callers */
 
 			snprintf(detail, dsz, "\"%s\" is not one of: %s",
 				 log_printable(shown, sizeof(shown), val, strlen(val)),
@@ -361,7 +361,7 @@ static const char *parse_value(const struct conf_key *k, const char *val,
 struct conf *conf_new(void)
 {
 	struct conf *c = calloc(1, sizeof(*c));
-	char detail[256];
+	char detail[512];
 
 	if (c == NULL)
 		return NULL;
@@ -463,7 +463,7 @@ static const char *parse_line(struct conf *c, const char *s, const char *e,
 	const char *eq = memchr(s, '=', (size_t)(e - s));
 	const char *ks = s, *ke, *vs, *ve = e;
 	const struct conf_key *k;
-	char val[4096], why[300];
+	char val[4096], why[512];
 	int idx;
 	const char *err, *hash;
 
@@ -757,7 +757,7 @@ int conf_describe(size_t i, struct conf_info *out)
 	};
 	const struct conf_key *k;
 	struct conf_value v = { 0 };
-	char detail[256];
+	char detail[512];
 
 	if (i >= NKEYS)
 		return -1;
