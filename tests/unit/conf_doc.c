@@ -62,6 +62,7 @@ static void roff_wrapped(FILE *fp, const char *s)
 static void keys(FILE *fp)
 {
 	struct conf_info k;
+	char line[600];
 
 	for (size_t i = 0; conf_describe(i, &k) == 0; i++) {
 		if (k.section) {
@@ -75,26 +76,20 @@ static void keys(FILE *fp)
 		fputs("\n", fp);
 		roff_wrapped(fp, k.help);
 		fputs(".\n.br\n", fp);
-		if (strcmp(k.type, "one of") == 0) {
-			fputs("One of: ", fp);
-			roff(fp, k.bounds);
-		} else {
-			fputc(k.type[0] - 'a' + 'A', fp);
-			roff(fp, k.type + 1);
-			if (k.bounds[0]) {
-				fputs(", ", fp);
-				roff(fp, k.bounds);
-			}
-		}
-		fputs("; default ", fp);
-		if (k.def[0]) {
-			fputs("\\(lq", fp);
+		/* "Type, bounds; default D." (the default quoted, as one word) */
+		if (strcmp(k.type, "one of") == 0)
+			snprintf(line, sizeof(line), "One of: %s", k.bounds);
+		else
+			snprintf(line, sizeof(line), "%c%s%s%s", k.type[0] - 'a' + 'A', k.type + 1,
+				 k.bounds[0] ? ", " : "", k.bounds);
+		roff_wrapped(fp, line);
+		if (k.def[0]) {	/* its own line: a long default is one word */
+			fputs(";\ndefault \\(lq", fp);
 			roff(fp, k.def);
-			fputs("\\(rq", fp);
+			fputs("\\(rq.\n", fp);
 		} else {
-			fputs("empty", fp);
+			fputs(";\ndefault empty.\n", fp);
 		}
-		fputs(".\n", fp);
 	}
 }
 
