@@ -466,19 +466,26 @@ def tlsa_311(cert):
 # ------------------------------------------------------------- processes
 
 def wait_ready(proc, what, timeout=15.0, want="ready"):
-    """Read stdout lines of proc until one equals want; fail on exit/timeout."""
+    """Read stdout lines of proc until one equals want; fail on exit/timeout.
+    Reads the pipe itself: select() on the buffered file object does not see
+    the lines its buffer already holds (two lines that arrive in one read
+    left "ready" unseen until the timeout). Nothing reads the pipe after."""
     deadline = time.monotonic() + timeout
-    lines = []
+    fd = proc.stdout.fileno()
+    lines, buf = [], b""
     while time.monotonic() < deadline:
-        r, _, _ = select.select([proc.stdout], [], [], 0.2)
+        r, _, _ = select.select([fd], [], [], 0.2)
         if r:
-            line = proc.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            line = line.strip()
-            lines.append(line)
-            if line == want:
-                return lines
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.decode(errors="replace").strip()
+                lines.append(line)
+                if line == want:
+                    return lines
         if proc.poll() is not None:
             break
     raise RuntimeError("%s did not become ready (exit %r), output: %r" % (what, proc.poll(), lines))
