@@ -1,11 +1,13 @@
 /*
- * rptparse - decompression and tolerant parsing of received TLS reports.
- * See rptparse.h.
+ * rptparse - tolerant parsing of received TLS reports. See rptparse.h.
  *
- * SECURITY: all input is untrusted. Decompressed output is bounded by the
- * caller's limit (zip bombs stop there); JSON nesting is bounded by the
- * json-c tokener depth; every member's JSON type is checked before use;
- * counts are range-checked; text must be UTF-8 without NUL bytes.
+ * SECURITY: all input is untrusted. Decompression (unpack.c) is bounded by
+ * the caller's limit. The JSON is never turned into a tree: jscan.c
+ * tokenizes it with bounded depth, a bounded number of values and strings
+ * decoded into one fixed buffer, and only what the model keeps is copied,
+ * within the RPT_MAX_* budgets; so memory stays proportional to what a
+ * real report needs, whatever the input. Every member's JSON type is
+ * checked before use; counts are range-checked; text must be UTF-8.
  */
 #include "rptparse.h"
 
@@ -16,284 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
-#define CHUNK (64 * 1024)
-
-/* ---------- decompression ---------- */
-
-/* Grow *buf so that at least 'want' more bytes fit, never past max + 1. */
-static int out_room(unsigned char **buf, size_t *cap, size_t used, size_t max)
-{
-	size_t ncap;
-	unsigned char *p;
-
-	if (*cap - used > 1)	/* room for a byte and the NUL */
-		return 0;
-	ncap = *cap ? *cap * 2 : CHUNK;
-	if (ncap > max + 2)
-		ncap = max + 2;
-	if (ncap <= *cap)
-		return -1;
-	p = realloc(*buf, ncap);
-	if (p == NULL)
-		return -1;
-	*buf = p;
-	*cap = ncap;
-	return 0;
-}
-
-/*
- * Inflate with zlib 'wbits' (31: gzip, -15: raw deflate). For gzip, further
- * members are read too. Returns 0, or -1 with err set.
- */
-static int inflate_bounded(const unsigned char *in, size_t len, int wbits, size_t max_out,
-			   unsigned char **out, size_t *outlen, char *err, size_t errsz)
-{
-	z_stream zs;
-	unsigned char *buf = NULL;
-	size_t cap = 0, used = 0;
-	int zr = Z_OK, rc = -1;
-
-	memset(&zs, 0, sizeof(zs));
-	if (inflateInit2(&zs, wbits) != Z_OK) {
-		snprintf(err, errsz, "zlib initialisation failed");
-		return -1;
-	}
-	zs.next_in = (Bytef *)(uintptr_t)in;
-	/* zlib counts in uInt: feed at most 1 GiB at a time */
-	zs.avail_in = (uInt)(len > (1u << 30) ? (1u << 30) : len);
-	for (;;) {
-		size_t before;
-
-		if (out_room(&buf, &cap, used, max_out) != 0) {
-			snprintf(err, errsz, "out of memory");
-			goto out;
-		}
-		zs.next_out = buf + used;
-		zs.avail_out = (uInt)(cap - used - 1 > (1u << 30) ? (1u << 30) : cap - used - 1);
-		before = zs.avail_out;
-		zr = inflate(&zs, Z_NO_FLUSH);
-		used += before - zs.avail_out;
-		if (used > max_out) {
-			snprintf(err, errsz, "decompressed report larger than the limit of %zu bytes", max_out);
-			goto out;
-		}
-		if (zr == Z_STREAM_END) {
-			size_t consumed = (size_t)(zs.next_in - in);
-
-			/* another gzip member? */
-			if (wbits > 15 && len - consumed >= 2 && in[consumed] == 0x1f &&
-			    in[consumed + 1] == 0x8b) {
-				if (inflateReset(&zs) != Z_OK) {
-					snprintf(err, errsz, "zlib reset failed");
-					goto out;
-				}
-				continue;
-			}
-			break;
-		}
-		if (zr == Z_NEED_DICT || zr == Z_DATA_ERROR) {
-			snprintf(err, errsz, "corrupt compressed data (%s)", zs.msg ? zs.msg : "zlib error");
-			goto out;
-		}
-		if (zr == Z_MEM_ERROR) {
-			snprintf(err, errsz, "out of memory");
-			goto out;
-		}
-		if (zr == Z_BUF_ERROR || (zs.avail_in == 0 && zs.avail_out != 0)) {
-			size_t consumed = (size_t)(zs.next_in - in);
-
-			if (consumed < len) {	/* more than 1 GiB input: feed the rest */
-				size_t rest = len - consumed;
-				zs.avail_in = (uInt)(rest > (1u << 30) ? (1u << 30) : rest);
-				continue;
-			}
-			snprintf(err, errsz, "truncated compressed data");
-			goto out;
-		}
-	}
-	buf[used] = '\0';
-	*out = buf;
-	*outlen = used;
-	buf = NULL;
-	rc = 0;
-out:
-	inflateEnd(&zs);
-	free(buf);
-	return rc;
-}
-
-static uint32_t le16(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Extract one zip entry given its local header offset and sizes. */
-static int zip_entry(const unsigned char *in, size_t len, size_t loff, uint32_t method,
-		     size_t csize, size_t usize, uint32_t crc, size_t max_out,
-		     unsigned char **out, size_t *outlen, char *err, size_t errsz)
-{
-	size_t data;
-	unsigned char *d = NULL;
-	size_t n = 0;
-
-	if (loff > len || len - loff < 30 || le32(in + loff) != 0x04034b50) {
-		snprintf(err, errsz, "zip: bad local header");
-		return -1;
-	}
-	data = loff + 30 + le16(in + loff + 26) + le16(in + loff + 28);
-	if (data > len || len - data < csize) {
-		snprintf(err, errsz, "zip: truncated entry");
-		return -1;
-	}
-	if (method == 0) {
-		if (csize > max_out) {
-			snprintf(err, errsz, "decompressed report larger than the limit of %zu bytes", max_out);
-			return -1;
-		}
-		d = malloc(csize + 1);
-		if (d == NULL) {
-			snprintf(err, errsz, "out of memory");
-			return -1;
-		}
-		memcpy(d, in + data, csize);
-		d[csize] = '\0';
-		n = csize;
-	} else if (method == 8) {
-		if (inflate_bounded(in + data, csize, -15, max_out, &d, &n, err, errsz) != 0)
-			return -1;
-	} else {
-		snprintf(err, errsz, "zip: unsupported compression method %u", method);
-		return -1;
-	}
-	if (n != usize || crc32(0, d, (uInt)n) != crc) {
-		free(d);
-		snprintf(err, errsz, "zip: entry size or CRC mismatch (corrupt archive)");
-		return -1;
-	}
-	*out = d;
-	*outlen = n;
-	return 0;
-}
-
-static bool name_ends(const unsigned char *name, size_t n, const char *suffix)
-{
-	size_t m = strlen(suffix);
-
-	return n >= m && strncasecmp((const char *)name + n - m, suffix, m) == 0;
-}
-
-static int unzip(const unsigned char *in, size_t len, size_t max_out,
-		 unsigned char **out, size_t *outlen, char *err, size_t errsz)
-{
-	size_t eocd = 0, cd, pick = 0, count, off;
-	bool found = false, have_pick = false;
-
-	/* The end of central directory record: within the last 64 KiB + 22. */
-	for (size_t i = len >= 22 ? len - 22 + 1 : 0; i-- > 0;) {
-		if (len - i > 65535 + 22)
-			break;
-		if (le32(in + i) == 0x06054b50) {
-			eocd = i;
-			found = true;
-			break;
-		}
-	}
-	if (!found) {
-		/* No directory (truncated?): try the first local header if it
-		 * carries its sizes. */
-		if (len >= 30 && le32(in) == 0x04034b50 && !(le16(in + 6) & 8))
-			return zip_entry(in, len, 0, le16(in + 8), le32(in + 18), le32(in + 22),
-					 le32(in + 14), max_out, out, outlen, err, errsz);
-		snprintf(err, errsz, "zip: no central directory (truncated archive)");
-		return -1;
-	}
-	count = le16(in + eocd + 10);
-	cd = le32(in + eocd + 16);
-	if (cd > eocd) {
-		snprintf(err, errsz, "zip: bad central directory offset");
-		return -1;
-	}
-	off = cd;
-	for (size_t i = 0; i < count && i < 1000; i++) {
-		size_t nlen;
-
-		if (eocd - off < 46 || le32(in + off) != 0x02014b50) {
-			snprintf(err, errsz, "zip: bad central directory entry");
-			return -1;
-		}
-		nlen = le16(in + off + 28);
-		if (eocd - off - 46 < nlen) {
-			snprintf(err, errsz, "zip: bad central directory entry");
-			return -1;
-		}
-		if (!have_pick || name_ends(in + off + 46, nlen, ".json")) {
-			bool is_json = name_ends(in + off + 46, nlen, ".json");
-			bool is_dir = nlen > 0 && in[off + 46 + nlen - 1] == '/';
-
-			if (!is_dir) {
-				pick = off;
-				have_pick = true;
-				if (is_json)
-					break;
-			}
-		}
-		off += 46 + nlen + le16(in + off + 30) + le16(in + off + 32);
-		if (off > eocd)
-			break;
-	}
-	if (!have_pick) {
-		snprintf(err, errsz, "zip: no file in the archive");
-		return -1;
-	}
-	if (le32(in + pick + 20) == 0xffffffffu || le32(in + pick + 24) == 0xffffffffu) {
-		snprintf(err, errsz, "zip: ZIP64 archives are not supported");
-		return -1;
-	}
-	return zip_entry(in, len, le32(in + pick + 42), le16(in + pick + 10),
-			 le32(in + pick + 20), le32(in + pick + 24), le32(in + pick + 16),
-			 max_out, out, outlen, err, errsz);
-}
-
-int rpt_decompress(const unsigned char *in, size_t len, size_t max_out,
-		   unsigned char **out, size_t *outlen, enum rpt_format *fmt,
-		   char *err, size_t errsz)
-{
-	enum rpt_format f = RPT_FMT_JSON;
-	int rc;
-
-	*out = NULL;
-	*outlen = 0;
-	if (len >= 2 && in[0] == 0x1f && in[1] == 0x8b) {
-		f = RPT_FMT_GZIP;
-		rc = inflate_bounded(in, len, 15 + 16, max_out, out, outlen, err, errsz);
-	} else if (len >= 4 && memcmp(in, "PK\3\4", 4) == 0) {
-		f = RPT_FMT_ZIP;
-		rc = unzip(in, len, max_out, out, outlen, err, errsz);
-	} else if (len > max_out) {
-		snprintf(err, errsz, "report larger than the limit of %zu bytes", max_out);
-		rc = -1;
-	} else {
-		*out = malloc(len + 1);
-		if (*out == NULL) {
-			snprintf(err, errsz, "out of memory");
-			return -1;
-		}
-		memcpy(*out, in, len);
-		(*out)[len] = '\0';
-		*outlen = len;
-		rc = 0;
-	}
-	if (fmt)
-		*fmt = f;
-	return rc;
-}
+#include "jscan.h"
+#include "unpack.h"
 
 /* ---------- helpers ---------- */
 
@@ -362,91 +89,34 @@ static void warn(struct rpt_report *r, const char *fmt, ...)
 		r->nwarn++;
 }
 
-/* Copy a string cut at RPT_MAX_STRING on a UTF-8 character boundary. */
-static char *copy_str(struct rpt_report *r, const char *s, size_t n, const char *what)
+/* A NUL-terminated copy of 'n' bytes ("\u0000" in the JSON becomes '?'). */
+static char *copy_str(const char *s, size_t n)
 {
-	char *d;
+	char *d = malloc(n + 1);
 
-	if (n > RPT_MAX_STRING) {
-		n = RPT_MAX_STRING;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-		warn(r, "%s longer than %d bytes: cut", what, RPT_MAX_STRING);
-	}
-	d = malloc(n + 1);
 	if (d) {
 		memcpy(d, s, n);
 		d[n] = '\0';
-		for (size_t i = 0; i < n; i++)	/* "\u0000" in the JSON */
+		for (size_t i = 0; i < n; i++)
 			if (d[i] == '\0')
 				d[i] = '?';
+		/* a cut must not split a UTF-8 character */
+		while (n > 0 && ((unsigned char)d[n - 1] & 0xc0) == 0x80) {
+			size_t k = n - 1;
+
+			while (k > 0 && ((unsigned char)d[k] & 0xc0) == 0x80)
+				k--;
+			{
+				unsigned char lead = (unsigned char)d[k];
+				size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+
+				if (n - k < want)
+					d[n = k] = '\0';
+			}
+			break;
+		}
 	}
 	return d;
-}
-
-/*
- * Optional string member 'key' of 'o': NULL when absent, null or "".
- * A non-string value is noted and treated as absent. *nomem on ENOMEM.
- */
-static char *opt_str(struct rpt_report *r, struct json_object *o, const char *key, bool *nomem)
-{
-	struct json_object *v;
-	char *d;
-
-	if (!json_object_object_get_ex(o, key, &v) || v == NULL)
-		return NULL;
-	if (!json_object_is_type(v, json_type_string)) {
-		warn(r, "%s is not a string: ignored", key);
-		return NULL;
-	}
-	if (json_object_get_string_len(v) == 0)
-		return NULL;
-	d = copy_str(r, json_object_get_string(v), (size_t)json_object_get_string_len(v), key);
-	if (d == NULL)
-		*nomem = true;
-	return d;
-}
-
-/* Like opt_str but "" instead of NULL. */
-static char *req_str(struct rpt_report *r, struct json_object *o, const char *key, bool *nomem)
-{
-	char *s = opt_str(r, o, key, nomem);
-
-	if (s == NULL && !*nomem) {
-		s = strdup("");
-		if (s == NULL)
-			*nomem = true;
-	}
-	return s;
-}
-
-/* A session count. Absent/null: 0 with a warning; invalid: -1 and err. */
-static int get_count(struct rpt_report *r, struct json_object *o, const char *key,
-		     const char *where, int64_t *out, char *err, size_t errsz)
-{
-	struct json_object *v;
-	int64_t n;
-
-	*out = 0;
-	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
-		warn(r, "%s: %s missing, taken as 0", where, key);
-		return 0;
-	}
-	if (!json_object_is_type(v, json_type_int)) {
-		snprintf(err, errsz, "%s: %s is not an integer", where, key);
-		return -1;
-	}
-	n = json_object_get_int64(v);
-	if (n < 0) {
-		snprintf(err, errsz, "%s: %s is negative (%lld)", where, key, (long long)n);
-		return -1;
-	}
-	if (n > RPT_MAX_COUNT) {
-		snprintf(err, errsz, "%s: %s is absurdly large (above 2^53)", where, key);
-		return -1;
-	}
-	*out = n;
-	return 0;
 }
 
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
@@ -564,73 +234,345 @@ void rpt_domain_from_filename(const char *name, char *out, size_t outsz)
 		out[0] = '\0';
 }
 
-/* ---------- the report ---------- */
+/* ---------- the streaming parser ---------- */
 
-static int string_list(struct rpt_report *r, struct json_object *v, const char *what,
-		       bool mx, char ***outv, size_t *outn, char *err, size_t errsz)
+/*
+ * The parse state: the scanner, the report being built and the budgets.
+ * Nothing but the model grows, and the model is bounded by the RPT_MAX_*
+ * limits (rptparse.h), whatever the input.
+ */
+struct pctx {
+	struct jscan js;
+	struct rpt_report *r;
+	char *err;
+	size_t errsz;
+	size_t ndetails, nlist;		/* over the whole report */
+	size_t text;			/* bytes of strings kept */
+	bool have_policies, have_range[2];
+	char *fallback;			/* from the caller (normalized), or NULL */
+};
+
+static int perr(struct pctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int perr(struct pctx *c, const char *fmt, ...)
 {
-	struct json_object *arr = v, *inner = NULL;
-	size_t n;
-	int rc = -1;
+	va_list ap;
 
-	*outv = NULL;
-	*outn = 0;
-	if (v == NULL)
-		return 0;
-	if (json_object_is_type(v, json_type_string)) {	/* one string (erratum 6241) */
-		arr = json_object_new_array();
-		if (arr == NULL)
-			goto nomem;
-		json_object_array_add(arr, json_object_get(v));
-	} else if (!json_object_is_type(v, json_type_array)) {
-		warn(r, "%s is neither a string nor an array: ignored", what);
-		return 0;
-	} else
-		json_object_get(arr);
-	/* One element holding a JSON array (Microsoft's TLSA policy-string). */
-	if (!mx && json_object_array_length(arr) == 1) {
-		struct json_object *e = json_object_array_get_idx(arr, 0);
-		const char *s = json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "";
+	va_start(ap, fmt);
+	vsnprintf(c->err, c->errsz, fmt, ap);
+	va_end(ap);
+	return -1;
+}
 
-		while (*s == ' ')
-			s++;
-		if (*s == '[') {
-			struct json_tokener *tok = json_tokener_new_ex(4);
+static int nomem(struct pctx *c)
+{
+	return perr(c, "out of memory");
+}
 
-			if (tok == NULL)
-				goto nomem;
-			inner = json_tokener_parse_ex(tok, s, (int)strlen(s));
-			json_tokener_free(tok);
-			if (inner && json_object_is_type(inner, json_type_array)) {
-				json_object_put(arr);
-				arr = inner;
-				inner = NULL;
-				warn(r, "%s: one string holding a JSON array, decoded", what);
-			}
-			json_object_put(inner);
-			inner = NULL;
-		}
+/* The next token; a scanner error becomes the parse error. */
+static enum jscan_tok next(struct pctx *c)
+{
+	enum jscan_tok t = jscan_next(&c->js);
+
+	if (t == JSCAN_ERROR)
+		perr(c, "report is not valid JSON: %s", c->js.err);
+	return t;
+}
+
+static int skip(struct pctx *c, enum jscan_tok t)
+{
+	if (jscan_skip(&c->js, t) != 0)
+		return perr(c, "report is not valid JSON: %s", c->js.err);
+	return 0;
+}
+
+/* Copy the current string, cut at RPT_MAX_STRING, within the text budget. */
+static char *take_str(struct pctx *c, const char *what)
+{
+	size_t n = c->js.str_len;
+	char *d;
+
+	if (c->js.str_cut || n > RPT_MAX_STRING)
+		n = n > RPT_MAX_STRING ? RPT_MAX_STRING : n;
+	if (c->text + n + 1 > RPT_MAX_TEXT) {
+		perr(c, "the report's strings are larger than %d bytes in all", RPT_MAX_TEXT);
+		return NULL;
 	}
-	n = json_object_array_length(arr);
-	if (n > RPT_MAX_STRINGS) {
-		snprintf(err, errsz, "%s has more than %d entries", what, RPT_MAX_STRINGS);
-		json_object_put(arr);
+	if (c->js.str_full > RPT_MAX_STRING)
+		warn(c->r, "%s longer than %d bytes: cut", what, RPT_MAX_STRING);
+	d = copy_str(c->js.str, n);
+	if (d == NULL) {
+		nomem(c);
+		return NULL;
+	}
+	c->text += strlen(d) + 1;
+	return d;
+}
+
+/*
+ * A string member's value: *dst (freed first) gets a copy, or NULL when the
+ * value is null or "". Another type is noted and ignored. 0 or -1.
+ */
+static int opt_str(struct pctx *c, const char *what, char **dst)
+{
+	enum jscan_tok t = next(c);
+
+	free(*dst);
+	*dst = NULL;
+	if (t == JSCAN_ERROR)
+		return -1;
+	if (t == JSCAN_STRING) {
+		if (c->js.str_len == 0)
+			return 0;
+		*dst = take_str(c, what);
+		return *dst ? 0 : -1;
+	}
+	if (t != JSCAN_NULL)
+		warn(c->r, "%s is not a string (%s): ignored", what, jscan_tok_name(t));
+	return skip(c, t);
+}
+
+/* "" where a member is required but absent or unusable. */
+static int fill_empty(struct pctx *c, char **dst)
+{
+	if (*dst == NULL && (*dst = strdup("")) == NULL)
+		return nomem(c);
+	return 0;
+}
+
+/* An integer written as a string ("2"): its value, or -1 if it is not one. */
+static int64_t digits_value(const char *s, size_t n)
+{
+	int64_t v = 0;
+
+	if (n == 0 || n > 16)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * A session count: a JSON integer 0..2^53. Accepted and noted when it is
+ * unambiguous: written as a string of digits ("2"), or as a number with a
+ * fraction or exponent that is a whole number (2.0, 1e3). null: 0 with a
+ * warning. Anything else is an error that says what it is.
+ */
+static int get_count(struct pctx *c, const char *where, const char *key, int64_t *out)
+{
+	enum jscan_tok t = next(c);
+	char shown[48];
+
+	*out = 0;
+	switch (t) {
+	case JSCAN_ERROR:
+		return -1;
+	case JSCAN_NULL:
+		warn(c->r, "%s: %s is null, taken as 0", where, key);
+		return 0;
+	case JSCAN_STRING: {
+		int64_t v = digits_value(c->js.str, c->js.str_len);
+
+		snprintf(shown, sizeof(shown), "%.32s%s", c->js.str, c->js.str_len > 32 ? "..." : "");
+		if (v < 0)
+			return perr(c, "%s: %s is a string (\"%s\"), not an integer", where, key, shown);
+		warn(c->r, "%s: %s written as a string (\"%s\"), taken as %lld", where, key, shown,
+		     (long long)v);
+		*out = v;
+		return 0;
+	}
+	case JSCAN_NUMBER:
+		snprintf(shown, sizeof(shown), "%.*s%s", (int)(c->js.num_len > 32 ? 32 : c->js.num_len),
+			 c->js.num_text, c->js.num_len > 32 ? "..." : "");
+		if (c->js.num_text[0] == '-' && !(c->js.num_is_int && c->js.num_int == 0))
+			return perr(c, "%s: %s is negative (%s)", where, key, shown);
+		if (c->js.num_is_int) {
+			if (!c->js.num_range || c->js.num_int > RPT_MAX_COUNT)
+				return perr(c, "%s: %s is absurdly large (above 2^53)", where, key);
+			*out = c->js.num_int;
+			return 0;
+		}
+		{
+			char tmp[64];
+			double d;
+
+			if (c->js.num_len >= sizeof(tmp))
+				return perr(c, "%s: %s is not an integer (%s)", where, key, shown);
+			memcpy(tmp, c->js.num_text, c->js.num_len);
+			tmp[c->js.num_len] = '\0';
+			d = strtod(tmp, NULL);
+			if (!(d >= 0 && d <= (double)RPT_MAX_COUNT) || d != (double)(int64_t)d)
+				return perr(c, "%s: %s is not an integer (%s)", where, key, shown);
+			warn(c->r, "%s: %s written as %s, taken as %lld", where, key, shown,
+			     (long long)(int64_t)d);
+			*out = (int64_t)d;
+			return 0;
+		}
+	default:
+		perr(c, "%s: %s is %s, not an integer", where, key, jscan_tok_name(t));
 		return -1;
 	}
-	*outv = calloc(n ? n : 1, sizeof(char *));
-	if (*outv == NULL)
-		goto nomem;
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(arr, i);
-		const char *s;
-		size_t len;
+}
 
-		if (!json_object_is_type(e, json_type_string)) {
-			warn(r, "%s: a non-string entry ignored", what);
+/* Compare the current key. */
+static bool key_is(const struct pctx *c, const char *name)
+{
+	size_t n = strlen(name);
+
+	return c->js.str_len == n && memcmp(c->js.str, name, n) == 0;
+}
+
+/* Lower-case ASCII letters and drop one trailing dot (a domain name). */
+static bool domain_normalize(char *d)
+{
+	bool changed = false;
+	size_t n;
+
+	for (char *p = d; *p; p++)
+		if (*p >= 'A' && *p <= 'Z') {
+			*p = (char)(*p + 32);
+			changed = true;
+		}
+	n = strlen(d);
+	if (n > 1 && d[n - 1] == '.') {
+		d[n - 1] = '\0';
+		changed = true;
+	}
+	return changed;
+}
+
+struct slist {
+	char **v;
+	size_t n, cap;
+};
+
+static void slist_free(struct slist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int slist_add(struct pctx *c, struct slist *l, char *s, const char *what)
+{
+	if (l->n >= RPT_MAX_STRINGS) {
+		free(s);
+		return perr(c, "%s has more than %d entries", what, RPT_MAX_STRINGS);
+	}
+	if (++c->nlist > RPT_MAX_LIST_ENTRIES) {
+		free(s);
+		return perr(c, "more than %d policy-string and mx-host entries in the report",
+			    RPT_MAX_LIST_ENTRIES);
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			free(s);
+			return nomem(c);
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = s;
+	return 0;
+}
+
+/* The entries of a JSON array held in one string (Microsoft's TLSA list). */
+static int decode_inner(struct pctx *c, const char *text, size_t len, struct slist *out)
+{
+	struct jscan in;
+	char sb[RPT_MAX_STRING + 1];
+	enum jscan_tok t;
+
+	jscan_init(&in, text, len, 4, RPT_MAX_STRINGS + 1, sb, sizeof(sb));
+	if (jscan_next(&in) != JSCAN_ARRAY)
+		return 1;
+	while ((t = jscan_next(&in)) != JSCAN_ARRAY_END) {
+		char *s;
+
+		if (t == JSCAN_ERROR)
+			return 1;
+		if (t != JSCAN_STRING) {
+			if (jscan_skip(&in, t) != 0)
+				return 1;
 			continue;
 		}
-		s = json_object_get_string(e);
-		len = (size_t)json_object_get_string_len(e);
+		if (c->text + in.str_len + 1 > RPT_MAX_TEXT)
+			return perr(c, "the report's strings are larger than %d bytes in all",
+				    RPT_MAX_TEXT);
+		if ((s = copy_str(in.str, in.str_len)) == NULL)
+			return nomem(c);
+		c->text += in.str_len + 1;
+		if (slist_add(c, out, s, "policy-string") != 0)
+			return -1;
+	}
+	return jscan_next(&in) == JSCAN_EOF ? 0 : 1;
+}
+
+/*
+ * policy-string or mx-host: an array of strings, or one string (erratum
+ * 6241). mx-host entries lose an "mx:" prefix; "" entries of mx-host are
+ * dropped. One policy-string element that holds a JSON array is decoded.
+ */
+static int string_list(struct pctx *c, const char *what, bool mx, char ***outv, size_t *outn)
+{
+	struct slist l = { 0 }, inner = { 0 };
+	enum jscan_tok t = next(c);
+	bool single = t == JSCAN_STRING, inner_ok = false;
+	size_t seen = 0;
+
+	for (size_t i = 0; i < *outn; i++)	/* given twice: the last counts */
+		free((*outv)[i]);
+	free(*outv);
+	*outv = NULL;
+	*outn = 0;
+	if (t == JSCAN_ERROR)
+		return -1;
+	if (t == JSCAN_NULL)
+		return 0;
+	if (t != JSCAN_ARRAY && t != JSCAN_STRING) {
+		warn(c->r, "%s is neither a string nor an array: ignored", what);
+		return skip(c, t);
+	}
+	for (;;) {
+		const char *s;
+		size_t len;
+		char *d;
+
+		if (!single) {
+			t = next(c);
+			if (t == JSCAN_ARRAY_END)
+				break;
+			if (t == JSCAN_ERROR)
+				goto fail;
+			if (t != JSCAN_STRING) {
+				warn(c->r, "%s: a non-string entry ignored", what);
+				if (skip(c, t) != 0)
+					goto fail;
+				continue;
+			}
+		}
+		seen++;
+		s = c->js.str;
+		len = c->js.str_len;
+		if (!mx && seen == 1) {
+			size_t k = 0;
+
+			while (k < len && s[k] == ' ')
+				k++;
+			if (k < len && s[k] == '[') {
+				int rc = decode_inner(c, s + k, len - k, &inner);
+
+				if (rc < 0)
+					goto fail;
+				inner_ok = rc == 0;
+			}
+		}
 		if (mx && len >= 3 && strncasecmp(s, "mx:", 3) == 0) {
 			s += 3;
 			len -= 3;
@@ -638,230 +580,430 @@ static int string_list(struct rpt_report *r, struct json_object *v, const char *
 				s++;
 				len--;
 			}
-			warn(r, "mx-host entry with an \"mx:\" prefix");
+			warn(c->r, "mx-host entry with an \"mx:\" prefix");
 		}
-		if (len == 0)
-			continue;
-		(*outv)[*outn] = copy_str(r, s, len, what);
-		if ((*outv)[*outn] == NULL)
-			goto nomem;
-		(*outn)++;
+		if (len > 0 || !mx) {
+			if (c->js.str_full > RPT_MAX_STRING)
+				warn(c->r, "%s longer than %d bytes: cut", what, RPT_MAX_STRING);
+			if (len > RPT_MAX_STRING)
+				len = RPT_MAX_STRING;
+			if (c->text + len + 1 > RPT_MAX_TEXT) {
+				perr(c, "the report's strings are larger than %d bytes in all", RPT_MAX_TEXT);
+				goto fail;
+			}
+			if ((d = copy_str(s, len)) == NULL) {
+				nomem(c);
+				goto fail;
+			}
+			c->text += len + 1;
+			if (slist_add(c, &l, d, what) != 0)
+				goto fail;
+		}
+		if (single)
+			break;
 	}
-	rc = 0;
-	json_object_put(arr);
-	return rc;
-nomem:
-	json_object_put(arr);
-	snprintf(err, errsz, "out of memory");
+	if (inner_ok && seen == 1) {
+		slist_free(&l);
+		l = inner;
+		memset(&inner, 0, sizeof(inner));
+		warn(c->r, "%s: one string holding a JSON array, decoded", what);
+	}
+	slist_free(&inner);
+	/* policy-string "" entries are dropped too, but only after decoding */
+	if (!mx) {
+		size_t o = 0;
+
+		for (size_t i = 0; i < l.n; i++) {
+			if (l.v[i][0] == '\0')
+				free(l.v[i]);
+			else
+				l.v[o++] = l.v[i];
+		}
+		l.n = o;
+	}
+	*outv = l.v;
+	*outn = l.n;
+	return 0;
+fail:
+	slist_free(&l);
+	slist_free(&inner);
 	return -1;
 }
 
-static int parse_detail(struct rpt_report *r, struct json_object *o, size_t pi, size_t di,
-			struct rpt_detail *d, char *err, size_t errsz)
+static int parse_detail(struct pctx *c, size_t pi, size_t di, struct rpt_detail *d)
 {
-	char where[64];
-	bool nomem = false;
+	char where[96], *misspelled = NULL, *placeholder = NULL;
+	enum jscan_tok t;
+	bool have_count = false;
+	int rc = -1;
 
 	snprintf(where, sizeof(where), "policies[%zu].failure-details[%zu]", pi, di);
-	if (!json_object_is_type(o, json_type_object)) {
-		snprintf(err, errsz, "%s is not an object", where);
-		return -1;
+	while ((t = next(c)) == JSCAN_KEY) {
+		static const char *const names[] = {
+			"result-type", "sending-mta-ip", "receiving-mx-hostname",
+			"receiving-mx-host-name", "receiving-mx-helo", "receiving-ip",
+			"additional-information", "additional-info-uri", "failure-reason-code",
+		};
+		char **dsts[] = {
+			&d->result_type, &d->sending_mta_ip, &d->receiving_mx_hostname, &misspelled,
+			&d->receiving_mx_helo, &d->receiving_ip, &d->additional_information,
+			&placeholder, &d->failure_reason_code,
+		};
+		size_t k;
+
+		if (key_is(c, "failed-session-count")) {
+			if (get_count(c, where, "failed-session-count", &d->failed_session_count) != 0)
+				goto out;
+			have_count = true;
+			continue;
+		}
+		for (k = 0; k < sizeof(names) / sizeof(names[0]) && !key_is(c, names[k]); k++)
+			;
+		if (k == sizeof(names) / sizeof(names[0])) {
+			if (skip(c, next(c)) != 0)
+				goto out;
+			continue;
+		}
+		if (opt_str(c, names[k], dsts[k]) != 0)
+			goto out;
 	}
-	d->result_type = req_str(r, o, "result-type", &nomem);
-	d->sending_mta_ip = opt_str(r, o, "sending-mta-ip", &nomem);
-	d->receiving_mx_hostname = opt_str(r, o, "receiving-mx-hostname", &nomem);
-	if (d->receiving_mx_hostname == NULL && !nomem) {
-		d->receiving_mx_hostname = opt_str(r, o, "receiving-mx-host-name", &nomem);
-		if (d->receiving_mx_hostname)
-			warn(r, "%s: misspelled key receiving-mx-host-name", where);
+	if (t != JSCAN_OBJECT_END)
+		goto out;
+	if (d->receiving_mx_hostname == NULL && misspelled) {
+		d->receiving_mx_hostname = misspelled;
+		misspelled = NULL;
+		warn(c->r, "%s: misspelled key receiving-mx-host-name", where);
 	}
-	d->receiving_mx_helo = opt_str(r, o, "receiving-mx-helo", &nomem);
-	d->receiving_ip = opt_str(r, o, "receiving-ip", &nomem);
-	d->additional_information = opt_str(r, o, "additional-information", &nomem);
-	if (d->additional_information == NULL && !nomem) {
-		d->additional_information = opt_str(r, o, "additional-info-uri", &nomem);
-		if (d->additional_information)
-			warn(r, "%s: key additional-info-uri (RFC placeholder name)", where);
+	if (d->additional_information == NULL && placeholder) {
+		d->additional_information = placeholder;
+		placeholder = NULL;
+		warn(c->r, "%s: key additional-info-uri (RFC placeholder name)", where);
 	}
-	d->failure_reason_code = opt_str(r, o, "failure-reason-code", &nomem);
-	if (nomem) {
-		snprintf(err, errsz, "out of memory");
-		return -1;
-	}
-	if (d->result_type[0] == '\0')
-		warn(r, "%s: result-type missing", where);
-	return get_count(r, o, "failed-session-count", where, &d->failed_session_count, err, errsz);
+	if (d->result_type == NULL || d->result_type[0] == '\0')
+		warn(c->r, "%s: result-type missing", where);
+	if (!have_count)
+		warn(c->r, "%s: failed-session-count missing, taken as 0", where);
+	rc = fill_empty(c, &d->result_type);
+out:
+	free(misspelled);
+	free(placeholder);
+	return rc;
 }
 
-static int parse_policy(struct rpt_report *r, struct json_object *o, size_t pi,
-			const char *fallback, struct rpt_policy *p, char *err, size_t errsz)
+static int parse_details(struct pctx *c, size_t pi, struct rpt_policy *p)
 {
-	struct json_object *pol, *sum, *fd, *v;
-	char where[48];
-	bool nomem = false;
-	int64_t rows = 0;
-	size_t n;
+	enum jscan_tok t;
+	size_t cap = 0;
 
-	snprintf(where, sizeof(where), "policies[%zu]", pi);
-	if (!json_object_is_type(o, json_type_object)) {
-		snprintf(err, errsz, "%s is not an object", where);
-		return -1;
-	}
-	if (!json_object_object_get_ex(o, "policy", &pol) ||
-	    !json_object_is_type(pol, json_type_object)) {
-		warn(r, "%s: policy missing", where);
-		pol = NULL;
-	}
-	p->policy_type = pol ? req_str(r, pol, "policy-type", &nomem) : strdup("");
-	p->policy_domain = pol ? opt_str(r, pol, "policy-domain", &nomem) : NULL;
-	if (nomem || p->policy_type == NULL) {
-		snprintf(err, errsz, "out of memory");
-		return -1;
-	}
-	if (p->policy_domain == NULL) {
-		p->policy_domain = strdup(fallback ? fallback : "");
-		p->domain_from_fallback = true;
-		if (p->policy_domain == NULL) {
-			snprintf(err, errsz, "out of memory");
-			return -1;
-		}
-		warn(r, "%s: policy-domain missing, used \"%s\"", where, p->policy_domain);
-	}
-	if (pol) {
-		v = NULL;
-		json_object_object_get_ex(pol, "policy-string", &v);
-		if (string_list(r, v, "policy-string", false, &p->policy_string, &p->nstrings,
-				err, errsz) != 0)
-			return -1;
-		v = NULL;
-		json_object_object_get_ex(pol, "mx-host", &v);
-		if (string_list(r, v, "mx-host", true, &p->mx_host, &p->nmx, err, errsz) != 0)
-			return -1;
-	}
-	if (!json_object_object_get_ex(o, "summary", &sum) ||
-	    !json_object_is_type(sum, json_type_object)) {
-		warn(r, "%s: summary missing, counts taken as 0", where);
-	} else {
-		char w[64];
+	while ((t = next(c)) != JSCAN_ARRAY_END) {
+		struct rpt_detail *d;
 
-		snprintf(w, sizeof(w), "%s.summary", where);
-		if (get_count(r, sum, "total-successful-session-count", w, &p->success, err, errsz) ||
-		    get_count(r, sum, "total-failure-session-count", w, &p->failure, err, errsz))
+		if (t == JSCAN_ERROR)
 			return -1;
-	}
-	if (!json_object_object_get_ex(o, "failure-details", &fd) || fd == NULL)
-		fd = NULL;
-	else if (!json_object_is_type(fd, json_type_array)) {
-		warn(r, "%s: failure-details is not an array: ignored", where);
-		fd = NULL;
-	}
-	n = fd ? json_object_array_length(fd) : 0;
-	if (n > RPT_MAX_DETAILS) {
-		snprintf(err, errsz, "%s: more than %d failure-details", where, RPT_MAX_DETAILS);
-		return -1;
-	}
-	if (n) {
-		p->details = calloc(n, sizeof(*p->details));
-		if (p->details == NULL) {
-			snprintf(err, errsz, "out of memory");
-			return -1;
+		if (t != JSCAN_OBJECT)
+			return perr(c, "policies[%zu].failure-details[%zu] is not an object", pi,
+				    p->ndetails);
+		if (++c->ndetails > RPT_MAX_DETAILS)
+			return perr(c, "more than %d failure-details in the report", RPT_MAX_DETAILS);
+		if (p->ndetails == cap) {
+			size_t ncap = cap ? cap * 2 : 4;
+
+			d = realloc(p->details, ncap * sizeof(*d));
+			if (d == NULL)
+				return nomem(c);
+			p->details = d;
+			cap = ncap;
 		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		p->ndetails++;
-		if (parse_detail(r, json_object_array_get_idx(fd, i), pi, i, &p->details[i],
-				 err, errsz) != 0)
+		d = &p->details[p->ndetails++];
+		memset(d, 0, sizeof(*d));
+		if (parse_detail(c, pi, p->ndetails - 1, d) != 0)
 			return -1;
-		rows += p->details[i].failed_session_count;
 	}
-	if (n && rows != p->failure)
-		warn(r, "%s: failure-details sum to %lld, total-failure-session-count is %lld",
-		     where, (long long)rows, (long long)p->failure);
-	else if (n == 0 && p->failure > 0)
-		warn(r, "%s: %lld failures without failure-details", where, (long long)p->failure);
 	return 0;
 }
 
-static int parse_report(struct rpt_report *r, struct json_object *root, const char *fallback,
-			char *err, size_t errsz)
+/* The "policy" object of a policy entry. */
+static int parse_policy_desc(struct pctx *c, struct rpt_policy *p)
 {
-	struct json_object *dr, *v, *pols;
-	char fb[256] = "";
-	bool nomem = false;
-	size_t n;
+	enum jscan_tok t;
 
-	if (!json_object_is_type(root, json_type_object)) {
-		snprintf(err, errsz, "the report is not a JSON object");
-		return -1;
+	while ((t = next(c)) == JSCAN_KEY) {
+		int rc;
+
+		if (key_is(c, "policy-type"))
+			rc = opt_str(c, "policy-type", &p->policy_type);
+		else if (key_is(c, "policy-domain"))
+			rc = opt_str(c, "policy-domain", &p->policy_domain);
+		else if (key_is(c, "policy-string"))
+			rc = string_list(c, "policy-string", false, &p->policy_string, &p->nstrings);
+		else if (key_is(c, "mx-host"))
+			rc = string_list(c, "mx-host", true, &p->mx_host, &p->nmx);
+		else
+			rc = skip(c, next(c));
+		if (rc != 0)
+			return -1;
 	}
-	r->organization_name = req_str(r, root, "organization-name", &nomem);
-	r->contact_info = opt_str(r, root, "contact-info", &nomem);
-	r->report_id = req_str(r, root, "report-id", &nomem);
-	if (nomem) {
-		snprintf(err, errsz, "out of memory");
-		return -1;
+	return t == JSCAN_OBJECT_END ? 0 : -1;
+}
+
+static int parse_summary(struct pctx *c, const char *where, struct rpt_policy *p, bool have[2])
+{
+	enum jscan_tok t;
+
+	while ((t = next(c)) == JSCAN_KEY) {
+		int rc;
+
+		if (key_is(c, "total-successful-session-count")) {
+			rc = get_count(c, where, "total-successful-session-count", &p->success);
+			have[0] = true;
+		} else if (key_is(c, "total-failure-session-count")) {
+			rc = get_count(c, where, "total-failure-session-count", &p->failure);
+			have[1] = true;
+		} else {
+			rc = skip(c, next(c));
+		}
+		if (rc != 0)
+			return -1;
 	}
+	return t == JSCAN_OBJECT_END ? 0 : -1;
+}
+
+static int parse_policy(struct pctx *c, size_t pi, struct rpt_policy *p)
+{
+	char where[48], sw[64];
+	enum jscan_tok t;
+	bool have_policy = false, have_summary = false, have_fd = false, have[2] = { false, false };
+	int64_t rows = 0;
+	bool rows_over = false;
+
+	snprintf(where, sizeof(where), "policies[%zu]", pi);
+	snprintf(sw, sizeof(sw), "%s.summary", where);
+	while ((t = next(c)) == JSCAN_KEY) {
+		int rc;
+
+		if (key_is(c, "policy")) {
+			t = next(c);
+			if (t == JSCAN_OBJECT && !have_policy) {
+				have_policy = true;
+				rc = parse_policy_desc(c, p);
+			} else {
+				rc = skip(c, t);
+			}
+		} else if (key_is(c, "summary")) {
+			t = next(c);
+			if (t == JSCAN_OBJECT) {
+				have_summary = true;
+				rc = parse_summary(c, sw, p, have);
+			} else {
+				rc = skip(c, t);
+			}
+		} else if (key_is(c, "failure-details")) {
+			t = next(c);
+			if (t == JSCAN_ARRAY && have_fd)
+				return perr(c, "%s: failure-details given twice", where);
+			if (t == JSCAN_ARRAY) {
+				have_fd = true;
+				rc = parse_details(c, pi, p);
+			} else {
+				if (t != JSCAN_NULL && t != JSCAN_ERROR)
+					warn(c->r, "%s: failure-details is not an array: ignored", where);
+				rc = skip(c, t);
+			}
+		} else {
+			rc = skip(c, next(c));
+		}
+		if (rc != 0)
+			return -1;
+	}
+	if (t != JSCAN_OBJECT_END)
+		return -1;
+	if (!have_policy)
+		warn(c->r, "%s: policy missing", where);
+	if (fill_empty(c, &p->policy_type) != 0)
+		return -1;
+	if (p->policy_domain && domain_normalize(p->policy_domain))
+		warn(c->r, "%s: policy-domain in upper case or with a trailing dot, normalized to "
+		     "\"%s\"", where, p->policy_domain);
+	if (!have_summary) {
+		warn(c->r, "%s: summary missing, counts taken as 0", where);
+	} else {
+		if (!have[0])
+			warn(c->r, "%s: total-successful-session-count missing, taken as 0", sw);
+		if (!have[1])
+			warn(c->r, "%s: total-failure-session-count missing, taken as 0", sw);
+	}
+	for (size_t i = 0; i < p->ndetails; i++)
+		if (__builtin_add_overflow(rows, p->details[i].failed_session_count, &rows))
+			rows_over = true;
+	if (rows_over)
+		warn(c->r, "%s: failure-details sum to more than 2^63, total-failure-session-count "
+		     "is %lld", where, (long long)p->failure);
+	else if (p->ndetails && rows != p->failure)
+		warn(c->r, "%s: failure-details sum to %lld, total-failure-session-count is %lld",
+		     where, (long long)rows, (long long)p->failure);
+	else if (p->ndetails == 0 && p->failure > 0)
+		warn(c->r, "%s: %lld failures without failure-details", where, (long long)p->failure);
+	return 0;
+}
+
+static int parse_policies(struct pctx *c)
+{
+	struct rpt_report *r = c->r;
+	enum jscan_tok t;
+	size_t cap = 0;
+
+	while ((t = next(c)) != JSCAN_ARRAY_END) {
+		struct rpt_policy *p;
+
+		if (t == JSCAN_ERROR)
+			return -1;
+		if (t != JSCAN_OBJECT)
+			return perr(c, "policies[%zu] is not an object", r->npolicies);
+		if (r->npolicies >= RPT_MAX_POLICIES)
+			return perr(c, "more than %d policies", RPT_MAX_POLICIES);
+		if (r->npolicies == cap) {
+			size_t ncap = cap ? cap * 2 : 4;
+
+			p = realloc(r->policies, ncap * sizeof(*p));
+			if (p == NULL)
+				return nomem(c);
+			r->policies = p;
+			cap = ncap;
+		}
+		p = &r->policies[r->npolicies++];
+		memset(p, 0, sizeof(*p));
+		if (parse_policy(c, r->npolicies - 1, p) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_date_range(struct pctx *c)
+{
+	enum jscan_tok t;
+
+	while ((t = next(c)) == JSCAN_KEY) {
+		int i = key_is(c, "start-datetime") ? 0 : key_is(c, "end-datetime") ? 1 : -1;
+		const char *key = i ? "end-datetime" : "start-datetime";
+		int64_t *tm = i ? &c->r->end : &c->r->start;
+
+		if (i < 0) {
+			if (skip(c, next(c)) != 0)
+				return -1;
+			continue;
+		}
+		t = next(c);
+		if (t == JSCAN_ERROR)
+			return -1;
+		if (t == JSCAN_NUMBER)
+			return perr(c, "date-range.%s is a number (%.*s), not an RFC 3339 date-time string",
+				    key, (int)(c->js.num_len > 24 ? 24 : c->js.num_len), c->js.num_text);
+		if (t != JSCAN_STRING)
+			return perr(c, "date-range.%s is %s, not an RFC 3339 date-time string", key,
+				    jscan_tok_name(t));
+		if (c->js.str_cut || strlen(c->js.str) != c->js.str_len ||
+		    rpt_parse_time(c->js.str, tm) != 0)
+			return perr(c, "date-range.%s is not an RFC 3339 date-time (\"%.40s\")", key,
+				    c->js.str);
+		if (strpbrk(c->js.str + 19, "Zz+-") == NULL)
+			warn(c->r, "date-range.%s without time zone, taken as UTC", key);
+		c->have_range[i] = true;
+	}
+	return t == JSCAN_OBJECT_END ? 0 : -1;
+}
+
+/* The fallback policy domain: the caller's, else the report-id's tail
+ * ("..._example.com" Google/sys4, "...+example.com" Microsoft). */
+static void fallback_domain(const struct pctx *c, char *fb, size_t fbsz)
+{
+	const struct rpt_report *r = c->r;
+
+	fb[0] = '\0';
+	if (c->fallback && c->fallback[0]) {
+		snprintf(fb, fbsz, "%s", c->fallback);
+	} else {
+		const char *a = strrchr(r->report_id, '_'), *b = strrchr(r->report_id, '+');
+		const char *t = a > b ? a : b;
+
+		if (t && looks_like_domain(t + 1) && strlen(t + 1) < fbsz) {
+			snprintf(fb, fbsz, "%s", t + 1);
+			domain_normalize(fb);
+		}
+	}
+}
+
+static int parse_report(struct pctx *c)
+{
+	struct rpt_report *r = c->r;
+	enum jscan_tok t = next(c);
+	char fb[256];
+
+	if (t == JSCAN_ERROR)
+		return -1;
+	if (t != JSCAN_OBJECT)
+		return perr(c, "the report is not a JSON object (it is %s)", jscan_tok_name(t));
+	while ((t = next(c)) == JSCAN_KEY) {
+		int rc;
+
+		if (key_is(c, "organization-name")) {
+			rc = opt_str(c, "organization-name", &r->organization_name);
+		} else if (key_is(c, "contact-info")) {
+			rc = opt_str(c, "contact-info", &r->contact_info);
+		} else if (key_is(c, "report-id")) {
+			rc = opt_str(c, "report-id", &r->report_id);
+		} else if (key_is(c, "date-range")) {
+			t = next(c);
+			if (t == JSCAN_OBJECT)
+				rc = parse_date_range(c);
+			else if (t == JSCAN_ERROR)
+				rc = -1;
+			else
+				return perr(c, "date-range is %s, not an object", jscan_tok_name(t));
+		} else if (key_is(c, "policies")) {
+			t = next(c);
+			if (t == JSCAN_ERROR)
+				return -1;
+			if (t != JSCAN_ARRAY)
+				return perr(c, "policies missing or not an array (it is %s)",
+					    jscan_tok_name(t));
+			if (c->have_policies)
+				return perr(c, "policies given twice");
+			c->have_policies = true;
+			rc = parse_policies(c);
+		} else {
+			rc = skip(c, next(c));
+		}
+		if (rc != 0)
+			return -1;
+	}
+	if (t != JSCAN_OBJECT_END || next(c) != JSCAN_EOF)
+		return -1;
+	if (fill_empty(c, &r->organization_name) != 0 || fill_empty(c, &r->report_id) != 0)
+		return -1;
 	if (r->organization_name[0] == '\0')
 		warn(r, "organization-name missing");
 	if (r->report_id[0] == '\0')
 		warn(r, "report-id missing");
-	if (!json_object_object_get_ex(root, "date-range", &dr) ||
-	    !json_object_is_type(dr, json_type_object)) {
-		snprintf(err, errsz, "date-range missing");
-		return -1;
-	}
-	for (int i = 0; i < 2; i++) {
-		const char *key = i ? "end-datetime" : "start-datetime";
-		int64_t *t = i ? &r->end : &r->start;
-		const char *s;
-
-		if (!json_object_object_get_ex(dr, key, &v) || !json_object_is_type(v, json_type_string)) {
-			snprintf(err, errsz, "date-range.%s missing", key);
-			return -1;
-		}
-		s = json_object_get_string(v);
-		if (rpt_parse_time(s, t) != 0) {
-			snprintf(err, errsz, "date-range.%s is not an RFC 3339 date-time", key);
-			return -1;
-		}
-		if (strpbrk(s + 19, "Zz+-") == NULL)
-			warn(r, "date-range.%s without time zone, taken as UTC", key);
-	}
+	for (int i = 0; i < 2; i++)
+		if (!c->have_range[i])
+			return perr(c, "date-range%s missing", i ? ".end-datetime" :
+				    c->have_range[1] ? ".start-datetime" : "");
 	if (r->start > r->end)
 		warn(r, "date-range: start after end");
-	if (!json_object_object_get_ex(root, "policies", &pols) ||
-	    !json_object_is_type(pols, json_type_array)) {
-		snprintf(err, errsz, "policies missing or not an array");
-		return -1;
-	}
-	/* The fallback policy domain: the caller's, else the report-id's tail
-	 * ("..._example.com" Google/sys4, "...+example.com" Microsoft). */
-	if (fallback && fallback[0])
-		snprintf(fb, sizeof(fb), "%s", fallback);
-	else {
-		const char *a = strrchr(r->report_id, '_'), *b = strrchr(r->report_id, '+');
-		const char *t = a > b ? a : b;
-
-		if (t && looks_like_domain(t + 1) && strlen(t + 1) < sizeof(fb))
-			snprintf(fb, sizeof(fb), "%s", t + 1);
-	}
-	n = json_object_array_length(pols);
-	if (n > RPT_MAX_POLICIES) {
-		snprintf(err, errsz, "more than %d policies", RPT_MAX_POLICIES);
-		return -1;
-	}
-	if (n == 0)
+	if (!c->have_policies)
+		return perr(c, "policies missing or not an array");
+	if (r->npolicies == 0)
 		warn(r, "policies is empty");
-	r->policies = calloc(n ? n : 1, sizeof(*r->policies));
-	if (r->policies == NULL) {
-		snprintf(err, errsz, "out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		r->npolicies++;
-		if (parse_policy(r, json_object_array_get_idx(pols, i), i, fb,
-				 &r->policies[i], err, errsz) != 0)
-			return -1;
+	fallback_domain(c, fb, sizeof(fb));
+	for (size_t i = 0; i < r->npolicies; i++) {
+		struct rpt_policy *p = &r->policies[i];
+
+		if (p->policy_domain)
+			continue;
+		if ((p->policy_domain = strdup(fb)) == NULL)
+			return nomem(c);
+		p->domain_from_fallback = true;
+		warn(r, "policies[%zu]: policy-domain missing, used \"%s\"", i, p->policy_domain);
 	}
 	return 0;
 }
@@ -869,20 +1011,15 @@ static int parse_report(struct rpt_report *r, struct json_object *root, const ch
 int rpt_parse_json(const char *json, size_t len, const char *fallback_domain,
 		   struct rpt_report **out, char *err, size_t errsz)
 {
-	struct json_tokener *tok;
-	struct json_object *root;
-	struct rpt_report *r;
-	size_t good, end;
-	enum json_tokener_error je;
+	struct pctx c;
+	size_t good;
+	char *strbuf;
+	int rc;
 
 	*out = NULL;
 	if (len >= 3 && memcmp(json, "\xef\xbb\xbf", 3) == 0) {	/* BOM */
 		json += 3;
 		len -= 3;
-	}
-	if (len > 0x7fffffff) {
-		snprintf(err, errsz, "report too large");
-		return -1;
 	}
 	good = utf8_valid((const unsigned char *)json, len);
 	if (good != len) {
@@ -890,42 +1027,35 @@ int rpt_parse_json(const char *json, size_t len, const char *fallback_domain,
 			 (unsigned char)json[good], good);
 		return -1;
 	}
-	tok = json_tokener_new_ex(RPT_JSON_DEPTH);
-	if (tok == NULL) {
+	memset(&c, 0, sizeof(c));
+	c.err = err;
+	c.errsz = errsz;
+	c.r = calloc(1, sizeof(*c.r));
+	strbuf = malloc(RPT_SCAN_STRING);
+	if (fallback_domain && fallback_domain[0])
+		c.fallback = strdup(fallback_domain);
+	if (c.r == NULL || strbuf == NULL || (fallback_domain && fallback_domain[0] && !c.fallback)) {
+		free(c.r);
+		free(strbuf);
+		free(c.fallback);
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
-	root = json_tokener_parse_ex(tok, json, (int)len);
-	je = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (root == NULL || je != json_tokener_success) {
-		json_object_put(root);
+	if (c.fallback)
+		domain_normalize(c.fallback);
+	err[0] = '\0';
+	jscan_init(&c.js, json, len, RPT_JSON_DEPTH, RPT_MAX_VALUES, strbuf, RPT_SCAN_STRING);
+	rc = parse_report(&c);
+	if (rc != 0 && err[0] == '\0')
 		snprintf(err, errsz, "report is not valid JSON: %s",
-			 je == json_tokener_continue ? "unexpected end of input"
-			 : json_tokener_error_desc(je));
+			 c.js.err[0] ? c.js.err : "unexpected structure");
+	free(strbuf);
+	free(c.fallback);
+	if (rc != 0) {
+		rpt_free(c.r);
 		return -1;
 	}
-	while (end < len && isspace((unsigned char)json[end]))
-		end++;
-	if (end != len) {
-		json_object_put(root);
-		snprintf(err, errsz, "report is not valid JSON: data after the object");
-		return -1;
-	}
-	r = calloc(1, sizeof(*r));
-	if (r == NULL) {
-		json_object_put(root);
-		snprintf(err, errsz, "out of memory");
-		return -1;
-	}
-	if (parse_report(r, root, fallback_domain, err, errsz) != 0) {
-		json_object_put(root);
-		rpt_free(r);
-		return -1;
-	}
-	json_object_put(root);
-	*out = r;
+	*out = c.r;
 	return 0;
 }
 
@@ -938,7 +1068,14 @@ int rpt_parse(const unsigned char *data, size_t len, size_t max_out,
 	int rc;
 
 	*out = NULL;
-	if (rpt_decompress(data, len, max_out, &json, &jlen, NULL, err, errsz) != 0)
+	if (unpack_format_of(data, len) == UNPACK_JSON) {	/* parsed where it is, no copy */
+		if (len > max_out) {
+			snprintf(err, errsz, "report larger than the limit of %zu bytes", max_out);
+			return -1;
+		}
+		return rpt_parse_json((const char *)data, len, fallback_domain, out, err, errsz);
+	}
+	if (unpack_report(data, len, max_out, &json, &jlen, NULL, err, errsz) != 0)
 		return -1;
 	rc = rpt_parse_json((const char *)json, jlen, fallback_domain, out, err, errsz);
 	free(json);
