@@ -506,7 +506,12 @@ static enum received_status store_report(struct received_store *s,
 		json_object_object_add(rec, "headers", headers_json(m));
 	for (size_t i = 0; i < r->nwarn; i++)
 		json_object_array_add(w, json_object_new_string(r->warnings[i]));
+	if (m && m->mbox_from)
+		json_object_array_add(w, json_object_new_string(
+			"the mail starts with an mbox \"From \" line: skipped"));
 	json_object_object_add(rec, "warnings", w);
+	/* what was tolerated: the sender's deviations from RFC 8460 */
+	json_object_object_add(rec, "deviations", json_object_new_int((int)json_object_array_length(w)));
 	json_object_object_add(rec, "report", rep);
 	text = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PRETTY |
 					      JSON_C_TO_STRING_NOSLASHESCAPE);

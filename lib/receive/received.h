@@ -16,7 +16,8 @@
  * "source", "filename", "dkim" (pass, fail, none, unknown, trusted),
  * "dkim_verified", "dkim_domain", "submitter", "headers" (subject, from,
  * tls-report-domain, tls-report-submitter, message-id,
- * authentication-results[]), "warnings"[] and "report" (the normalized
+ * authentication-results[]), "warnings"[] (every deviation from RFC 8460
+ * that was tolerated), "deviations" (their number) and "report" (the normalized
  * report, rptparse.h); a rejection has "reason" and "size" instead of
  * "report".
  *
