@@ -144,6 +144,35 @@ def test_messy(tmp):
     check('total-successful-session-count is a string ("many"), not an integer' in why, f"reason: {why!r}")
 
 
+def test_big_counts(tmp):
+    """Issue 10 item 4: eleven reports of 2^53 sessions for one day. The
+    totals add up exactly; the chart's bar heights stay within 0..100 (the
+    old code multiplied the totals by 100 and overflowed: negative SVG
+    heights, and a UBSan report)."""
+    conf = os.path.join(tmp, "big.conf")
+    with open(conf, "w") as fp:
+        fp.write(f"received_directory = {tmp}/big\n")
+    files = []
+    for i in range(11):
+        path = os.path.join(tmp, f"big{i}.json")
+        with open(path, "w") as fp:
+            fp.write(REPORT % ("Big Org", '"2025-08-03T00:00:00Z"', "big.example", f"b{i}", "big.example",
+                               str(2 ** 53), str(2 ** 53)))
+        files.append(path)
+    rc, out, err = ctl(conf, "received", "import", *files)
+    check_eq((rc, out.count(": stored ")), (0, 11), f"eleven big reports stored ({err})")
+    rc, out, err = ctl(conf, "received", "summary", "--json")
+    g = json.loads(out)["unverified"] if rc == 0 else []
+    check_eq([(x["successful"], x["failed"]) for x in g], [(11 * 2 ** 53, 11 * 2 ** 53)], "exact totals")
+    html = os.path.join(tmp, "big.html")
+    rc, out, err = ctl(conf, "received", "summary", "--html", html)
+    check_eq(rc, 0, f"html with big counts ({err})")
+    check("runtime error" not in err, f"sanitizer: {err}")
+    with open(html) as fp:
+        heights = [int(h) for h in re.findall(r'height="(-?\d+)"', fp.read())[1:]]
+    check(heights and all(0 <= h <= 100 for h in heights), f"bar heights {heights}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="test_received.")
     try:
@@ -252,6 +281,7 @@ def main():
         rc, out, err = ctl(conf, "received", "bogus")
         check_eq(rc, 64, "usage error")
         test_messy(tmp)
+        test_big_counts(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     done("test_received")
