@@ -37,6 +37,7 @@
 #include "received.h"
 #include "rptparse.h"
 #include "rstats.h"
+#include "termesc.h"
 
 static void received_usage(void)
 {
@@ -159,13 +160,13 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 		in.max_report = (size_t)conf_int(c, "max_report_size");
 		switch (received_ingest(s, &in, id, sizeof(id), reason, sizeof(reason))) {
 		case RECEIVED_STORED:
-			printf("%s: stored %s (%s)\n", argv[i], id, reason);
+			printf("%s: stored %s (%s)\n", termesc(argv[i]), id, termesc(reason));
 			break;
 		case RECEIVED_DUPLICATE:
-			printf("%s: duplicate %s (%s)\n", argv[i], id, reason);
+			printf("%s: duplicate %s (%s)\n", termesc(argv[i]), id, termesc(reason));
 			break;
 		case RECEIVED_REJECTED:
-			printf("%s: rejected %s: %s\n", argv[i], id, reason);
+			printf("%s: rejected %s: %s\n", termesc(argv[i]), id, termesc(reason));
 			if (rc == CTL_OK)
 				rc = CTL_DATAERR;
 			break;
@@ -390,7 +391,7 @@ static void print_map(FILE *fp, const char *label, struct json_object *g, const 
 			json_object_array_put_idx(arr, i, b);
 			json_object_array_put_idx(arr, best, a);
 		}
-		fprintf(fp, "%s %s (%lld)", i ? "," : "", jstr(json_object_array_get_idx(arr, i), "k"),
+		fprintf(fp, "%s %s (%lld)", i ? "," : "", termesc(jstr(json_object_array_get_idx(arr, i), "k")),
 			(long long)jint(json_object_array_get_idx(arr, i), "n"));
 	}
 	fprintf(fp, "\n");
@@ -406,12 +407,13 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 		struct json_object *g = json_object_array_get_idx(arr, i), *orgs, *types;
 		bool first = true;
 
-		fprintf(fp, "  %s %s: %lld ok, %lld failed; policies:", jstr(g, "domain"), jstr(g, "day"),
+		fprintf(fp, "  %s %s: %lld ok, %lld failed; policies:", termesc(jstr(g, "domain")),
+			termesc(jstr(g, "day")),
 			(long long)jint(g, "successful"), (long long)jint(g, "failed"));
 		if (json_object_object_get_ex(g, "policy_types", &types)) {
 			json_object_object_foreach(types, k, v) {
 				(void)v;
-				fprintf(fp, "%s %s", first ? "" : ",", k);
+				fprintf(fp, "%s %s", first ? "" : ",", termesc(k));
 				first = false;
 			}
 		}
@@ -421,7 +423,7 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 			fprintf(fp, "    by policy type (a session may count under several):");
 			first = true;
 			json_object_object_foreach(types, k, v) {
-				fprintf(fp, "%s %s %lld ok, %lld failed", first ? "" : ";", k,
+				fprintf(fp, "%s %s %lld ok, %lld failed", first ? "" : ";", termesc(k),
 					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
 				first = false;
 			}
@@ -432,7 +434,7 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 
 			json_object_object_get_ex(g, "signed_by", &sb);
 			json_object_object_foreach(orgs, k, v) {
-				fprintf(fp, "    %s: %lld ok, %lld failed", k,
+				fprintf(fp, "    %s: %lld ok, %lld failed", termesc(k),
 					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
 				if (sb == NULL || !json_object_object_get_ex(sb, k, &sig)) {
 					fprintf(fp, "\n");
@@ -443,7 +445,7 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 					json_object_object_foreach(sig, who, n) {
 						if (jint(n, "successful") == jint(v, "successful") &&
 						    jint(n, "failed") == jint(v, "failed")) {
-							fprintf(fp, " (signed by %s)\n", who);
+							fprintf(fp, " (signed by %s)\n", termesc(who));
 							sig = NULL;
 						}
 						break;
@@ -453,7 +455,7 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 				}
 				fprintf(fp, "\n");
 				json_object_object_foreach(sig, who2, n2)
-					fprintf(fp, "      signed by %s: %lld ok, %lld failed\n", who2,
+					fprintf(fp, "      signed by %s: %lld ok, %lld failed\n", termesc(who2),
 						(long long)jint(n2, "successful"), (long long)jint(n2, "failed"));
 			}
 		}

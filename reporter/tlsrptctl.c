@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "ctl.h"
 #include "log.h"
+#include "termesc.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
 
@@ -55,6 +56,10 @@ int main(int argc, char **argv)
 	char err[512];
 	int opt, rc;
 
+	/* every byte printed passes termesc: text from reports, day files,
+	 * DNS and remote servers can never drive the operator's terminal */
+	if (termesc_stream(&stdout) != 0 || termesc_stream(&stderr) != 0)
+		return CTL_SOFTWARE;
 	log_init("tlsrptctl", LOG_TO_STDERR, 0);
 	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
 		switch (opt) {
