@@ -163,6 +163,10 @@ static const struct conf_key conf_keys[] = {
 	{ "sts_refresh_interval", T_DURATION, "1d", 60, 365 * DAY, "proactive refresh of cached policies" },
 	{ "sts_ca_file", T_STR, "", 0, 0, "CA bundle for policy hosts (empty: system store; tests)" },
 	{ "sts_https_port", T_INT, "443", 1, 65535, "policy host port (tests)" },
+	{ "sts_allow_private_destinations", T_BOOL, "no", 0, 0,
+	  "fetch policies from hosts on loopback, private or link-local addresses" },
+	{ "sts_allow_loopback_destinations", T_BOOL, "no", 0, 0,
+	  "fetch policies from hosts on loopback addresses only (tests)" },
 	{ "policy_default_level", T_STR, "may", 0, 0, "your smtp_tls_security_level (may, encrypt or dane): level of 3.10 replies for STS testing-mode policies, which must not enforce (dane: NOTFOUND)" },
 };
 

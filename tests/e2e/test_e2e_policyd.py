@@ -369,6 +369,8 @@ class Run:
             "sts_cache_file = " + os.path.join(state, "sts-cache"),
             "sts_https_port = %d" % self.https.server_address[1],
             "sts_ca_file = " + os.path.join(pki, "ca.crt"),
+            # the test's policy host is on loopback (issue 10 item 8)
+            "sts_allow_loopback_destinations = yes",
             "sts_reply_budget = 10s",
             "sts_fetch_timeout = 10s",
         ]
