@@ -100,20 +100,19 @@ static char *copy_str(const char *s, size_t n)
 		for (size_t i = 0; i < n; i++)
 			if (d[i] == '\0')
 				d[i] = '?';
-		/* a cut must not split a UTF-8 character */
-		while (n > 0 && ((unsigned char)d[n - 1] & 0xc0) == 0x80) {
+		/* a cut must not split a UTF-8 character: drop an incomplete
+		 * last one (its lead byte and the continuation bytes after it) */
+		if (n > 0) {
 			size_t k = n - 1;
+			unsigned char lead;
+			size_t want;
 
-			while (k > 0 && ((unsigned char)d[k] & 0xc0) == 0x80)
+			while (k > 0 && n - k < 4 && ((unsigned char)d[k] & 0xc0) == 0x80)
 				k--;
-			{
-				unsigned char lead = (unsigned char)d[k];
-				size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-
-				if (n - k < want)
-					d[n = k] = '\0';
-			}
-			break;
+			lead = (unsigned char)d[k];
+			want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+			if (n - k < want)
+				d[k] = '\0';
 		}
 	}
 	return d;

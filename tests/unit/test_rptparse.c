@@ -525,6 +525,35 @@ static void test_deep_json(void)
 	buf_free(&b);
 }
 
+/* A string cut at RPT_MAX_STRING never ends in half a character. */
+static void test_cut_utf8(void)
+{
+	for (int lead = 0; lead < 4; lead++) {
+		struct buf b;
+		struct rpt_report *r = NULL;
+		char err[256];
+		static const char *const ch[] = { "\xc3\xa4", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "a" };
+
+		buf_init(&b, 1 << 20);
+		buf_adds(&b, "{\"organization-name\":\"");
+		for (int i = 0; i < RPT_MAX_STRING - 1; i++)
+			buf_addc(&b, 'x');
+		for (int i = 0; i < 4; i++)
+			buf_adds(&b, ch[lead]);
+		buf_adds(&b, "\",\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00Z\","
+			 "\"end-datetime\":\"2024-01-01T00:00:00Z\"},\"policies\":[]}");
+		CHECK_INT(rpt_parse_json(b.data, b.len, NULL, &r, err, sizeof(err)), 0);
+		if (r) {
+			size_t n = strlen(r->organization_name);
+
+			CHECK(n == (size_t)(lead == 3 ? RPT_MAX_STRING : RPT_MAX_STRING - 1),
+			      "lead %d: cut at %zu", lead, n);
+		}
+		rpt_free(r);
+		buf_free(&b);
+	}
+}
+
 /* Issue 10 item 4: 1,100 rows of 2^53 sum past 2^63 (UBSan found the
  * signed overflow); the sum is checked and the mismatch noted. */
 static void test_sum_overflow(void)
@@ -620,5 +649,6 @@ int main(void)
 	test_deep_json();
 	test_sum_overflow();
 	test_budgets();
+	test_cut_utf8();
 	return check_done("test_rptparse");
 }
