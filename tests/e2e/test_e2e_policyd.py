@@ -154,7 +154,7 @@ class Domain:
         else:
             code, reason = E.MUST_MATCH[self.mxkind]
             if gen == "3.10":
-                helo = E.EHLO % (self.mxname, "250-STARTTLS\r\n")
+                helo = self.mxname.lower()     # the greeting name of E.EHLO
                 det = (E.RT[code], E.SMTP_BIND, self.mxname, helo, self.mxaddr, None, reason, 1)
             else:
                 det = (E.RT[code], None, self.mxname, None, self.mxaddr, None, reason, 1)
