@@ -259,7 +259,26 @@ def expected(scens, gen, rounds=1):
 #
 # Datagrams (probe), `tlsrptctl dump --json` and RFC 8460 reports are all
 # turned into {d: sorted list of (ptype, pdomain, strings, mx, ok, fail,
-# details)} with details = sorted (result-type, s, n, h, r, a, f, count).
+# details)} with details = sorted (result-type, s, n, h, r, a, f, count);
+# a datagram's h (the whole EHLO reply) becomes its greeting name.
+
+def greeting_name(reply):
+    """The greeting name of an EHLO reply ("250-mx.example testmx\r\n250-...")
+    as the collector keeps it for receiving-mx-helo (issue 10 item 2): what
+    Postfix sends in the datagram is the whole reply."""
+    if reply is None:
+        return None
+    s = reply.lstrip(" \t")
+    if re.match(r"[0-9]{3}([- \r\n]|$)", s):
+        if not re.match(r"250[- ]", s):
+            return None
+        s = s[4:]
+    m = re.match(r"[^\x00-\x20\x7f]+", s.lstrip(" \t"))
+    if not m or len(m.group(0).encode()) > 255:
+        return None
+    name = "".join(c.lower() if "A" <= c <= "Z" else c for c in m.group(0))
+    return name[:-1] if len(name) > 1 and name.endswith(".") else name
+
 
 def canon_datagrams(dgrams):
     acc = {}
@@ -277,7 +296,7 @@ def canon_datagrams(dgrams):
                 e[0] += 1
             for fd in p.get("failure-details", ()):
                 dk = (RT.get(fd.get("c"), str(fd.get("c"))), fd.get("s"), fd.get("n"),
-                      fd.get("h"), fd.get("r"), fd.get("a"), fd.get("f"))
+                      greeting_name(fd.get("h")), fd.get("r"), fd.get("a"), fd.get("f"))
                 e[2][dk] = e[2].get(dk, 0) + 1
     return _fold(acc)
 
