@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* Is this code point one that changes what a terminal shows? */
-static bool unsafe(uint32_t cp, bool keep_lines)
+static bool unsafe_cp(uint32_t cp, bool keep_lines)
 {
 	if (cp < 0x20)
 		return !(keep_lines && (cp == '\n' || cp == '\t'));
@@ -22,6 +22,11 @@ static bool unsafe(uint32_t cp, bool keep_lines)
 		return true;
 	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
 	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
+bool termesc_unsafe(uint32_t cp)
+{
+	return cp != '\n' && cp != '\t' && unsafe_cp(cp, true);
 }
 
 /*
@@ -78,7 +83,7 @@ int termesc_buf(struct buf *b, const char *s, size_t len, bool keep_lines, bool 
 
 		if (n < 0 && partial)
 			break;
-		if (n > 0 && !unsafe(cp, keep_lines) && (keep_lines || cp != '\\')) {
+		if (n > 0 && !unsafe_cp(cp, keep_lines) && (keep_lines || cp != '\\')) {
 			i += (size_t)n;
 			continue;
 		}
@@ -106,7 +111,7 @@ bool termesc_clean(const char *s, size_t len)
 		uint32_t cp;
 		int n = next_char(p + i, len - i, &cp);
 
-		if (n <= 0 || unsafe(cp, false) || cp == '\\')
+		if (n <= 0 || unsafe_cp(cp, false) || cp == '\\')
 			return false;
 		i += (size_t)n;
 	}

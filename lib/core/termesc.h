@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "buf.h"
@@ -39,6 +40,10 @@
  */
 int termesc_buf(struct buf *b, const char *s, size_t len, bool keep_lines, bool partial,
 		size_t *used);
+
+/* Is the code point one of the unsafe ones above (newline and tab are
+ * not)? For formats with escaping rules of their own (Prometheus labels). */
+bool termesc_unsafe(uint32_t cp);
 
 /* True if 's' needs no escaping as a field. */
 bool termesc_clean(const char *s, size_t len);

@@ -100,6 +100,10 @@ def main():
                      ["metrics", "--receiving"]):
             rc, out, err = run(conf, *args)
             outputs.append((" ".join(args), out + err))
+        rc, out, err = run(conf, "metrics", "--receiving")
+        check(rc == 0 and b"\\u" not in out and b"certificate-expired\xef\xbf\xbd31m" in out,
+              f"metrics: label values without terminal controls, no \\u escapes (Prometheus "
+              f"knows none): {out[-600:]!r}")
         rc, out, err = run(conf, "received", "summary")
         check(b"\\u001b]0;owned\\u0007" in out and b"Google Inc." in out,
               f"summary shows the organization escaped: {out!r}")
