@@ -458,6 +458,82 @@ static int domains_of(const struct rpt_report *r, struct buf *out)
 	return out->overflow ? -1 : 0;
 }
 
+static void hash_str(EVP_MD_CTX *h, const char *v)
+{
+	uint64_t n = v ? strlen(v) + 1 : 0;	/* NULL and "" differ; no field runs into the next */
+
+	EVP_DigestUpdate(h, &n, sizeof(n));
+	if (v)
+		EVP_DigestUpdate(h, v, n - 1);
+}
+
+static void hash_int(EVP_MD_CTX *h, int64_t v)
+{
+	EVP_DigestUpdate(h, &v, sizeof(v));
+}
+
+/*
+ * 24 hex digits of SHA-256 over the normalized report (every field of the
+ * model, length-prefixed), without building its JSON a second time: the
+ * content part of an unverified report's identity. 0 or -1.
+ */
+static int content_hash(const struct rpt_report *r, char *out)
+{
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	static const char hx[] = "0123456789abcdef";
+
+	if (h == NULL || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(h);
+		return -1;
+	}
+	hash_str(h, r->organization_name);
+	hash_str(h, r->contact_info);
+	hash_str(h, r->report_id);
+	hash_int(h, r->start);
+	hash_int(h, r->end);
+	hash_int(h, (int64_t)r->npolicies);
+	for (size_t i = 0; i < r->npolicies; i++) {
+		const struct rpt_policy *p = &r->policies[i];
+
+		hash_str(h, p->policy_type);
+		hash_str(h, p->policy_domain);
+		hash_int(h, (int64_t)p->nstrings);
+		for (size_t k = 0; k < p->nstrings; k++)
+			hash_str(h, p->policy_string[k]);
+		hash_int(h, (int64_t)p->nmx);
+		for (size_t k = 0; k < p->nmx; k++)
+			hash_str(h, p->mx_host[k]);
+		hash_int(h, p->success);
+		hash_int(h, p->failure);
+		hash_int(h, (int64_t)p->ndetails);
+		for (size_t k = 0; k < p->ndetails; k++) {
+			const struct rpt_detail *d = &p->details[k];
+
+			hash_str(h, d->result_type);
+			hash_str(h, d->sending_mta_ip);
+			hash_str(h, d->receiving_mx_hostname);
+			hash_str(h, d->receiving_mx_helo);
+			hash_str(h, d->receiving_ip);
+			hash_str(h, d->additional_information);
+			hash_str(h, d->failure_reason_code);
+			hash_int(h, d->failed_session_count);
+		}
+	}
+	if (EVP_DigestFinal_ex(h, md, &mdlen) != 1) {
+		EVP_MD_CTX_free(h);
+		return -1;
+	}
+	EVP_MD_CTX_free(h);
+	for (int i = 0; i < RECEIVED_ID_LEN / 2; i++) {
+		out[2 * i] = hx[md[i] >> 4];
+		out[2 * i + 1] = hx[md[i] & 15];
+	}
+	out[RECEIVED_ID_LEN] = '\0';
+	return 0;
+}
+
 /* The report's submitter domain, lower case: contact-info's (RFC 8460
  * 5.6: the body is authoritative), else TLS-Report-Submitter; "" if none. */
 static void report_submitter(const struct rpt_report *r, const struct mime_report *m,
@@ -515,19 +591,13 @@ static enum received_status store_report(struct received_store *s,
 		   submitter, r->report_id, doms.data ? doms.data : "", (long long)r->start,
 		   (long long)r->end);
 	if (!verified) {
-		struct json_object *content = rpt_to_json(r);
-		const char *ct = content ? json_object_to_json_string_ext(content,
-								JSON_C_TO_STRING_PLAIN) : NULL;
 		char ch[RECEIVED_ID_LEN + 1];
 
-		if (ct == NULL) {
-			json_object_put(content);
+		if (content_hash(r, ch) != 0) {
 			say(reason, rsz, "out of memory");
 			goto out;
 		}
-		hex_sha256(ct, strlen(ct), ch);
 		buf_printf(&key, "\n%s", ch);
-		json_object_put(content);
 	}
 	if (key.overflow) {
 		say(reason, rsz, "out of memory");

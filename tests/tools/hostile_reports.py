@@ -96,8 +96,12 @@ def measure(maxrss, argv, timeout=120):
     status, output, peak RSS in KiB of that program alone, its CPU seconds)."""
     fd, out = tempfile.mkstemp(prefix="maxrss.")
     os.close(fd)
+    # meson sets MALLOC_PERTURB_, which fills every allocation and so makes
+    # RSS the size allocated (a doubling buffer counts in full) rather than
+    # the memory used, as in production
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_PERTURB_"}
     p = subprocess.Popen([maxrss, out, str(RLIMIT)] + list(argv), stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, start_new_session=True)
+                         stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
         text, _ = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
