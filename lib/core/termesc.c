@@ -140,6 +140,7 @@ const char *termesc(const char *s)
 /* ---------- the stream filter ---------- */
 
 struct filter {
+	bool used;
 	int fd;
 	unsigned char pending[4];	/* an incomplete UTF-8 sequence */
 	size_t npending;
@@ -198,24 +199,31 @@ static int filter_close(void *cookie)
 
 	if (f->npending)	/* cut off for good */
 		rc = write_all(f->fd, "\\ufffd", 6);
-	free(f);
+	memset(f, 0, sizeof(*f));	/* the slot is free again */
 	return rc;
 }
 
 int termesc_stream(FILE **fp)
 {
+	/* static: the streams live until exit, which flushes but does not
+	 * close them; nothing to free (or for a leak checker to find) */
+	static struct filter filters[4];
 	cookie_io_functions_t io = { .write = filter_write, .close = filter_close };
-	struct filter *f = calloc(1, sizeof(*f));
+	struct filter *f = NULL;
 	FILE *nf;
 
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]) && f == NULL; i++)
+		if (!filters[i].used)
+			f = &filters[i];
 	if (f == NULL)
 		return -1;
 	fflush(*fp);
 	f->fd = fileno(*fp);
 	if (f->fd < 0 || (nf = fopencookie(f, "w", io)) == NULL) {
-		free(f);
+		memset(f, 0, sizeof(*f));
 		return -1;
 	}
+	f->used = true;
 	setvbuf(nf, NULL, *fp == stderr ? _IONBF : isatty(f->fd) ? _IOLBF : _IOFBF, 0);
 	*fp = nf;
 	return 0;

@@ -62,7 +62,9 @@ const char *termesc(const char *s);
  * a stream whose every byte is escaped (keep_lines) and then written to the
  * original stream's descriptor; buffering follows the original (stderr
  * unbuffered, stdout line buffered on a terminal). The original FILE is
- * left open and no longer used. Returns 0, or -1 (and '*fp' unchanged).
+ * left open and no longer used. At most 4 filters are open at once (their
+ * state is static: streams that live until exit leave nothing to free).
+ * Returns 0, or -1 (and '*fp' unchanged).
  */
 int termesc_stream(FILE **fp);
 
