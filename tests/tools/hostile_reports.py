@@ -91,16 +91,18 @@ def gz(data):
     return gzip.compress(data, 9)
 
 
-def measure(maxrss, argv, timeout=120):
+def measure(maxrss, argv, timeout=120, limit=RLIMIT):
     """Run argv under tests/tools/maxrss (address-space cap RLIMIT): (exit
-    status, output, peak RSS in KiB of that program alone, its CPU seconds)."""
+    status, output, peak RSS in KiB of that program alone, its CPU seconds).
+    'limit' 2**64-1 is none (AddressSanitizer reserves terabytes of address
+    space, so a sanitized program can not run under the cap)."""
     fd, out = tempfile.mkstemp(prefix="maxrss.")
     os.close(fd)
     # meson sets MALLOC_PERTURB_, which fills every allocation and so makes
     # RSS the size allocated (a doubling buffer counts in full) rather than
     # the memory used, as in production
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_PERTURB_"}
-    p = subprocess.Popen([maxrss, out, str(RLIMIT)] + list(argv), stdout=subprocess.PIPE,
+    p = subprocess.Popen([maxrss, out, str(limit)] + list(argv), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
         text, _ = p.communicate(timeout=timeout)
