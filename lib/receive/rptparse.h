@@ -18,7 +18,8 @@
  * that are not an array, counts that are negative, not whole numbers or
  * above 2^53, and input beyond the budgets below.
  *
- * Memory: the JSON is tokenized (jscan.h), never built into a tree; only
+ * Memory: the JSON is tokenized (jscan.h) and read straight into the
+ * model (rptread.h), never built into a tree; only
  * the model is kept, and it is bounded by the RPT_MAX_* budgets, so one
  * parse costs at most a few MiB besides the input, whatever the input.
  * Time is linear in the input.
