@@ -693,6 +693,8 @@ int main(int argc, char **argv)
 	s.fopts.port = (int)conf_int(conf, "sts_https_port");
 	s.fopts.timeout = (long)conf_int(conf, "sts_fetch_timeout");
 	s.fopts.max_size = (size_t)conf_int(conf, "sts_max_policy_size");
+	s.fopts.allow_private = conf_bool(conf, "sts_allow_private_destinations");
+	s.fopts.allow_loopback = conf_bool(conf, "sts_allow_loopback_destinations");
 	s.cache = sts_cache_new();
 	s.dane = dane_cache_new((size_t)conf_int(conf, "dane_cache_size"));
 	conns = calloc(MAX_CONNS, sizeof(*conns));

@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "result.h"
 #include "store.h"
+#include "termesc.h"
 
 #define MAX_INPUTS 256
 
@@ -190,30 +191,30 @@ static void print_text(const struct agg *ag)
 	for (size_t i = 0; i < agg_ndomains(ag); i++) {
 		const struct agg_domain *d = agg_domain(ag, i);
 
-		printf("%s  (record \"%s\")\n", d->domain, d->record);
+		printf("%s  (record \"%s\")\n", termesc(d->domain), termesc(d->record));
 		for (size_t j = 0; j < d->npolicies; j++) {
 			const struct agg_policy *p = &d->policies[j];
 			const char *t = result_policy_type_name(p->type);
 
 			printf("  policy %s %s: %llu successful, %llu failed sessions\n",
-			       t ? t : "?", p->domain, (unsigned long long)p->successes,
+			       t ? t : "?", termesc(p->domain), (unsigned long long)p->successes,
 			       (unsigned long long)p->failures);
 			for (size_t k = 0; k < p->nstrings; k++)
-				printf("    policy-string \"%s\"\n", p->strings[k]);
+				printf("    policy-string \"%s\"\n", termesc(p->strings[k]));
 			for (size_t k = 0; k < p->nmx; k++)
-				printf("    mx-host \"%s\"\n", p->mx[k]);
+				printf("    mx-host \"%s\"\n", termesc(p->mx[k]));
 			for (size_t k = 0; k < p->ndetails; k++) {
 				const struct agg_detail *dt = &p->details[k];
 				const char *rn = result_code_name(dt->code);
 
 				printf("    %6llu x %s", (unsigned long long)dt->count, rn ? rn : "unknown");
 				if (dt->reason)
-					printf(" (%s)", dt->reason);
+					printf(" (%s)", termesc(dt->reason));
 				if (dt->mx_hostname || dt->receiving_ip)
-					printf(" mx %s[%s]", dt->mx_hostname ? dt->mx_hostname : "?",
-					       dt->receiving_ip ? dt->receiving_ip : "?");
+					printf(" mx %s[%s]", dt->mx_hostname ? termesc(dt->mx_hostname) : "?",
+					       dt->receiving_ip ? termesc(dt->receiving_ip) : "?");
 				if (dt->sending_ip)
-					printf(" from %s", dt->sending_ip);
+					printf(" from %s", termesc(dt->sending_ip));
 				printf("\n");
 			}
 		}

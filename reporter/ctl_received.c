@@ -14,8 +14,11 @@
  *         Totals add up the report's policy entries; a session under both
  *         DANE and MTA-STS may be in two entries, so the split by policy
  *         type is shown too.
- *         Reports without a trusted DKIM pass are listed apart. --days N
- *         keeps reports whose range ends within the last N days.
+ *         Reports without a trusted DKIM pass are listed apart. Who signed
+ *         what an organization claims is shown with it ("signed_by" in
+ *         --json: organization -> signer -> counts), an unaligned signer
+ *         as "DOMAIN, not the submitter". Sums saturate at INT64_MAX.
+ *         --days N keeps reports whose range ends within the last N days.
  *   received show ID
  *         the stored record (JSON); CTL_EMPTY if there is none.
  *   received rejected [--json]
@@ -38,6 +41,8 @@
 #include "log.h"
 #include "received.h"
 #include "rptparse.h"
+#include "rstats.h"
+#include "termesc.h"
 
 const char ctl_received_usage[] =
 	"received import [--trusted] FILE...\n"
@@ -169,13 +174,13 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 		in.max_report = (size_t)conf_int(c, "max_report_size");
 		switch (received_ingest(s, &in, id, sizeof(id), reason, sizeof(reason))) {
 		case RECEIVED_STORED:
-			printf("%s: stored %s (%s)\n", argv[i], id, reason);
+			printf("%s: stored %s (%s)\n", termesc(argv[i]), id, termesc(reason));
 			break;
 		case RECEIVED_DUPLICATE:
-			printf("%s: duplicate %s (%s)\n", argv[i], id, reason);
+			printf("%s: duplicate %s (%s)\n", termesc(argv[i]), id, termesc(reason));
 			break;
 		case RECEIVED_REJECTED:
-			printf("%s: rejected %s: %s\n", argv[i], id, reason);
+			printf("%s: rejected %s: %s\n", termesc(argv[i]), id, termesc(reason));
 			if (rc == CTL_OK)
 				rc = CTL_DATAERR;
 			break;
@@ -231,11 +236,12 @@ static void bump(struct json_object *map, const char *key, int64_t n)
 {
 	if (key == NULL || *key == '\0')
 		return;
-	json_object_object_add(map, key, json_object_new_int64(jint(map, key) + n));
+	/* counts from outside: saturating, never wrapped (issue 10 item 4) */
+	json_object_object_add(map, key, json_object_new_int64(rstats_add(jint(map, key), n)));
 }
 
-static void add_policy(struct summary *sm, const char *cls, const char *org, const char *day,
-		       struct json_object *pol)
+static void add_policy(struct summary *sm, const char *cls, const char *org, const char *signer,
+		       const char *day, struct json_object *pol)
 {
 	struct json_object *p = NULL, *su = NULL, *fd = NULL, *g, *o, *types;
 	const char *domain, *ptype;
@@ -266,6 +272,13 @@ static void add_policy(struct summary *sm, const char *cls, const char *org, con
 	o = jobj(jobj(g, "organizations", json_type_object), org, json_type_object);
 	bump(o, "successful", ok);
 	bump(o, "failed", failed);
+	/* who signed what each organization claims (issue 10 item 7) */
+	if (signer) {
+		o = jobj(jobj(jobj(g, "signed_by", json_type_object), org, json_type_object), signer,
+			 json_type_object);
+		bump(o, "successful", ok);
+		bump(o, "failed", failed);
+	}
 	types = jobj(g, "policy_types", json_type_object);
 	bump(types, ptype && *ptype ? ptype : "(none)", 1);
 	/* A session under both DANE and MTA-STS may be counted in a tlsa and an
@@ -290,12 +303,27 @@ static void add_policy(struct summary *sm, const char *cls, const char *org, con
 	}
 }
 
+/* Who signed a stored report, as summaries say it; NULL if nobody did. */
+static const char *signer_of(struct json_object *rec, char *out, size_t outsz)
+{
+	const char *dkim = jstr(rec, "dkim"), *dom = jstr(rec, "dkim_domain");
+
+	if (dkim && strcmp(dkim, "trusted") == 0)
+		return "trusted import";
+	if (dom == NULL || *dom == '\0')
+		return NULL;
+	if (dkim && strcmp(dkim, "pass") == 0)
+		return dom;
+	snprintf(out, outsz, "%s, not the submitter", dom);
+	return out;
+}
+
 static int summary_cb(const char *cls, const char *id, struct json_object *rec, void *arg)
 {
 	struct summary *sm = arg;
 	struct json_object *rep, *pols;
 	const char *org, *start;
-	char day[16];
+	char day[16], signer[300];
 	int64_t t;
 
 	(void)id;
@@ -320,7 +348,8 @@ static int summary_cb(const char *cls, const char *id, struct json_object *rec, 
 		return 0;
 	snprintf(day, sizeof(day), "%.10s", start);
 	for (size_t i = 0; i < json_object_array_length(pols); i++)
-		add_policy(sm, cls, org, day, json_object_array_get_idx(pols, i));
+		add_policy(sm, cls, org, signer_of(rec, signer, sizeof(signer)), day,
+			   json_object_array_get_idx(pols, i));
 	return 0;
 }
 
@@ -376,7 +405,7 @@ static void print_map(FILE *fp, const char *label, struct json_object *g, const 
 			json_object_array_put_idx(arr, i, b);
 			json_object_array_put_idx(arr, best, a);
 		}
-		fprintf(fp, "%s %s (%lld)", i ? "," : "", jstr(json_object_array_get_idx(arr, i), "k"),
+		fprintf(fp, "%s %s (%lld)", i ? "," : "", termesc(jstr(json_object_array_get_idx(arr, i), "k")),
 			(long long)jint(json_object_array_get_idx(arr, i), "n"));
 	}
 	fprintf(fp, "\n");
@@ -392,12 +421,13 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 		struct json_object *g = json_object_array_get_idx(arr, i), *orgs, *types;
 		bool first = true;
 
-		fprintf(fp, "  %s %s: %lld ok, %lld failed; policies:", jstr(g, "domain"), jstr(g, "day"),
+		fprintf(fp, "  %s %s: %lld ok, %lld failed; policies:", termesc(jstr(g, "domain")),
+			termesc(jstr(g, "day")),
 			(long long)jint(g, "successful"), (long long)jint(g, "failed"));
 		if (json_object_object_get_ex(g, "policy_types", &types)) {
 			json_object_object_foreach(types, k, v) {
 				(void)v;
-				fprintf(fp, "%s %s", first ? "" : ",", k);
+				fprintf(fp, "%s %s", first ? "" : ",", termesc(k));
 				first = false;
 			}
 		}
@@ -407,16 +437,41 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 			fprintf(fp, "    by policy type (a session may count under several):");
 			first = true;
 			json_object_object_foreach(types, k, v) {
-				fprintf(fp, "%s %s %lld ok, %lld failed", first ? "" : ";", k,
+				fprintf(fp, "%s %s %lld ok, %lld failed", first ? "" : ";", termesc(k),
 					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
 				first = false;
 			}
 			fprintf(fp, "\n");
 		}
 		if (json_object_object_get_ex(g, "organizations", &orgs)) {
-			json_object_object_foreach(orgs, k, v)
-				fprintf(fp, "    %s: %lld ok, %lld failed\n", k,
+			struct json_object *sb = NULL, *sig;
+
+			json_object_object_get_ex(g, "signed_by", &sb);
+			json_object_object_foreach(orgs, k, v) {
+				fprintf(fp, "    %s: %lld ok, %lld failed", termesc(k),
 					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
+				if (sb == NULL || !json_object_object_get_ex(sb, k, &sig)) {
+					fprintf(fp, "\n");
+					continue;
+				}
+				/* one signer for all of it: on the line; else one line each */
+				if (json_object_object_length(sig) == 1) {
+					json_object_object_foreach(sig, who, n) {
+						if (jint(n, "successful") == jint(v, "successful") &&
+						    jint(n, "failed") == jint(v, "failed")) {
+							fprintf(fp, " (signed by %s)\n", termesc(who));
+							sig = NULL;
+						}
+						break;
+					}
+					if (sig == NULL)
+						continue;
+				}
+				fprintf(fp, "\n");
+				json_object_object_foreach(sig, who2, n2)
+					fprintf(fp, "      signed by %s: %lld ok, %lld failed\n", termesc(who2),
+						(long long)jint(n2, "successful"), (long long)jint(n2, "failed"));
+			}
 		}
 		print_map(fp, "result types", g, "result_types");
 		print_map(fp, "failing MX hosts", g, "failing_mx_hosts");
@@ -470,7 +525,7 @@ static void html_chart(struct buf *b, struct json_object *arr)
 	}
 	keys = json_object_new_array();
 	json_object_object_foreach(days, k, v) {
-		int64_t t = jint(v, "ok") + jint(v, "failed");
+		int64_t t = rstats_add(jint(v, "ok"), jint(v, "failed"));
 
 		json_object_array_add(keys, json_object_new_string(k));
 		if (t > max)
@@ -498,8 +553,11 @@ static void html_chart(struct buf *b, struct json_object *arr)
 		json_object_object_get_ex(days, day, &d);
 		ok = jint(d, "ok");
 		failed = jint(d, "failed");
-		hok = ok * 100 / max;
-		hf = failed * 100 / max;
+		/* heights 0..100 from counts up to INT64_MAX: never overflows */
+		hok = (int64_t)((double)ok * 100.0 / (double)max);
+		hf = (int64_t)((double)failed * 100.0 / (double)max);
+		if (hok + hf > 100)
+			hf = 100 - hok;
 		if (ok > 0 && hok == 0)
 			hok = 1;
 		if (failed > 0 && hf == 0)
@@ -547,11 +605,26 @@ static void html_table(struct buf *b, struct json_object *arr, const char *title
 		buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>", (long long)jint(g, "successful"),
 			   (long long)jint(g, "failed"));
 		if (json_object_object_get_ex(g, "organizations", &orgs)) {
+			struct json_object *sb = NULL, *sig;
+
+			json_object_object_get_ex(g, "signed_by", &sb);
 			json_object_object_foreach(orgs, k, v) {
 				buf_adds(b, first ? "" : "<br>");
 				html_esc(b, k);
 				buf_printf(b, ": %lld/%lld", (long long)jint(v, "successful"),
 					   (long long)jint(v, "failed"));
+				if (sb && json_object_object_get_ex(sb, k, &sig)) {
+					bool one = true;
+
+					buf_adds(b, " (signed by ");
+					json_object_object_foreach(sig, who, n) {
+						(void)n;
+						buf_adds(b, one ? "" : ", ");
+						html_esc(b, who);
+						one = false;
+					}
+					buf_adds(b, ")");
+				}
 				first = false;
 			}
 		}

@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "ctl.h"
 #include "log.h"
+#include "termesc.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
 
@@ -107,6 +108,10 @@ int main(int argc, char **argv)
 	int opt, rc;
 	size_t cmd;
 
+	/* every byte printed passes termesc: text from reports, day files,
+	 * DNS and remote servers can never drive the operator's terminal */
+	if (termesc_stream(&stdout) != 0 || termesc_stream(&stderr) != 0)
+		return CTL_SOFTWARE;
 	log_init("tlsrptctl", LOG_TO_STDERR, 0);
 	while ((opt = getopt_long(argc, argv, "+c:h", lopts, NULL)) != -1) {
 		switch (opt) {

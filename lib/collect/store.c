@@ -186,6 +186,7 @@ struct walk {
 	uint64_t used;
 	struct walk_rec *recs;	/* every record, ascending offsets */
 	size_t nrecs, cap;
+	char why[160];		/* a reason that names a record */
 };
 
 /* Is 'ref' the offset of an earlier record of kind 'kind'? 0 allowed if 'opt'. */
@@ -234,6 +235,16 @@ static const char *store_walk(struct walk *w, const unsigned char *base, uint64_
 		return "bad used size";
 	if (hd->day < 0 || hd->day > 3000000)
 		return "bad day";
+	for (int i = 0; i < STC_MAX; i++) {
+		uint64_t n = __atomic_load_n(&hd->counters[i], __ATOMIC_RELAXED);
+
+		if (n > STORE_MAX_COUNT) {
+			snprintf(w->why, sizeof(w->why), "header counter %s is %llu, above 2^53-1",
+				 store_counter_name(i) ? store_counter_name(i) : "(unused)",
+				 (unsigned long long)n);
+			return w->why;
+		}
+	}
 
 	for (off = STORE_HEADER_SIZE; off < w->used;) {
 		const struct rec *r = (const void *)(base + off);
@@ -266,18 +277,36 @@ static const char *store_walk(struct walk *w, const unsigned char *base, uint64_
 		} else if (r->kind == REC_POLICY) {
 			const struct rec_policy *p = (const void *)r;
 
+			uint64_t ok = __atomic_load_n(&p->ok, __ATOMIC_RELAXED);
+			uint64_t fail = __atomic_load_n(&p->fail, __ATOMIC_RELAXED);
+
 			if (!ref_ok(w, p->d, REC_STR, false) || !ref_ok(w, p->pr, REC_STR, false) ||
 			    !ref_ok(w, p->domain, REC_STR, false) ||
 			    !ref_ok(w, p->strings, REC_LIST, true) || !ref_ok(w, p->mx, REC_LIST, true))
 				return "policy with a bad reference";
+			if (ok > STORE_MAX_COUNT || fail > STORE_MAX_COUNT) {
+				snprintf(w->why, sizeof(w->why), "policy record at offset %llu: "
+					 "%s session count %llu is above 2^53-1",
+					 (unsigned long long)off, ok > STORE_MAX_COUNT ? "successful" : "failed",
+					 (unsigned long long)(ok > STORE_MAX_COUNT ? ok : fail));
+				return w->why;
+			}
 		} else {
 			const struct rec_detail *dt = (const void *)r;
 
 			if (!ref_ok(w, dt->policy, REC_POLICY, false))
 				return "failure detail with a bad policy reference";
+			uint64_t n = __atomic_load_n(&dt->count, __ATOMIC_RELAXED);
+
 			for (int i = 0; i < 6; i++)
 				if (!ref_ok(w, dt->f[i], REC_STR, true))
 					return "failure detail with a bad string reference";
+			if (n > STORE_MAX_COUNT) {
+				snprintf(w->why, sizeof(w->why), "failure detail record at offset %llu: "
+					 "failed-session-count %llu is above 2^53-1",
+					 (unsigned long long)off, (unsigned long long)n);
+				return w->why;
+			}
 		}
 		if (w->nrecs == w->cap) {
 			size_t cap = w->cap ? w->cap * 2 : 1024;
@@ -569,13 +598,16 @@ out:
 }
 
 enum store_status store_add(struct store *s, struct result_str d,
-			    struct result_str pr, const struct result_policy *p)
+			    struct result_str pr, const struct result_policy *p0)
 {
+	struct result_policy pc, *p = &pc;
 	struct rec_policy probe;
 	struct rec_policy *pol;
 	uint32_t poff;
 	bool fail = false;
 
+	/* keyed on what a report prints (result.h) */
+	result_policy_canon(p0, &pc);
 	memset(&probe, 0, sizeof(probe));
 	probe.h.kind = REC_POLICY;
 	probe.h.size = sizeof(probe);
@@ -601,9 +633,12 @@ enum store_status store_add(struct store *s, struct result_str d,
 	}
 
 	for (size_t i = 0; i < p->ndetails; i++) {
-		const struct result_detail *rd = &p->details[i];
+		struct result_canon_buf cb;
+		struct result_detail rdc, *rd = &rdc;
 		struct rec_detail dp;
 		uint32_t doff;
+
+		result_detail_canon(&p->details[i], &rdc, &cb);
 
 		memset(&dp, 0, sizeof(dp));
 		dp.h.kind = REC_DETAIL;

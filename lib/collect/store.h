@@ -17,7 +17,7 @@
  *
  * Readers (reporter, tlsrptctl, files copied from other hosts): map the file
  * read-only and validate it like untrusted input (magic, version, every
- * offset and length, every reference) before anything is used.
+ * offset and length, every reference, every count) before anything is used.
  *
  * Format (little-endian, 8-byte aligned records after a 4096-byte header):
  *   header: magic "TLSRPTDY", version, sizes, day, used, counters, host
@@ -41,6 +41,10 @@
 #define STORE_VERSION 1
 #define STORE_HEADER_SIZE 4096
 #define STORE_MAX_FILE (3ULL << 30)	/* offsets are 32 bits */
+/* Every count (sessions, failed-session-count, header counters) is at most
+ * this: report counts are JSON integers (I-JSON, RFC 7493). A file with a
+ * larger one is rejected as a whole, naming the record. */
+#define STORE_MAX_COUNT ((1ULL << 53) - 1)
 
 /* Per-day ingest counters, kept in the day file's header. */
 enum store_counter {
@@ -97,7 +101,10 @@ int64_t store_day(const struct store *s);
 /*
  * Count one session under one policy for TLSRPT domain 'd' with record 'pr'.
  * Domains are stored lower-case without a trailing dot; an absent policy
- * domain is taken to be 'd'. Strings longer than max_string are cut (and
+ * domain is taken to be 'd'. The policy and its failure details are first
+ * normalized to what a report prints (result_policy_canon,
+ * result_detail_canon), so rows that a report would show alike are one row.
+ * Strings longer than max_string are cut (and
  * STC_STRINGS_CUT counted). Returns STORE_FULL (and counts STC_OVERFLOW)
  * when a new record does not fit.
  */

@@ -77,8 +77,8 @@ static int sent(const char *uri)
 
 static void build(struct report *r, const char *domain, const char *record)
 {
-	static struct agg_policy p = { 9, (char *)"example.com", NULL, 0, NULL, 0, 5, 1, NULL, 0 };
-	struct agg_domain d = { (char *)domain, (char *)record, &p, 1, 5, 1 };
+	static struct agg_policy p = { 9, (char *)"example.com", NULL, 0, NULL, 0, 5, 1, NULL, 0, false };
+	struct agg_domain d = { (char *)domain, (char *)record, &p, 1, 5, 1, false };
 	struct report_identity id = { "Org", "tlsrpt@sender.example", "sender.example" };
 	char err[256];
 
