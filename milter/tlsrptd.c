@@ -53,8 +53,6 @@
 struct collector {
 	const struct conf *conf;
 	int sock;
-	dev_t sock_dev;			/* the socket file we bound (unlinked only if still ours) */
-	ino_t sock_ino;
 	struct store *store;		/* today's day file; NULL while none can be opened */
 	pthread_mutex_t store_lock;	/* store pointer vs. the sync thread */
 	int64_t open_failed_day;	/* the day whose file could not be opened, or -1 */
@@ -412,22 +410,7 @@ static int bind_socket(struct collector *col)
 		unlink(tmp);
 		return -1;
 	}
-	if (lstat(path, &st) == 0) {
-		col->sock_dev = st.st_dev;
-		col->sock_ino = st.st_ino;
-	}
 	return 0;
-}
-
-/* Remove the socket file, if it is still the one we bound. */
-static void unlink_socket(struct collector *col)
-{
-	const char *path = conf_str(col->conf, "socket_path");
-	struct stat st;
-
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-	    st.st_dev == col->sock_dev && st.st_ino == col->sock_ino)
-		unlink(path);
 }
 
 /* systemd Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -602,13 +585,12 @@ int main(int argc, char **argv)
 	 * Stop new datagrams before the last drain, or whatever a sender
 	 * queues between that drain and close() is lost although its sendto()
 	 * succeeded: after shutdown(SHUT_RD) the kernel refuses every sendto()
-	 * to this socket (EPIPE, under the same lock that queues datagrams),
-	 * and without the name later senders get ENOENT. Then everything the
-	 * kernel accepted is drained, to the last datagram.
+	 * to this socket (EPIPE, decided under the lock that queues datagrams).
+	 * Then everything the kernel accepted is drained, to the last datagram;
+	 * the socket's name goes below (ENOENT for senders from then on).
 	 */
 	if (shutdown(col.sock, SHUT_RD) != 0)
 		log_warn("shutdown of the socket: %s", strerror(errno));
-	unlink_socket(&col);
 	drain(&col, bufs);		/* what is queued is ours; nothing more can come */
 	if (col.pflog) {
 		pflog_poll(col.pflog, now_seconds(&col));
@@ -616,6 +598,7 @@ int main(int argc, char **argv)
 	}
 	close(col.sync_pipe[1]);
 	pthread_join(col.syncer, NULL);
+	unlink(conf_str(conf, "socket_path"));
 	store_close(col.store);
 	if (col.unstored_dgrams || col.unstored_results)
 		log_err("%llu datagram(s) with %llu result(s) were not counted: no day file could be opened",
