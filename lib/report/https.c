@@ -7,7 +7,10 @@
  * Content-Encoding; no redirects (a 3xx is a failure); https_connect_timeout
  * and https_timeout; certificate and host name verification unless
  * https_verify = no; https_ca_file; proxies from the environment ignored.
- * Only 2xx counts as delivered. At most https_concurrency transfers run at
+ * Only 2xx counts as delivered, and a complete 2xx status does even when
+ * the connection fails after it (no close_notify, reset, short body): the
+ * endpoint has the report, a retry would be a duplicate. At most
+ * https_concurrency transfers run at
  * once; connections to the same host are reused between jobs.
  *
  * SECURITY
@@ -195,6 +198,24 @@ static void finish(struct transfer *t, CURLcode rc)
 		if (t->body[i] == '\r' || t->body[i] == '\n' || t->body[i] == '\t')
 			t->body[i] = ' ';
 	log_printable(body, sizeof(body), t->body, t->bodylen);
+	if (code >= 200 && code <= 299) {
+		/* The endpoint said it took the report; what happens to the
+		 * connection afterwards (a peer that closes without TLS
+		 * close_notify, which curl with OpenSSL 3.5 reports as error
+		 * 56, a reset, a short body) does not undo that, and a retry
+		 * would be a duplicate. */
+		if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t->too_big)) {
+			delivery_result_set(res, true, false, code, "HTTP %ld", code);
+		} else {
+			const char *e = t->cerr[0] ? t->cerr : curl_easy_strerror(rc);
+
+			log_printable(cerr, sizeof(cerr), e, strlen(e));
+			delivery_result_set(res, true, false, code, "HTTP %ld (then the connection "
+					    "failed: %s (curl %d); the complete status counts)",
+					    code, cerr, (int)rc);
+		}
+		return;
+	}
 	if (t->refused[0] && rc != CURLE_OK && rc != CURLE_WRITE_ERROR) {
 		/* no other address of the host was usable (a refused address is
 		 * fine when curl went on to a public one and delivered) */
@@ -202,9 +223,7 @@ static void finish(struct transfer *t, CURLcode rc)
 		return;
 	}
 	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t->too_big)) {
-		if (code >= 200 && code <= 299) {
-			delivery_result_set(res, true, false, code, "HTTP %ld", code);
-		} else if (code >= 300 && code <= 399) {
+		if (code >= 300 && code <= 399) {
 			const char *loc = NULL;
 			char pr[256];
 
