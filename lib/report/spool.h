@@ -1,26 +1,13 @@
 /*
  * spool - every report built, and the delivery state of each destination.
  *
- * Layout under spool_directory:
- *   lock                    flock: one writer (tlsrpt-report, spool retry)
- *   reports/ID/meta.json    what the report is (domain, day, ids, counts)
- *   reports/ID/report.json.gz   the exact bytes sent
- *   reports/ID/dest-N.json  one per destination: state, attempts, next try
- *   reports/ID/done         no destination pending (a hint: runs skip it)
- *   days/YYYY-MM-DD         the day was reported (all its reports spooled)
- *   suppressed/HASH.json    a destination refused permanently, until a time
- *   tmp/                    reports being written; removed on open
- * ID is report.h's spool id "YYYYMMDD-<uid>", stable for (day, domain,
- * record, submitter).
- *
- * Atomicity: a report directory is written completely in tmp/ (made
- * durable by syncfs, once per batch), then renamed into reports/ and the
- * directory fsynced, so it exists completely or not at all; adding an
- * existing ID does nothing.
- * Every state change rewrites a destination's small file atomically (temp,
- * sync, rename, sync); the states of one delivery batch are written together
- * with one syncfs before and one after the renames. A crash at any point
- * leaves a consistent spool.
+ * What is recorded (this module): per report its record (domain, day, ids,
+ * counts), the exact bytes and one record per destination (state,
+ * attempts, next try); a mark per reported day; a suppression per
+ * destination URI. How it is kept, atomically and durably, is spool_fs.h's
+ * contract (files under spool_directory; another backend can replace it).
+ * A report's ID is report.h's spool id "YYYYMMDD-<uid>", stable for (day,
+ * domain, record, submitter); adding an existing ID does nothing.
  *
  * Destination states: pending (next-attempt says when), delivered, given-up
  * (failed for retry_period since the first attempt), suppressed (permanent
