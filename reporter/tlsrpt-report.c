@@ -270,9 +270,8 @@ static void send_jobs(void *ctx, struct spool_job *jobs, size_t n, int64_t now)
 
 			buf_init(&msg, MAIL_MAX);
 			if (mail_build(j->file, j->address, c, now, &msg, err, sizeof(err)) != 0) {
-				j->res.ok = false;
-				j->res.permanent = true;
-				snprintf(j->res.detail, sizeof(j->res.detail), "message not built: %s", err);
+				/* about this report: the next one may build */
+				delivery_result_set(&j->res, false, true, 0, "message not built: %s", err);
 			} else {
 				mail_send(c, j->address, msg.data, msg.len, &j->res);
 			}
@@ -573,9 +572,9 @@ static int cmd_run(const struct conf *c, struct opts *o)
 		}
 		if (st.attempted || st.interrupted || st.suppressed)
 			log_info("deliveries: %zu attempted, %zu delivered, %zu to retry, %zu given up, "
-				 "%zu suppressed, %zu interrupted earlier",
+				 "%zu suppressed, %zu rejected, %zu interrupted earlier",
 				 st.attempted, st.delivered, st.failed, st.given_up, st.suppressed,
-				 st.interrupted);
+				 st.rejected, st.interrupted);
 		if (spool_prune(sp, o->now, &pol, &pruned) == 0 && pruned)
 			log_info("pruned %zu old report(s)", pruned);
 	}

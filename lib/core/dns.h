@@ -1,6 +1,7 @@
 /*
  * dns - TXT lookups for the collector's log follower, the reporter, the
- * record checker and the MTA-STS policy service.
+ * record checker and the MTA-STS policy service; whether a name exists at
+ * all (NXDOMAIN) for the reporter's HTTPS delivery.
  *
  * A thin wrapper over the system resolver (res_nquery, thread safe with one
  * state per call); the answer is parsed with bounds checks (ns_initparse).
@@ -39,5 +40,12 @@ struct dns_txt {
 enum dns_status dns_lookup_txt(const char *name, const char *resolver,
 			       struct dns_txt *out, char *err, size_t errsz);
 void dns_txt_free(struct dns_txt *t);
+
+/*
+ * Does 'name' exist? DNS_OK: it has records (of any type: an A query that
+ * answers or says NODATA), DNS_NOTFOUND: NXDOMAIN, DNS_TEMPFAIL: no answer
+ * to go by. 'resolver' as above; 'err' gets a short reason.
+ */
+enum dns_status dns_name_exists(const char *name, const char *resolver, char *err, size_t errsz);
 
 #endif

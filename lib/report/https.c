@@ -7,6 +7,9 @@
  * Content-Encoding; no redirects (a 3xx is a failure); https_connect_timeout
  * and https_timeout; certificate and host name verification unless
  * https_verify = no; https_ca_file; proxies from the environment ignored.
+ * Failures are classed as deliver.h says: a refused URI or address, a
+ * host that does not exist (NXDOMAIN) and 410 about the destination; 400,
+ * 413, 415 and 422 about this report; everything else temporary.
  * Only 2xx counts as delivered, and a complete 2xx status does even when
  * the connection fails after it (no close_notify, reset, short body): the
  * endpoint has the report, a retry would be a duplicate. At most
@@ -38,6 +41,7 @@
 #include <curl/curl.h>
 
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "netcheck.h"
 
@@ -50,8 +54,9 @@ struct transfer {
 	CURL *h;
 	struct curl_slist *hdrs;
 	bool allow_private, allow_loopback;
+	const char *resolver;	/* dns_resolver, for the NXDOMAIN check */
 	char cerr[CURL_ERROR_SIZE];
-	char refused[160];	/* set when open_socket refused an address */
+	char refused[320];	/* why the destination was refused (address, NXDOMAIN) */
 	char body[RESPONSE_KEEP];
 	size_t bodylen, total;
 	bool too_big;
@@ -121,22 +126,22 @@ static bool url_ok(const char *url, struct delivery_result *res)
 	size_t n, i;
 
 	if (!url) {
-		delivery_result_set(res, false, true, 0, "no URL");
+		delivery_result_dest(res, 0, "no URL");
 		return false;
 	}
 	n = strnlen(url, URL_MAX + 1);
 	if (n > URL_MAX) {
-		delivery_result_set(res, false, true, 0, "URL longer than %d bytes", URL_MAX);
+		delivery_result_dest(res, 0, "URL longer than %d bytes", URL_MAX);
 		return false;
 	}
 	for (i = 0; i < n; i++)
 		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f) {
-			delivery_result_set(res, false, true, 0, "URL \"%s\" has a space, control or non-ASCII byte",
+			delivery_result_dest(res, 0, "URL \"%s\" has a space, control or non-ASCII byte",
 				   log_printable(pr, sizeof(pr), url, n));
 			return false;
 		}
 	if (n <= 8 || strncasecmp(url, "https://", 8) != 0) {
-		delivery_result_set(res, false, true, 0, "URL \"%s\" refused: only https:// is allowed",
+		delivery_result_dest(res, 0, "URL \"%s\" refused: only https:// is allowed",
 			   log_printable(pr, sizeof(pr), url, n));
 		return false;
 	}
@@ -151,6 +156,7 @@ static int start(CURLM *m, const struct conf *c, struct transfer *t)
 
 	t->allow_private = conf_bool(c, "allow_private_destinations");
 	t->allow_loopback = conf_bool(c, "allow_loopback_destinations");
+	t->resolver = conf_str(c, "dns_resolver");
 	t->h = curl_easy_init();
 	if (!t->h)
 		return -1;
@@ -183,6 +189,32 @@ static int start(CURLM *m, const struct conf *c, struct transfer *t)
 	curl_easy_setopt(t->h, CURLOPT_ERRORBUFFER, t->cerr);
 	curl_easy_setopt(t->h, CURLOPT_PRIVATE, t);
 	return curl_multi_add_handle(m, t->h) == CURLM_OK ? 0 : -1;
+}
+
+/*
+ * curl could not resolve the host: is that because the name does not exist
+ * (NXDOMAIN, about the destination) or because DNS did not answer (to be
+ * retried)? Asks the resolver (dns_resolver, or the system's) once more;
+ * true with the reason in t->refused when the name does not exist.
+ */
+static bool nxdomain(struct transfer *t)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, err[300];
+	bool gone = false;
+
+	if (u && curl_url_set(u, CURLUPART_URL, t->job->url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] != '[' &&
+	    dns_name_exists(host, t->resolver, err, sizeof(err)) == DNS_NOTFOUND) {
+		char pr[300];
+
+		snprintf(t->refused, sizeof(t->refused), "host %s does not exist (NXDOMAIN)",
+			 log_printable(pr, sizeof(pr), host, strlen(host)));
+		gone = true;
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return gone;
 }
 
 /* Fill the job's result from a finished transfer. */
@@ -219,7 +251,7 @@ static void finish(struct transfer *t, CURLcode rc)
 	if (t->refused[0] && rc != CURLE_OK && rc != CURLE_WRITE_ERROR) {
 		/* no other address of the host was usable (a refused address is
 		 * fine when curl went on to a public one and delivered) */
-		delivery_result_set(res, false, true, 0, "refused: %s", t->refused);
+		delivery_result_dest(res, 0, "refused: %s", t->refused);
 		return;
 	}
 	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t->too_big)) {
@@ -230,10 +262,21 @@ static void finish(struct transfer *t, CURLcode rc)
 			curl_easy_getinfo(t->h, CURLINFO_REDIRECT_URL, &loc);
 			delivery_result_set(res, false, false, code, "HTTP %ld: redirect to %s not followed",
 				   code, loc ? log_printable(pr, sizeof(pr), loc, strlen(loc)) : "?");
+		} else if (code == 410) {
+			/* Gone: the endpoint says it is gone for good (RFC 9110 15.5.11) */
+			delivery_result_dest(res, code, "HTTP %ld%s%s%s", code,
+					     t->bodylen ? ": " : "", body, t->too_big ? " (body cut)" : "");
 		} else {
-			delivery_result_set(res, false, false, code, "HTTP %ld%s%s%s", code,
+			/* the request itself, i.e. this report, is refused */
+			bool report = code == 400 || code == 413 || code == 415 || code == 422;
+
+			delivery_result_set(res, false, report, code, "HTTP %ld%s%s%s", code,
 				   t->bodylen ? ": " : "", body, t->too_big ? " (body cut)" : "");
 		}
+		return;
+	}
+	if (rc == CURLE_COULDNT_RESOLVE_HOST && nxdomain(t)) {
+		delivery_result_dest(res, 0, "%s", t->refused);
 		return;
 	}
 	log_printable(cerr, sizeof(cerr), t->cerr[0] ? t->cerr : curl_easy_strerror(rc),

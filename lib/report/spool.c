@@ -396,21 +396,41 @@ static size_t failed_attempts(struct json_object *d)
 	return n;
 }
 
-/* Record a failure and decide what comes next. */
+/* What a failure is about (deliver.h). */
+enum failure { FAIL_TEMPORARY, FAIL_REPORT, FAIL_DESTINATION };
+
+static enum failure failure_of(const struct delivery_result *r)
+{
+	return !r->permanent ? FAIL_TEMPORARY : r->destination ? FAIL_DESTINATION : FAIL_REPORT;
+}
+
+/*
+ * Record a failure and decide what comes next: a failure about the
+ * destination suppresses it (this report and, through the suppression
+ * list, later ones for suppress_period); one about this report ends this
+ * report's delivery there ("rejected") and nothing else; a temporary one
+ * is retried with backoff.
+ */
 static void fail_dest(struct spool *s, struct json_object *d, int64_t now,
-		      const struct spool_policy *p, bool permanent, const char *detail,
+		      const struct spool_policy *p, enum failure why, const char *detail,
 		      struct spool_stats *st)
 {
 	int64_t first = jint(d, "first-attempt", now), delay, last = first + p->retry_period;
 	size_t k = failed_attempts(d);
 	const char *uri = jstr(d, "uri");
 
-	if (permanent) {
+	if (why == FAIL_DESTINATION) {
 		jset_str(d, "state", "suppressed");
 		json_object_object_del(d, "next-attempt");
 		if (p->suppress_period > 0 && uri)
 			suppress(s, uri, now + p->suppress_period, detail);
 		st->suppressed++;
+		return;
+	}
+	if (why == FAIL_REPORT) {
+		jset_str(d, "state", "rejected");
+		json_object_object_del(d, "next-attempt");
+		st->rejected++;
 		return;
 	}
 	delay = p->retry_initial;
@@ -438,7 +458,7 @@ static int recover_in_flight(struct spool *s, struct loaded *l, size_t i, int64_
 	add_attempt(d, start, now, false, 0, "interrupted: the outcome is unknown (crash during the attempt)");
 	json_object_object_del(d, "in-flight");
 	st->interrupted++;
-	fail_dest(s, d, now, p, false, "interrupted", st);
+	fail_dest(s, d, now, p, FAIL_TEMPORARY, "interrupted", st);
 	/* at-least-once: due again now, unless given up */
 	if (strcmp(jstr(d, "state"), "pending") == 0)
 		jset_int(d, "next-attempt", now);
@@ -506,9 +526,10 @@ static int run_batch(struct spool *s, struct spool_job *jobs, struct job_ref *re
 			st->delivered++;
 			log_info("report %s delivered to %s: %s", refs[i].l->id, jobs[i].uri, pd);
 		} else {
-			fail_dest(s, d, now, p, r->permanent, pd, st);
+			fail_dest(s, d, now, p, failure_of(r), pd, st);
 			log_warn("report %s to %s failed%s: %s (%s)", refs[i].l->id, jobs[i].uri,
-				 r->permanent ? " permanently" : "", pd, jstr(d, "state"));
+				 !r->permanent ? "" : r->destination ? " permanently (the destination)"
+				 : " permanently (this report)", pd, jstr(d, "state"));
 		}
 	}
 	if (save_dests(s, refs, n) != 0) {
@@ -666,7 +687,7 @@ int spool_retry(struct spool *s, const char *id, int64_t now, size_t *changed,
 		bool failed_pending = state && strcmp(state, "pending") == 0 && failed_attempts(d) > 0;
 
 		if (state == NULL || (strcmp(state, "given-up") != 0 && strcmp(state, "suppressed") != 0 &&
-				      !failed_pending))
+				      strcmp(state, "rejected") != 0 && !failed_pending))
 			continue;
 		if (jstr(d, "uri"))
 			unsuppress(s, jstr(d, "uri"));

@@ -10,9 +10,13 @@
  * domain, record, submitter); adding an existing ID does nothing.
  *
  * Destination states: pending (next-attempt says when), delivered, given-up
- * (failed for retry_period since the first attempt), suppressed (permanent
- * failure, e.g. SMTP 5xx or a bad URI; the destination is also put on the
- * suppression list for suppress_period, so later reports skip it).
+ * (failed for retry_period since the first attempt), suppressed (a
+ * permanent failure about the destination itself: unknown mailbox, no such
+ * domain, a URI or address we refuse, HTTP 410; the destination is also put
+ * on the suppression list for suppress_period, so later reports skip it),
+ * rejected (a permanent failure about this report only: 5xx to DATA, 552
+ * size, HTTP 413...; not retried, and later reports are still tried).
+ * deliver.h lists which failure is which.
  * Retries: the k-th failure waits retry_initial * 2^(k-1), the last attempt
  * is made at first-attempt + retry_period. A report counts as delivered as
  * soon as one destination accepted it; the others are still tried.
@@ -121,7 +125,7 @@ struct spool_transport {
 };
 
 struct spool_stats {
-	size_t attempted, delivered, failed, given_up, suppressed, interrupted;
+	size_t attempted, delivered, failed, given_up, suppressed, rejected, interrupted;
 };
 
 /*
@@ -132,7 +136,7 @@ struct spool_stats {
 int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p,
 		      const struct spool_transport *t, struct spool_stats *st);
 
-/* Make every failed, given-up or suppressed destination of report 'id'
+/* Make every failed, given-up, suppressed or rejected destination of report 'id'
  * due at once (next-attempt 0) with a fresh retry period from the next
  * attempt. *changed = how many; -1 if no
  * such report or on a write error ('err'). */

@@ -16,7 +16,7 @@
  *   --report-id ID --filename F --begin T --successes N --failures N
  *   --gz FILE (default: a small built-in report, gzipped) --now T
  *
- * Result line: "ok=1 permanent=0 status=200 detail=TEXT".
+ * Result line: "ok=1 permanent=0 destination=0 status=200 detail=TEXT".
  * Exit status: 0 all ok, 1 some delivery failed, 2 usage or build error.
  */
 #include <errno.h>
@@ -98,8 +98,8 @@ static unsigned char *gzip_str(const char *s, size_t *len)
 
 static void print_result(const struct delivery_result *r)
 {
-	printf("ok=%d permanent=%d status=%ld detail=%s\n", r->ok, r->permanent, r->status,
-	       r->detail);
+	printf("ok=%d permanent=%d destination=%d status=%ld detail=%s\n", r->ok, r->permanent,
+	       r->destination, r->status, r->detail);
 }
 
 static const char *opt_value(int *i, int argc, char **argv)

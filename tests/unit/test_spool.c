@@ -7,7 +7,8 @@
  * The transport is fake: it appends "uri" to a log file (so deliveries
  * made by a crashed child are counted too) and answers by the URI:
  * ".../ok" and mailto accepted, ".../fail" temporary failure, ".../perm"
- * permanent failure.
+ * permanent failure about the destination, ".../reject" permanent failure
+ * about the report only.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,8 +43,10 @@ static void fake_send(void *ctx, struct spool_job *jobs, size_t n, int64_t now)
 			perror("log");
 		memset(&jobs[i].res, 0, sizeof(jobs[i].res));
 		jobs[i].res.ok = strstr(u, "/ok") != NULL || strncmp(u, "mailto:", 7) == 0;
-		jobs[i].res.permanent = strstr(u, "/perm") != NULL;
-		jobs[i].res.status = jobs[i].res.ok ? 200 : jobs[i].res.permanent ? 404 : 503;
+		jobs[i].res.destination = strstr(u, "/perm") != NULL;
+		jobs[i].res.permanent = jobs[i].res.destination || strstr(u, "/reject") != NULL;
+		jobs[i].res.status = jobs[i].res.ok ? 200 : jobs[i].res.destination ? 410 :
+			jobs[i].res.permanent ? 413 : 503;
 		snprintf(jobs[i].res.detail, sizeof(jobs[i].res.detail), "HTTP %ld", jobs[i].res.status);
 		CHECK(jobs[i].file && jobs[i].file->gz && jobs[i].file->gzlen > 18 &&
 		      jobs[i].file->gz[0] == 0x1f, "job %zu: report bytes missing", i);
@@ -308,6 +311,50 @@ static void test_suppression(void)
 	report_free(&r2);
 }
 
+/* A permanent failure about one report (a 5xx to DATA, 413) ends that
+ * report's delivery there, and nothing else: the next report to the same
+ * destination is attempted (issue 10 item 13). */
+static void test_rejected(void)
+{
+	char dir[512], err[256], b[64];
+	struct report r1, r2;
+	struct spool *s;
+	struct spool_stats st;
+	bool existed;
+	struct spool_dest_spec d = { RUA_HTTPS, "https://r.example/reject", NULL };
+	size_t changed;
+
+	fresh("rejected", dir, sizeof(dir));
+	build(&r1, "one.example", "v=TLSRPTv1;rua=https://r.example/reject");
+	build(&r2, "two.example", "v=TLSRPTv1;rua=https://r.example/reject");
+	s = spool_open(dir, true, err, sizeof(err));
+	if (s == NULL) {
+		CHECK(0, "spool_open: %s", err);
+		return;
+	}
+	CHECK_INT(spool_add(s, &r1, &d, 1, "record", T0, &existed, err, sizeof(err)), 0);
+	CHECK_INT(spool_deliver_due(s, T0, &pol, &fake, &st), 0);
+	CHECK_INT(st.rejected, 1);
+	CHECK_INT(st.suppressed, 0);
+	CHECK_STR(state_of(s, r1.spool_id, 0, b, sizeof(b)), "rejected");
+	CHECK_STR(status_of(s, r1.spool_id, b, sizeof(b)), "failed");
+	/* not retried */
+	CHECK_INT(spool_deliver_due(s, T0 + 86400, &pol, &fake, &st), 0);
+	CHECK_INT(st.attempted, 0);
+	/* the next report to the same destination is attempted */
+	CHECK_INT(spool_add(s, &r2, &d, 1, "record", T0 + 60, &existed, err, sizeof(err)), 0);
+	CHECK_INT(spool_deliver_due(s, T0 + 60, &pol, &fake, &st), 0);
+	CHECK_INT(st.attempted, 1);
+	CHECK_INT(st.suppressed, 0);
+	CHECK_INT(sent("https://r.example/reject"), 2);
+	/* the operator can make a rejected report due again */
+	CHECK_INT(spool_retry(s, r1.spool_id, T0 + 120, &changed, err, sizeof(err)), 0);
+	CHECK_INT(changed, 1);
+	spool_close(s);
+	report_free(&r1);
+	report_free(&r2);
+}
+
 static size_t send_calls;
 
 static void counting_send(void *ctx, struct spool_job *jobs, size_t n, int64_t now)
@@ -482,6 +529,7 @@ int main(void)
 	}
 	test_basic();
 	test_suppression();
+	test_rejected();
 	test_batches();
 	test_crashes();
 	{
