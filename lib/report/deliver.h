@@ -100,12 +100,21 @@ struct https_job {
 void delivery_result_dest(struct delivery_result *res, long status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Told about jobs whose res is final; returning nonzero asks that no
+ * further transfer be started (those not started keep "not attempted" and
+ * are not reported). */
+typedef int (*https_done_fn)(void *arg, struct https_job *const *jobs, size_t n);
+
 /*
  * POST each job's body (Content-Type: application/tlsrpt+gzip) to its url,
  * at most https_concurrency at a time (curl multi), with the configured
  * timeouts, no redirects, TLS verification unless https_verify = no, and
  * refusal of non-public addresses unless allowed. Always fills every res.
+ * With 'done' (may be NULL), each job's outcome is reported as soon as it
+ * is known (the jobs that finished together in one call), from the
+ * calling thread, before another transfer is started.
  */
-void https_post_all(const struct conf *c, struct https_job *jobs, size_t n);
+void https_post_all(const struct conf *c, struct https_job *jobs, size_t n,
+		    https_done_fn done, void *arg);
 
 #endif

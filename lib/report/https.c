@@ -295,10 +295,25 @@ static void cleanup(CURLM *m, struct transfer *t)
 	t->hdrs = NULL;
 }
 
-void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
+/* Tell the caller about the jobs in fin[0..*k) and empty the list; false
+ * when it wants no more transfers started. */
+static bool report_done(https_done_fn done, void *arg, struct https_job **fin, size_t *k)
 {
-	size_t conc = (size_t)conf_int(c, "https_concurrency"), next = 0, active = 0, i;
+	int rc = 0;
+
+	if (done && *k > 0)
+		rc = done(arg, fin, *k);
+	*k = 0;
+	return rc == 0;
+}
+
+void https_post_all(const struct conf *c, struct https_job *jobs, size_t n,
+		    https_done_fn done, void *arg)
+{
+	size_t conc = (size_t)conf_int(c, "https_concurrency"), next = 0, active = 0, i, k = 0;
 	struct transfer *ts;
+	struct https_job **fin;
+	bool more = true;	/* the caller still wants transfers started */
 	CURLM *m;
 
 	for (i = 0; i < n; i++) {
@@ -309,11 +324,18 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 		return;
 	pthread_once(&curl_once, curl_init_once);
 	ts = calloc(n, sizeof(*ts));
+	fin = calloc(n, sizeof(*fin));
 	m = curl_multi_init();
-	if (!ts || !m) {
-		for (i = 0; i < n; i++)
+	if (!ts || !fin || !m) {
+		for (i = 0; i < n; i++) {
 			delivery_result_set(&jobs[i].res, false, false, 0, "out of memory");
+			if (fin)
+				fin[k++] = &jobs[i];
+		}
+		if (fin)
+			report_done(done, arg, fin, &k);
 		free(ts);
+		free(fin);
 		if (m)
 			curl_multi_cleanup(m);
 		return;
@@ -322,21 +344,29 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 		struct CURLMsg *msg;
 		int running, left;
 
-		while (active < conc && next < n) {
+		while (more && active < conc && next < n) {
 			struct transfer *t = &ts[next];
 
 			t->job = &jobs[next++];
-			if (!url_ok(t->job->url, &t->job->res))
+			if (!url_ok(t->job->url, &t->job->res)) {
+				fin[k++] = t->job;
 				continue;
+			}
 			if (start(m, c, t) < 0) {
 				delivery_result_set(&t->job->res, false, false, 0, "cannot set up transfer");
 				cleanup(m, t);
+				fin[k++] = t->job;
 				continue;
 			}
 			active++;
 		}
-		if (active == 0)
+		if (k > 0)
+			more = report_done(done, arg, fin, &k) && more;
+		if (active == 0) {
+			if (more && next < n)
+				continue;
 			break;
+		}
 		if (curl_multi_perform(m, &running) != CURLM_OK)
 			break;
 		while ((msg = curl_multi_info_read(m, &left))) {
@@ -352,7 +382,11 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 			finish(t, msg->data.result);
 			cleanup(m, t);
 			active--;
+			fin[k++] = t->job;
 		}
+		/* the outcomes that came in together, recorded before anything else */
+		if (k > 0)
+			more = report_done(done, arg, fin, &k) && more;
 		if (active > 0 && (size_t)running == active &&
 		    curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK)
 			break;
@@ -362,7 +396,10 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 		if (ts[i].h) {
 			delivery_result_set(&ts[i].job->res, false, false, 0, "transfer aborted (curl multi error)");
 			cleanup(m, &ts[i]);
+			fin[k++] = ts[i].job;
 		}
+	report_done(done, arg, fin, &k);
 	curl_multi_cleanup(m);
 	free(ts);
+	free(fin);
 }

@@ -488,11 +488,96 @@ static int save_dests(struct spool *s, const struct job_ref *refs, size_t n)
 	return rc;
 }
 
-/* Attempt one batch: record in-flight, send, record outcomes. */
+/* One batch being attempted: what record_outcomes needs. */
+struct batch {
+	struct spool *s;
+	struct spool_job *jobs;
+	struct job_ref *refs;
+	bool *recorded;
+	size_t n;
+	int64_t now;
+	const struct spool_policy *p;
+	struct spool_stats *st;
+	bool write_failed;
+};
+
+/* Apply one job's outcome to its destination's record (in memory). */
+static void apply_outcome(struct batch *b, size_t i)
+{
+	struct json_object *d = b->refs[i].l->dest[b->refs[i].dest];
+	const struct delivery_result *r = &b->jobs[i].res;
+	const char *id = b->refs[i].l->id, *uri = b->jobs[i].uri;
+	char pd[600];
+
+	log_printable(pd, sizeof(pd), r->detail, strnlen(r->detail, sizeof(r->detail)));
+	json_object_object_del(d, "in-flight");
+	add_attempt(d, b->now, b->now, r->ok, r->status, pd);
+	b->st->attempted++;
+	if (r->ok) {
+		jset_str(d, "state", "delivered");
+		jset_int(d, "delivered-at", b->now);
+		jset_str(d, "delivered-by", b->jobs[i].scheme == RUA_MAILTO ? "mail" : "https");
+		jset_str(d, "response", pd);
+		json_object_object_del(d, "next-attempt");
+		b->st->delivered++;
+		log_info("report %s delivered to %s: %s", id, uri, pd);
+	} else {
+		fail_dest(b->s, d, b->now, b->p, failure_of(r), pd, b->st);
+		log_warn("report %s to %s failed%s: %s (%s)", id, uri,
+			 !r->permanent ? "" : r->destination ? " permanently (the destination)"
+			 : " permanently (this report)", pd, jstr(d, "state"));
+	}
+}
+
+/*
+ * The transport's done callback: record the outcomes of 'n' jobs durably,
+ * now, before the next attempt is made. Returns -1 (the transport then
+ * starts no more attempts) when they cannot be written.
+ */
+static int record_outcomes(void *arg, struct spool_job *const *jobs, size_t n)
+{
+	struct batch *b = arg;
+	struct job_ref *refs = calloc(n ? n : 1, sizeof(*refs));
+	size_t k = 0;
+
+	if (refs == NULL) {
+		b->write_failed = true;
+		return -1;
+	}
+	hook("outcome-known");
+	for (size_t j = 0; j < n; j++) {
+		size_t i = (size_t)(jobs[j] - b->jobs);
+
+		if (jobs[j] < b->jobs || i >= b->n || b->recorded[i])
+			continue;	/* not ours, or told twice */
+		b->recorded[i] = true;
+		apply_outcome(b, i);
+		refs[k++] = b->refs[i];
+	}
+	if (k > 0 && !b->write_failed && save_dests(b->s, refs, k) != 0) {
+		log_err("spool: cannot record the outcomes: %s", strerror(errno));
+		b->write_failed = true;
+	}
+	free(refs);
+	hook("outcome-recorded");
+	return b->write_failed ? -1 : 0;
+}
+
+/*
+ * Attempt one batch: record every attempt as in-flight (one sync for the
+ * batch), hand the batch to the transport, which reports each outcome as
+ * soon as it is known (record_outcomes writes it at once), and record what
+ * the transport did not report.
+ */
 static int run_batch(struct spool *s, struct spool_job *jobs, struct job_ref *refs, size_t n,
 		     int64_t now, const struct spool_policy *p,
 		     const struct spool_transport *t, struct spool_stats *st)
 {
+	struct batch b = { s, jobs, refs, NULL, n, now, p, st, false };
+	struct spool_job **rest;
+	size_t nrest = 0;
+	int rc;
+
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *d = refs[i].l->dest[refs[i].dest];
 
@@ -506,38 +591,30 @@ static int run_batch(struct spool *s, struct spool_job *jobs, struct job_ref *re
 		return -1;
 	}
 	hook("attempt-begun");
-	t->send(t->ctx, jobs, n, now);
+	b.recorded = calloc(n ? n : 1, sizeof(*b.recorded));
+	rest = calloc(n ? n : 1, sizeof(*rest));
+	if (b.recorded == NULL || rest == NULL) {
+		free(b.recorded);
+		free(rest);
+		return -1;	/* in-flight on disk: recovered by the next run */
+	}
+	t->send(t->ctx, jobs, n, now, record_outcomes, &b);
 	hook("attempt-sent");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *d = refs[i].l->dest[refs[i].dest];
-		const struct delivery_result *r = &jobs[i].res;
-		char pd[600];
-
-		log_printable(pd, sizeof(pd), r->detail, strnlen(r->detail, sizeof(r->detail)));
-		json_object_object_del(d, "in-flight");
-		add_attempt(d, now, now, r->ok, r->status, pd);
-		st->attempted++;
-		if (r->ok) {
-			jset_str(d, "state", "delivered");
-			jset_int(d, "delivered-at", now);
-			jset_str(d, "delivered-by", jobs[i].scheme == RUA_MAILTO ? "mail" : "https");
-			jset_str(d, "response", pd);
-			json_object_object_del(d, "next-attempt");
-			st->delivered++;
-			log_info("report %s delivered to %s: %s", refs[i].l->id, jobs[i].uri, pd);
-		} else {
-			fail_dest(s, d, now, p, failure_of(r), pd, st);
-			log_warn("report %s to %s failed%s: %s (%s)", refs[i].l->id, jobs[i].uri,
-				 !r->permanent ? "" : r->destination ? " permanently (the destination)"
-				 : " permanently (this report)", pd, jstr(d, "state"));
+	/* a transport that did not report a job: its res is what it is */
+	for (size_t i = 0; i < n && !b.write_failed; i++)
+		if (!b.recorded[i]) {
+			if (jobs[i].res.detail[0] == '\0')
+				delivery_result_set(&jobs[i].res, false, false, 0, "no outcome reported");
+			rest[nrest++] = &jobs[i];
 		}
-	}
-	if (save_dests(s, refs, n) != 0) {
-		log_err("spool: cannot record the outcomes: %s", strerror(errno));
-		return -1;
-	}
-	hook("attempt-recorded");
-	return 0;
+	if (nrest > 0)
+		record_outcomes(&b, rest, nrest);
+	rc = b.write_failed ? -1 : 0;
+	free(b.recorded);
+	free(rest);
+	if (rc == 0)
+		hook("attempt-recorded");
+	return rc;
 }
 
 int spool_ids(struct spool *s, char ***ids, size_t *n)

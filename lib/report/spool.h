@@ -22,16 +22,20 @@
  * soon as one destination accepted it; the others are still tried.
  *
  * Delivery guarantee (the documented choice): each attempt is recorded as
- * "in-flight" (fsynced) BEFORE it is made and its outcome AFTER. A re-run
+ * "in-flight" (synced) BEFORE it is made, and its outcome as soon as it is
+ * known, durably, before the next attempt of the transport's sequence is
+ * made (mail goes out one message at a time; HTTPS posts run up to
+ * https_concurrency at once, each recorded when it finishes). A re-run
  * never repeats an attempt whose outcome was recorded, so nothing recorded
- * as delivered is ever delivered again and a crash between any two steps
- * repeats nothing. The only window is a crash after the destination accepted
- * but before the outcome was written (milliseconds): the attempt is then
- * found in-flight, recorded as "interrupted, outcome unknown" and retried
- * (at-least-once) for mail and HTTPS alike. We chose this over at-most-once
- * because a lost report is invisible while a duplicate carries the same
- * report-id (and the same Message-ID), which RFC 8460 receivers use to
- * "identify and ignore duplicate reports".
+ * as delivered is ever delivered again. The only window is a crash while
+ * attempts are in progress (handed over or posted, outcome not yet
+ * written): those are found in-flight, recorded as "interrupted, outcome
+ * unknown" and retried (at-least-once). So a crash re-sends at most the
+ * attempts in progress: at most one mail and at most https_concurrency
+ * posts, each to its own destination, each once. We chose this over
+ * at-most-once because a lost report is invisible while a duplicate
+ * carries the same report-id (and the same Message-ID), which RFC 8460
+ * receivers use to "identify and ignore duplicate reports".
  *
  * Not thread safe. A spool opened for writing holds the lock until closed.
  */
@@ -118,9 +122,24 @@ struct spool_job {
 	void *priv;			/* spool's own */
 };
 
-/* Performs the attempts of one batch; must fill every job's res. */
+/*
+ * Called by the transport as soon as the outcome of one job (or of several
+ * that finished together) is known, its res filled: the spool records it
+ * durably before returning. Calls never overlap (a transport that works in
+ * several threads serialises them). Returns -1 when the outcome could not
+ * be recorded: the transport then starts no further attempt.
+ */
+typedef int (*spool_done_fn)(void *arg, struct spool_job *const *jobs, size_t n);
+
+/*
+ * Performs the attempts of one batch, calling done for each job as soon as
+ * its outcome is known (mail and HTTPS may interleave). Returns when no
+ * attempt is running any more; a job it did not report is recorded then,
+ * with whatever its res holds.
+ */
 struct spool_transport {
-	void (*send)(void *ctx, struct spool_job *jobs, size_t n, int64_t now);
+	void (*send)(void *ctx, struct spool_job *jobs, size_t n, int64_t now,
+		     spool_done_fn done, void *done_arg);
 	void *ctx;
 };
 
@@ -165,8 +184,10 @@ struct json_object *spool_entry(struct spool *s, const char *id);
 int spool_report_gz(struct spool *s, const char *id, unsigned char **gz, size_t *len);
 
 /* Test hook: called at named points of spool_add and spool_deliver_due
- * ("add-tmp-written", "add-renamed", "attempt-begun", "attempt-sent",
- * "attempt-recorded"), so a test can _exit() there. NULL in production. */
+ * ("add-tmp-written", "add-renamed", "attempt-begun", "outcome-known" and
+ * "outcome-recorded" around each recording of outcomes, "attempt-sent"
+ * when the transport returned, "attempt-recorded" when the batch is
+ * recorded), so a test can _exit() there. NULL in production. */
 extern void (*spool_test_hook)(const char *point);
 
 #endif

@@ -208,7 +208,7 @@ static int command(struct conf *c, const char *cmd, int i, int argc, char **argv
 			jobs[k].url = argv[i + 2 * (int)k];
 			jobs[k].body = read_file(argv[i + 2 * (int)k + 1], &jobs[k].len);
 		}
-		https_post_all(c, jobs, n);
+		https_post_all(c, jobs, n, NULL, NULL);
 		for (k = 0; k < n; k++) {
 			print_result(&jobs[k].res);
 			if (!jobs[k].res.ok)
@@ -244,7 +244,7 @@ static int command(struct conf *c, const char *cmd, int i, int argc, char **argv
 			jobs[k].len = blen;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		https_post_all(c, jobs, n);
+		https_post_all(c, jobs, n, NULL, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		for (k = 0; k < n; k++)
