@@ -568,7 +568,7 @@ static int cmd_run(const struct conf *c, struct opts *o)
 	struct spool *sp = NULL;
 	struct spool_policy pol;
 	char err[512];
-	int64_t days[MAX_DAYS], today = o->now / 86400;
+	int64_t days[MAX_DAYS], today = o->now / 86400, newest, judge = o->now;
 	size_t ndays = 0;
 	int status = EX_OK;
 
@@ -585,6 +585,21 @@ static int cmd_run(const struct conf *c, struct opts *o)
 		}
 	} else {
 		sp = spool_open(conf_str(c, "spool_directory"), false, err, sizeof(err));	/* may be NULL */
+	}
+	/*
+	 * Which days are too old to report is judged by the clock, or by the
+	 * newest reported day when the clock is behind it: a clock set back
+	 * must not make days whose marks were pruned long ago look recent
+	 * enough to be reported (and delivered) a second time.
+	 */
+	if (sp && (newest = spool_newest_day(sp)) >= 0 && (newest + 1) * 86400 > o->now) {
+		char nd[16], nowd[16];
+
+		judge = (newest + 1) * 86400;
+		store_format_day(nd, sizeof(nd), newest);
+		store_format_day(nowd, sizeof(nowd), o->now / 86400);
+		log_warn("the clock (%s) is behind the newest reported day (%s); days are judged "
+			 "too old by that day", nowd, nd);
 	}
 	if (o->day >= 0) {
 		if (o->day >= today) {
@@ -614,7 +629,7 @@ static int cmd_run(const struct conf *c, struct opts *o)
 			continue;
 		}
 		if (o->day < 0) {
-			if ((d + 1) * 86400 + pol.retention <= o->now) {
+			if ((d + 1) * 86400 + pol.retention <= judge) {
 				log_debug("day %s is older than spool_retention; not reported", name);
 				continue;
 			}

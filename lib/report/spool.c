@@ -23,6 +23,7 @@
 
 #define SPOOL_BATCH 256		/* destinations per transport call */
 #define SPOOL_MAX_ATTEMPTS 64	/* attempts kept per destination */
+#define SPOOL_LATE_SLACK 7200	/* an attempt later than this after it was due is not the last */
 
 void (*spool_test_hook)(const char *point);
 
@@ -132,9 +133,12 @@ int spool_day_mark(struct spool *s, int64_t day, int64_t now, size_t nreports,
 
 /* ---- suppression list ---- */
 
-/* Suppressed until when (0: not suppressed); 'why' gets the reason. */
+/* Suppressed until when (0: not suppressed); 'why' gets the reason. A
+ * suppression that ends more than suppress_period from now was written by a
+ * clock that was ahead: it is cut to suppress_period from now (and
+ * rewritten so), not kept for as long as that clock was wrong. */
 static int64_t suppressed_until(struct spool *s, const char *uri, int64_t now,
-				char *why, size_t whysz)
+				const struct spool_policy *p, char *why, size_t whysz)
 {
 	struct json_object *o = spool_fs_suppression(s->fs, uri);
 	int64_t until = 0;
@@ -142,6 +146,12 @@ static int64_t suppressed_until(struct spool *s, const char *uri, int64_t now,
 	if (o && jint(o, "until", 0) > now) {
 		until = jint(o, "until", 0);
 		snprintf(why, whysz, "%s", jstr(o, "reason") ? jstr(o, "reason") : "");
+		if (until > now + p->suppress_period) {
+			until = now + p->suppress_period;
+			jset_int(o, "until", until);
+			if (spool_fs_suppression_put(s->fs, uri, o) != 0)
+				log_err("spool: cannot rewrite the suppression of %s: %s", uri, strerror(errno));
+		}
 	}
 	json_object_put(o);
 	return until;
@@ -396,6 +406,51 @@ static size_t failed_attempts(struct json_object *d)
 	return n;
 }
 
+/* The delay after the k-th failed attempt: retry_initial doubling, at most
+ * retry_period (so a next-attempt is never further ahead than that). */
+static int64_t retry_delay(const struct spool_policy *p, size_t k)
+{
+	int64_t delay = p->retry_initial > 0 ? p->retry_initial : 1;
+
+	for (size_t i = 1; i < k && delay < p->retry_period; i++)
+		delay *= 2;
+	return delay < p->retry_period ? delay : p->retry_period;
+}
+
+/* How many attempts the schedule makes in one retry period when each is
+ * made when due: the first, then one after each delay, the last at
+ * first-attempt + retry_period. */
+static size_t schedule_attempts(const struct spool_policy *p)
+{
+	int64_t t = 0;
+	size_t k = 1;
+
+	while (t < p->retry_period && k < 1000) {
+		int64_t next = t + retry_delay(p, k);
+
+		t = next < p->retry_period ? next : p->retry_period;
+		k++;
+	}
+	return k;
+}
+
+/*
+ * The time stamps of a destination's record against the clock (issue 10
+ * item 10). A next-attempt more than retry_period ahead was set by a clock
+ * that was ahead (no delay is longer): the attempt is due now. A
+ * first-attempt that far ahead starts a fresh retry period now. The record
+ * is written back with the next attempt.
+ */
+static void clock_sanity(struct json_object *d, int64_t now, const struct spool_policy *p)
+{
+	int64_t next = jint(d, "next-attempt", -1), first = jint(d, "first-attempt", -1);
+
+	if (next > now + p->retry_period)
+		jset_int(d, "next-attempt", now);
+	if (first > now + p->retry_period)
+		jset_int(d, "first-attempt", now);
+}
+
 /* What a failure is about (deliver.h). */
 enum failure { FAIL_TEMPORARY, FAIL_REPORT, FAIL_DESTINATION };
 
@@ -416,6 +471,7 @@ static void fail_dest(struct spool *s, struct json_object *d, int64_t now,
 		      struct spool_stats *st)
 {
 	int64_t first = jint(d, "first-attempt", now), delay, last = first + p->retry_period;
+	int64_t scheduled = jint(d, "next-attempt", now);	/* when this attempt was due */
 	size_t k = failed_attempts(d);
 	const char *uri = jstr(d, "uri");
 
@@ -433,16 +489,22 @@ static void fail_dest(struct spool *s, struct json_object *d, int64_t now,
 		st->rejected++;
 		return;
 	}
-	delay = p->retry_initial;
-	for (size_t i = 1; i < k && delay < p->retry_period; i++)
-		delay *= 2;
-	if (now >= last) {
+	delay = retry_delay(p, k);
+	/*
+	 * Give up only when the retry period is over by the clock AND the clock
+	 * agrees with the schedule: this attempt was made when it was due (not
+	 * more than SPOOL_LATE_SLACK after its next-attempt), or the schedule's
+	 * full number of attempts has been made. A clock that jumped ahead (or a
+	 * reporter that did not run for longer than that) makes the attempt a
+	 * retry, not the last one.
+	 */
+	if (now >= last && (now <= scheduled + SPOOL_LATE_SLACK || k >= schedule_attempts(p))) {
 		jset_str(d, "state", "given-up");
 		json_object_object_del(d, "next-attempt");
 		st->given_up++;
 		return;
 	}
-	jset_int(d, "next-attempt", now + delay < last ? now + delay : last);
+	jset_int(d, "next-attempt", last > now && now + delay > last ? last : now + delay);
 	st->failed++;
 }
 
@@ -628,17 +690,20 @@ void spool_ids_free(char **ids, size_t n)
 }
 
 /* Is destination 'd' due at 'now'? Marks it suppressed when the list says so. */
-static bool due(struct spool *s, struct loaded *l, size_t i, int64_t now, struct spool_stats *st)
+static bool due(struct spool *s, struct loaded *l, size_t i, int64_t now,
+		const struct spool_policy *p, struct spool_stats *st)
 {
 	struct json_object *d = l->dest[i];
 	const char *state = jstr(d, "state"), *uri = jstr(d, "uri");
 	char why[300];
 	int64_t until;
 
-	if (state == NULL || uri == NULL || strcmp(state, "pending") != 0 ||
-	    jint(d, "next-attempt", 0) > now)
+	if (state == NULL || uri == NULL || strcmp(state, "pending") != 0)
 		return false;
-	until = suppressed_until(s, uri, now, why, sizeof(why));
+	clock_sanity(d, now, p);
+	if (jint(d, "next-attempt", 0) > now)
+		return false;
+	until = suppressed_until(s, uri, now, p, why, sizeof(why));
 	if (until > 0) {
 		char msg[400];
 
@@ -685,7 +750,7 @@ int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p
 				rc = -1;
 				break;
 			}
-			if (due(s, l, i, now, st))
+			if (due(s, l, i, now, p, st))
 				any = true;
 		}
 		if (!any || rc != 0) {
@@ -718,8 +783,10 @@ int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p
 			struct json_object *d = l->dest[i];
 			const char *state = jstr(d, "state");
 
-			if (state == NULL || strcmp(state, "pending") != 0 ||
-			    jint(d, "next-attempt", 0) > now)
+			if (state == NULL || strcmp(state, "pending") != 0)
+				continue;
+			clock_sanity(d, now, p);
+			if (jint(d, "next-attempt", 0) > now)
 				continue;
 			jobs[njobs].file = &l->file;
 			jobs[njobs].scheme = strcmp(jstr(d, "scheme") ? jstr(d, "scheme") : "", "mailto") == 0
@@ -785,44 +852,121 @@ int spool_retry(struct spool *s, const char *id, int64_t now, size_t *changed,
 	return 0;
 }
 
-static bool suppression_live(void *arg, struct json_object *rec)
+struct supp_check {
+	int64_t now, horizon, period;
+};
+
+/* Expired suppressions go; one that ends more than suppress_period from
+ * now (written by a clock that was ahead) is cut to that. */
+static enum spool_fs_verdict suppression_check(void *arg, struct json_object *rec)
 {
-	return rec != NULL && jint(rec, "until", 0) > *(const int64_t *)arg;
+	const struct supp_check *c = arg;
+	int64_t until = jint(rec, "until", 0);
+
+	if (rec == NULL || until <= c->horizon)
+		return SPOOL_FS_REMOVE;
+	if (until > c->now + c->period) {
+		jset_int(rec, "until", c->now + c->period);
+		return SPOOL_FS_REWRITE;
+	}
+	return SPOOL_FS_KEEP;
 }
 
+int64_t spool_newest_day(struct spool *s)
+{
+	int64_t *days, newest = -1;
+	size_t n;
+
+	if (spool_fs_days(s->fs, &days, &n) == 0) {
+		if (n > 0)
+			newest = days[n - 1];
+		free(days);
+	}
+	return newest;
+}
+
+struct prune_item {
+	char *id;
+	int64_t ref;	/* the report's age is counted from here */
+};
+
+/*
+ * Pruning trusts the clock only as far as the spool's own data agrees
+ * (issue 10 item 10): the horizon is the clock, but never more than two
+ * days past the newest day the spool holds (a day mark or a report). A
+ * clock far ahead so prunes nothing it would not prune at the right time;
+ * an idle spool keeps its last retention's worth until new days come.
+ */
 int spool_prune(struct spool *s, int64_t now, const struct spool_policy *p, size_t *removed)
 {
 	char **ids;
-	size_t n, ndays;
+	size_t n, ndays, nitems = 0;
 	int64_t keep = p->retention > p->retry_period + 86400 ? p->retention : p->retry_period + 86400;
-	int64_t *days;
+	int64_t *days = NULL, newest = -1, horizon = now;
+	struct prune_item *items;
 
 	*removed = 0;
-	if (spool_ids(s, &ids, &n) != 0)
+	if (spool_fs_days(s->fs, &days, &ndays) != 0)
+		ndays = 0;
+	if (ndays > 0)
+		newest = days[ndays - 1];
+	if (spool_ids(s, &ids, &n) != 0) {
+		free(days);
 		return -1;
+	}
+	items = calloc(n ? n : 1, sizeof(*items));
+	if (items == NULL) {
+		spool_ids_free(ids, n);
+		free(days);
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *meta = spool_fs_meta(s->fs, ids[i]);
-		int64_t created = jint(meta, "created", -1);
+		int64_t begin = jint(meta, "begin", -1), created = jint(meta, "created", -1);
+		int64_t day_end = begin + 86400;
 
 		json_object_put(meta);
-		if (created < 0 || created >= now - keep)
+		if (begin < 0)
 			continue;	/* an unreadable report stays for the operator */
-		if (spool_fs_remove(s->fs, ids[i]) != 0) {
-			log_err("spool: cannot prune %s: %s", ids[i], strerror(errno));
+		if (begin / 86400 > newest)
+			newest = begin / 86400;
+		/* spooled late (an old day, --input): counted from when it was
+		 * spooled, unless that time is from a clock that was ahead */
+		items[nitems].id = ids[i];
+		items[nitems++].ref = created > day_end && created <= now ? created : day_end;
+	}
+	if (newest >= 0 && (newest + 2) * 86400 < horizon) {
+		char d[16];
+
+		horizon = (newest + 2) * 86400;
+		store_format_day(d, sizeof(d), newest);
+		if (now - horizon > 86400)
+			log_warn("spool: the clock is %lld days past the newest day in the spool (%s); "
+				 "pruning counts from that day, not from the clock",
+				 (long long)((now - horizon) / 86400), d);
+	}
+	for (size_t i = 0; i < nitems; i++) {
+		if (items[i].ref + keep >= horizon)
+			continue;
+		if (spool_fs_remove(s->fs, items[i].id) != 0) {
+			log_err("spool: cannot prune %s: %s", items[i].id, strerror(errno));
 			continue;
 		}
 		(*removed)++;
 	}
+	free(items);
 	spool_ids_free(ids, n);
 	/* day marks: kept 2 days longer than the reporter looks back */
-	if (spool_fs_days(s->fs, &days, &ndays) == 0) {
-		for (size_t i = 0; i < ndays; i++)
-			if ((days[i] + 2) * 86400 + p->retention < now)
-				spool_fs_day_remove(s->fs, days[i]);
-		free(days);
-	}
+	for (size_t i = 0; i < ndays; i++)
+		if ((days[i] + 2) * 86400 + p->retention < horizon)
+			spool_fs_day_remove(s->fs, days[i]);
+	free(days);
 	/* expired suppressions */
-	spool_fs_suppressions_filter(s->fs, suppression_live, &now);
+	{
+		struct supp_check c = { now, horizon, p->suppress_period };
+
+		spool_fs_suppressions_filter(s->fs, suppression_check, &c);
+	}
 	return 0;
 }
 

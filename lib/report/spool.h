@@ -17,9 +17,20 @@
  * rejected (a permanent failure about this report only: 5xx to DATA, 552
  * size, HTTP 413...; not retried, and later reports are still tried).
  * deliver.h lists which failure is which.
- * Retries: the k-th failure waits retry_initial * 2^(k-1), the last attempt
- * is made at first-attempt + retry_period. A report counts as delivered as
- * soon as one destination accepted it; the others are still tried.
+ * Retries: the k-th failure waits retry_initial * 2^(k-1) (at most
+ * retry_period), the last attempt is made at first-attempt + retry_period.
+ * A report counts as delivered as soon as one destination accepted it; the
+ * others are still tried.
+ *
+ * Clocks (the reporter's 'now' may jump either way): a jump never makes a
+ * report go out twice or a pending retry be given up. A destination is
+ * given up only when the retry period is over and the clock agrees with
+ * the schedule (the attempt was made within two hours of when it was due,
+ * or the schedule's full number of attempts was made); a next-attempt or
+ * first-attempt more than retry_period in the future (written by a clock
+ * that was ahead) counts from now; a suppression longer than
+ * suppress_period from now is cut to that; pruning counts ages only up to
+ * two days past the newest day the spool holds (spool_prune).
  *
  * Delivery guarantee (the documented choice): each attempt is recorded as
  * "in-flight" (synced) BEFORE it is made, and its outcome as soon as it is
@@ -162,10 +173,18 @@ int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p
 int spool_retry(struct spool *s, const char *id, int64_t now, size_t *changed,
 		char *err, size_t errsz);
 
-/* Remove reports older than the retention (and never before their
- * retries could end), old day marks and expired suppressions. */
+/*
+ * Remove reports older than the retention (and never before their retries
+ * could end), old day marks and expired suppressions. Ages are counted up
+ * to 'now', but never past two days after the newest day the spool holds:
+ * a clock that disagrees with the data prunes nothing more.
+ */
 int spool_prune(struct spool *s, int64_t now, const struct spool_policy *p,
 		size_t *removed);
+
+/* The newest day with a day mark (days since 1970-01-01), -1 if none: what
+ * the spool's data says about the date, to check a clock against. */
+int64_t spool_newest_day(struct spool *s);
 
 /* ---- inspection (tlsrptctl spool) ---- */
 

@@ -750,7 +750,8 @@ int spool_fs_suppression_remove(struct spool_fs *fs, const char *uri)
 }
 
 int spool_fs_suppressions_filter(struct spool_fs *fs,
-				 bool (*keep)(void *arg, struct json_object *rec), void *arg)
+				 enum spool_fs_verdict (*check)(void *arg, struct json_object *rec),
+				 void *arg)
 {
 	char p[PATHSZ], f[PATHSZ];
 	DIR *d;
@@ -766,8 +767,17 @@ int spool_fs_suppressions_filter(struct spool_fs *fs,
 		if (de->d_name[0] == '.' || path(f, fs, "suppressed", de->d_name, NULL) != 0)
 			continue;
 		o = read_json(f);
-		if (!keep(arg, o))
+		switch (check(arg, o)) {
+		case SPOOL_FS_REMOVE:
 			unlink(f);
+			break;
+		case SPOOL_FS_REWRITE:
+			if (o && write_json(f, o, true) != 0)
+				log_err("spool: cannot rewrite %s: %s", f, strerror(errno));
+			break;
+		case SPOOL_FS_KEEP:
+			break;
+		}
 		json_object_put(o);
 	}
 	closedir(d);

@@ -118,9 +118,12 @@ struct json_object *spool_fs_suppression(struct spool_fs *fs, const char *uri);
 /* 'rec' must hold "uri": 'uri'. */
 int spool_fs_suppression_put(struct spool_fs *fs, const char *uri, struct json_object *rec);
 int spool_fs_suppression_remove(struct spool_fs *fs, const char *uri);
-/* Call 'keep' for every record (NULL for an unreadable one); a record for
- * which it returns false is removed. */
+/* Call 'check' for every record (NULL for an unreadable one): it returns
+ * SPOOL_FS_KEEP, SPOOL_FS_REMOVE, or SPOOL_FS_REWRITE (it changed the
+ * record, which is then written back). */
+enum spool_fs_verdict { SPOOL_FS_KEEP, SPOOL_FS_REMOVE, SPOOL_FS_REWRITE };
 int spool_fs_suppressions_filter(struct spool_fs *fs,
-				 bool (*keep)(void *arg, struct json_object *rec), void *arg);
+				 enum spool_fs_verdict (*check)(void *arg, struct json_object *rec),
+				 void *arg);
 
 #endif

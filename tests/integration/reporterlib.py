@@ -64,6 +64,7 @@ class Endpoint:
       /413*    413                  /404*  404
       /503*    503                  /rst201*  201, then the connection is reset
       /hang*   waits until release() (then 200)
+      /flaky*  503 while .flaky_fails is true, then 200
     """
 
     def __init__(self, tmp):
@@ -73,6 +74,8 @@ class Endpoint:
         self.posts = []
         self.lock = threading.Lock()
         self.released = threading.Event()
+        self.flaky_fails = True
+        self.answers = []       # (path, code) of every answer given
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -100,6 +103,8 @@ class Endpoint:
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     os.close(self.connection.detach())
                     return None
+                if p.startswith("/flaky"):
+                    return self.reply(503 if outer.flaky_fails else 200)
                 for prefix, code in (("/ok", 200), ("/410", 410), ("/413", 413), ("/404", 404),
                                      ("/503", 503)):
                     if p.startswith(prefix):
@@ -107,6 +112,8 @@ class Endpoint:
                 return self.reply(400)
 
             def reply(self, code):
+                with outer.lock:
+                    outer.answers.append((self.path, code))
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -123,6 +130,11 @@ class Endpoint:
     def count(self, path):
         with self.lock:
             return sum(1 for p, _ in self.posts if p == path)
+
+    def accepted(self, path):
+        """How many POSTs to 'path' were answered with a 2xx."""
+        with self.lock:
+            return sum(1 for p, c in self.answers if p == path and 200 <= c < 300)
 
     def release(self):
         self.released.set()

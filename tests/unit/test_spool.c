@@ -254,16 +254,20 @@ static void test_basic(void)
 	CHECK_INT(spool_day_mark(s, DAY, T0, 1, err, sizeof(err)), 0);
 	CHECK(spool_day_done(s, DAY), "day not done after marking");
 
-	/* pruning: kept within retention, removed after */
+	/* pruning: kept within retention, removed after, while new days are
+	 * reported (the day before each run is marked, as the reporter does) */
 	{
 		size_t removed = 99;
 
+		CHECK_INT(spool_day_mark(s, DAY + 28, T0 + 86400 * 28, 1, err, sizeof(err)), 0);
 		CHECK_INT(spool_prune(s, T0 + 86400 * 29, &pol, &removed), 0);
 		CHECK_INT(removed, 0);
 		CHECK(spool_day_done(s, DAY), "day mark pruned too early");
+		CHECK_INT(spool_day_mark(s, DAY + 30, T0 + 86400 * 30, 1, err, sizeof(err)), 0);
 		CHECK_INT(spool_prune(s, T0 + 86400 * 31, &pol, &removed), 0);
 		CHECK_INT(removed, 1);
 		CHECK(!spool_has(s, r.spool_id), "pruned report still there");
+		CHECK_INT(spool_day_mark(s, DAY + 33, T0 + 86400 * 33, 1, err, sizeof(err)), 0);
 		CHECK_INT(spool_prune(s, T0 + 86400 * 34, &pol, &removed), 0);
 		CHECK(!spool_day_done(s, DAY), "old day mark not pruned");
 	}
@@ -359,6 +363,105 @@ static void test_rejected(void)
 	spool_close(s);
 	report_free(&r1);
 	report_free(&r2);
+}
+
+/*
+ * Clock jumps (issue 10 item 10): the reporter runs once with a clock five
+ * years ahead, then at the right time again, and once a year behind.
+ * Nothing may be delivered twice, no pending retry given up, nothing
+ * pruned; a suppression written by the clock ahead lasts suppress_period,
+ * not five years.
+ */
+static void test_clock(void)
+{
+	const int64_t ahead = T0 + 5 * 365 * 86400LL, behind = T0 - 365 * 86400LL;
+	char dir[512], err[256], b[64];
+	struct report ra, rb, rc2;
+	struct spool *s;
+	struct spool_stats st;
+	bool existed;
+	size_t removed = 99;
+	struct spool_dest_spec da[] = { { RUA_HTTPS, "https://r.example/ok", NULL } };
+	struct spool_dest_spec db[] = { { RUA_HTTPS, "https://r.example/fail", NULL } };
+	struct spool_dest_spec dc[] = { { RUA_HTTPS, "https://r.example/perm", NULL } };
+
+	fresh("clock", dir, sizeof(dir));
+	build(&ra, "a.example", "v=TLSRPTv1;rua=https://r.example/ok");
+	build(&rb, "b.example", "v=TLSRPTv1;rua=https://r.example/fail");
+	build(&rc2, "c.example", "v=TLSRPTv1;rua=https://r.example/perm");
+	s = spool_open(dir, true, err, sizeof(err));
+	if (s == NULL) {
+		CHECK(0, "spool_open: %s", err);
+		return;
+	}
+	CHECK_INT(spool_add(s, &ra, da, 1, "record", T0, &existed, err, sizeof(err)), 0);
+	CHECK_INT(spool_add(s, &rb, db, 1, "record", T0, &existed, err, sizeof(err)), 0);
+	CHECK_INT(spool_day_mark(s, DAY, T0, 2, err, sizeof(err)), 0);
+	CHECK_INT(spool_deliver_due(s, T0, &pol, &fake, &st), 0);
+	CHECK_INT(st.delivered, 1);
+	CHECK_INT(next_of(s, rb.spool_id, 0), T0 + 300);
+
+	/* five years ahead: the retry is attempted but not given up (its
+	 * retry period is over by that clock), nothing is pruned */
+	CHECK_INT(spool_deliver_due(s, ahead, &pol, &fake, &st), 0);
+	CHECK_INT(st.attempted, 1);
+	CHECK_INT(st.given_up, 0);
+	CHECK_STR(state_of(s, rb.spool_id, 0, b, sizeof(b)), "pending");
+	/* a permanent failure about a destination, recorded by that clock */
+	CHECK_INT(spool_add(s, &rc2, dc, 1, "record", ahead, &existed, err, sizeof(err)), 0);
+	CHECK_INT(spool_deliver_due(s, ahead, &pol, &fake, &st), 0);
+	CHECK_INT(st.suppressed, 1);
+	CHECK_INT(spool_prune(s, ahead, &pol, &removed), 0);
+	CHECK_INT(removed, 0);
+	CHECK(spool_day_done(s, DAY), "day mark pruned by a clock five years ahead");
+	CHECK(spool_has(s, ra.spool_id) && spool_has(s, rb.spool_id), "report pruned by a clock ahead");
+
+	/* a year behind: a next-attempt that far ahead of that clock is due
+	 * (it cannot tell a clock behind from one that was ahead, and waiting
+	 * years would lose the report), but nothing is given up, nothing
+	 * delivered twice, nothing pruned */
+	CHECK_INT(spool_deliver_due(s, behind, &pol, &fake, &st), 0);
+	CHECK_INT(st.given_up, 0);
+	CHECK_STR(state_of(s, rb.spool_id, 0, b, sizeof(b)), "pending");
+	CHECK_INT(spool_prune(s, behind, &pol, &removed), 0);
+	CHECK_INT(removed, 0);
+	CHECK(spool_day_done(s, DAY), "day mark pruned by a clock behind");
+
+	/* the right time again: the retry set by a wrong clock is due now,
+	 * the delivered report is not sent again */
+	CHECK_INT(spool_deliver_due(s, T0 + 600, &pol, &fake, &st), 0);
+	CHECK_INT(st.attempted, 1);
+	CHECK_INT(spool_prune(s, T0 + 600, &pol, &removed), 0);
+	CHECK_INT(removed, 0);
+	CHECK_STR(state_of(s, rb.spool_id, 0, b, sizeof(b)), "pending");
+	CHECK_INT(sent("https://r.example/ok"), 1);
+	CHECK_INT(sent("https://r.example/fail"), 4);
+	/* the schedule goes on and ends when it is due, by the right clock */
+	for (int64_t t = T0 + 600; next_of(s, rb.spool_id, 0) > 0 && t < T0 + 86400;) {
+		t = next_of(s, rb.spool_id, 0);
+		CHECK_INT(spool_deliver_due(s, t, &pol, &fake, &st), 0);
+	}
+	CHECK_STR(state_of(s, rb.spool_id, 0, b, sizeof(b)), "given-up");
+	CHECK(sent("https://r.example/fail") >= 5, "retries of the pending report: %d, want >= 5",
+	      sent("https://r.example/fail"));
+	/* the suppression from the clock ahead was cut by the prune at the right
+	 * time to suppress_period from then: over after a day, not five years */
+	{
+		struct report rd;
+		struct spool_dest_spec dd[] = { { RUA_HTTPS, "https://r.example/perm", NULL } };
+
+		build(&rd, "d.example", "v=TLSRPTv1;rua=https://r.example/perm");
+		CHECK_INT(spool_add(s, &rd, dd, 1, "record", T0 + 3 * 86400, &existed, err, sizeof(err)), 0);
+		CHECK_INT(spool_deliver_due(s, T0 + 3 * 86400, &pol, &fake, &st), 0);
+		CHECK(st.attempted == 1 && st.suppressed == 1,
+		      "a destination suppressed by a clock ahead: attempted %zu suppressed %zu at the right "
+		      "time after suppress_period, want 1 and 1", st.attempted, st.suppressed);
+		report_free(&rd);
+	}
+	spool_close(s);
+	report_free(&ra);
+	report_free(&rb);
+	report_free(&rc2);
 }
 
 static size_t send_calls;
@@ -544,6 +647,7 @@ int main(void)
 	test_basic();
 	test_suppression();
 	test_rejected();
+	test_clock();
 	test_batches();
 	test_crashes();
 	{
