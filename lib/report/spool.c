@@ -1009,3 +1009,32 @@ int spool_report_gz(struct spool *s, const char *id, unsigned char **gz, size_t 
 {
 	return spool_fs_gz(s->fs, id, gz, len);
 }
+
+struct supp_list {
+	struct json_object *arr;
+	int64_t now;
+};
+
+static enum spool_fs_verdict suppression_collect(void *arg, struct json_object *o)
+{
+	struct supp_list *l = arg;
+	struct json_object *e;
+	const char *uri = jstr(o, "uri");
+
+	if (uri && jint(o, "until", 0) > l->now && (e = json_object_new_object()) != NULL) {
+		jset_str(e, "uri", uri);
+		jset_int(e, "until", jint(o, "until", 0));
+		jset_str(e, "reason", jstr(o, "reason") ? jstr(o, "reason") : "");
+		json_object_array_add(l->arr, e);
+	}
+	return SPOOL_FS_KEEP;
+}
+
+struct json_object *spool_suppressions(struct spool *s, int64_t now)
+{
+	struct supp_list l = { json_object_new_array(), now };
+
+	if (l.arr != NULL)
+		spool_fs_suppressions_filter(s->fs, suppression_collect, &l);
+	return l.arr;
+}
