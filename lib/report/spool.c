@@ -18,12 +18,11 @@
 #include <json-c/json.h>
 
 #include "log.h"
+#include "spool_dest.h"
 #include "spool_fs.h"
 #include "store.h"
 
 #define SPOOL_BATCH 256		/* destinations per transport call */
-#define SPOOL_MAX_ATTEMPTS 64	/* attempts kept per destination */
-#define SPOOL_LATE_SLACK 7200	/* an attempt later than this after it was due is not the last */
 
 void (*spool_test_hook)(const char *point);
 
@@ -184,22 +183,6 @@ bool spool_has(struct spool *s, const char *id)
 	return spool_fs_has(s->fs, id);
 }
 
-static struct json_object *new_dest(const struct spool_dest_spec *d, int64_t now)
-{
-	struct json_object *o = json_object_new_object();
-
-	if (o == NULL)
-		return NULL;
-	jset_str(o, "uri", d->uri);
-	jset_str(o, "scheme", d->scheme == RUA_MAILTO ? "mailto" : "https");
-	if (d->address)
-		jset_str(o, "address", d->address);
-	jset_str(o, "state", "pending");
-	jset_int(o, "next-attempt", now);
-	json_object_object_add(o, "attempts", json_object_new_array());
-	return o;
-}
-
 int spool_stage(struct spool *s, const struct report *r,
 		const struct spool_dest_spec *dests, size_t ndests,
 		const char *source, int64_t now, bool *existed,
@@ -237,7 +220,7 @@ int spool_stage(struct spool *s, const struct report *r,
 	jset_str(meta, "destination-source", source);
 	jset_int(meta, "destinations", (int64_t)ndests);
 	for (nd = 0; nd < ndests; nd++)
-		if ((d[nd] = new_dest(&dests[nd], now)) == NULL)
+		if ((d[nd] = spool_dest_new(&dests[nd], now)) == NULL)
 			goto oom;
 	rc = spool_fs_stage(s->fs, r->spool_id, r->gz, r->gzlen, meta, d, ndests, existed, err, errsz);
 	goto out;
@@ -344,12 +327,9 @@ static int save_dest(struct spool *s, const struct loaded *l, size_t i)
 /* No destination of 'l' is pending any more. */
 static bool all_final(const struct loaded *l)
 {
-	for (size_t i = 0; i < l->ndest; i++) {
-		const char *st = jstr(l->dest[i], "state");
-
-		if (st == NULL || strcmp(st, "pending") == 0 || jint(l->dest[i], "in-flight", -1) >= 0)
+	for (size_t i = 0; i < l->ndest; i++)
+		if (!spool_dest_final(l->dest[i]))
 			return false;
-	}
 	return true;
 }
 
@@ -358,172 +338,15 @@ static void mark_done(struct spool *s, const char *id)
 	spool_fs_set_final(s->fs, id, true);
 }
 
-static struct json_object *attempts_of(struct json_object *d)
-{
-	struct json_object *a;
-
-	if (json_object_object_get_ex(d, "attempts", &a) && json_object_is_type(a, json_type_array))
-		return a;
-	a = json_object_new_array();
-	json_object_object_add(d, "attempts", a);
-	return a;
-}
-
-static void add_attempt(struct json_object *d, int64_t start, int64_t end, bool ok,
-			long status, const char *detail)
-{
-	struct json_object *a = attempts_of(d), *e = json_object_new_object();
-
-	if (e == NULL)
-		return;
-	jset_int(e, "start", start);
-	jset_int(e, "end", end);
-	json_object_object_add(e, "ok", json_object_new_boolean(ok));
-	jset_int(e, "status", status);
-	jset_str(e, "detail", detail);
-	if (json_object_array_length(a) >= SPOOL_MAX_ATTEMPTS)
-		json_object_array_del_idx(a, 0, 1);
-	json_object_array_add(a, e);
-}
-
-/* Failed attempts of the current retry period (operator notes excluded). */
-static size_t failed_attempts(struct json_object *d)
-{
-	struct json_object *a = attempts_of(d);
-	int64_t first = jint(d, "first-attempt", INT64_MIN);
-	size_t n = 0;
-
-	for (size_t i = 0; i < json_object_array_length(a); i++) {
-		struct json_object *e = json_object_array_get_idx(a, i), *ok, *op;
-
-		if (json_object_object_get_ex(e, "operator", &op) && json_object_get_boolean(op))
-			continue;
-		if (jint(e, "start", 0) < first)
-			continue;
-		if (json_object_object_get_ex(e, "ok", &ok) && !json_object_get_boolean(ok))
-			n++;
-	}
-	return n;
-}
-
-/* The delay after the k-th failed attempt: retry_initial doubling, at most
- * retry_period (so a next-attempt is never further ahead than that). */
-static int64_t retry_delay(const struct spool_policy *p, size_t k)
-{
-	int64_t delay = p->retry_initial > 0 ? p->retry_initial : 1;
-
-	for (size_t i = 1; i < k && delay < p->retry_period; i++)
-		delay *= 2;
-	return delay < p->retry_period ? delay : p->retry_period;
-}
-
-/* How many attempts the schedule makes in one retry period when each is
- * made when due: the first, then one after each delay, the last at
- * first-attempt + retry_period. */
-static size_t schedule_attempts(const struct spool_policy *p)
-{
-	int64_t t = 0;
-	size_t k = 1;
-
-	while (t < p->retry_period && k < 1000) {
-		int64_t next = t + retry_delay(p, k);
-
-		t = next < p->retry_period ? next : p->retry_period;
-		k++;
-	}
-	return k;
-}
-
-/*
- * The time stamps of a destination's record against the clock (issue 10
- * item 10). A next-attempt more than retry_period ahead was set by a clock
- * that was ahead (no delay is longer): the attempt is due now. A
- * first-attempt that far ahead starts a fresh retry period now. The record
- * is written back with the next attempt.
- */
-static void clock_sanity(struct json_object *d, int64_t now, const struct spool_policy *p)
-{
-	int64_t next = jint(d, "next-attempt", -1), first = jint(d, "first-attempt", -1);
-
-	if (next > now + p->retry_period)
-		jset_int(d, "next-attempt", now);
-	if (first > now + p->retry_period)
-		jset_int(d, "first-attempt", now);
-}
-
-/* What a failure is about (deliver.h). */
-enum failure { FAIL_TEMPORARY, FAIL_REPORT, FAIL_DESTINATION };
-
-static enum failure failure_of(const struct delivery_result *r)
-{
-	return !r->permanent ? FAIL_TEMPORARY : r->destination ? FAIL_DESTINATION : FAIL_REPORT;
-}
-
-/*
- * Record a failure and decide what comes next: a failure about the
- * destination suppresses it (this report and, through the suppression
- * list, later ones for suppress_period); one about this report ends this
- * report's delivery there ("rejected") and nothing else; a temporary one
- * is retried with backoff.
- */
-static void fail_dest(struct spool *s, struct json_object *d, int64_t now,
-		      const struct spool_policy *p, enum failure why, const char *detail,
-		      struct spool_stats *st)
-{
-	int64_t first = jint(d, "first-attempt", now), delay, last = first + p->retry_period;
-	int64_t scheduled = jint(d, "next-attempt", now);	/* when this attempt was due */
-	size_t k = failed_attempts(d);
-	const char *uri = jstr(d, "uri");
-
-	if (why == FAIL_DESTINATION) {
-		jset_str(d, "state", "suppressed");
-		json_object_object_del(d, "next-attempt");
-		if (p->suppress_period > 0 && uri)
-			suppress(s, uri, now + p->suppress_period, detail);
-		st->suppressed++;
-		return;
-	}
-	if (why == FAIL_REPORT) {
-		jset_str(d, "state", "rejected");
-		json_object_object_del(d, "next-attempt");
-		st->rejected++;
-		return;
-	}
-	delay = retry_delay(p, k);
-	/*
-	 * Give up only when the retry period is over by the clock AND the clock
-	 * agrees with the schedule: this attempt was made when it was due (not
-	 * more than SPOOL_LATE_SLACK after its next-attempt), or the schedule's
-	 * full number of attempts has been made. A clock that jumped ahead (or a
-	 * reporter that did not run for longer than that) makes the attempt a
-	 * retry, not the last one.
-	 */
-	if (now >= last && (now <= scheduled + SPOOL_LATE_SLACK || k >= schedule_attempts(p))) {
-		jset_str(d, "state", "given-up");
-		json_object_object_del(d, "next-attempt");
-		st->given_up++;
-		return;
-	}
-	jset_int(d, "next-attempt", last > now && now + delay > last ? last : now + delay);
-	st->failed++;
-}
-
 /* Attempts that were begun but never recorded: a crash. */
 static int recover_in_flight(struct spool *s, struct loaded *l, size_t i, int64_t now,
 			     const struct spool_policy *p, struct spool_stats *st)
 {
-	struct json_object *d = l->dest[i];
-	int64_t start = jint(d, "in-flight", -1);
-
-	if (start < 0)
+	if (!spool_dest_interrupted(l->dest[i], now, p))
 		return 0;
-	add_attempt(d, start, now, false, 0, "interrupted: the outcome is unknown (crash during the attempt)");
-	json_object_object_del(d, "in-flight");
 	st->interrupted++;
-	fail_dest(s, d, now, p, FAIL_TEMPORARY, "interrupted", st);
-	/* at-least-once: due again now, unless given up */
-	if (strcmp(jstr(d, "state"), "pending") == 0)
-		jset_int(d, "next-attempt", now);
+	if (spool_dest_state(l->dest[i]) == SPOOL_DEST_GIVEN_UP)
+		st->given_up++;
 	return save_dest(s, l, i);
 }
 
@@ -563,32 +386,42 @@ struct batch {
 	bool write_failed;
 };
 
-/* Apply one job's outcome to its destination's record (in memory). */
+/* Apply one job's outcome to its destination's record (in memory), and to
+ * the suppression list when it is about the destination. */
 static void apply_outcome(struct batch *b, size_t i)
 {
 	struct json_object *d = b->refs[i].l->dest[b->refs[i].dest];
 	const struct delivery_result *r = &b->jobs[i].res;
 	const char *id = b->refs[i].l->id, *uri = b->jobs[i].uri;
+	enum spool_dest_state st;
 	char pd[600];
 
 	log_printable(pd, sizeof(pd), r->detail, strnlen(r->detail, sizeof(r->detail)));
-	json_object_object_del(d, "in-flight");
-	add_attempt(d, b->now, b->now, r->ok, r->status, pd);
+	st = spool_dest_outcome(d, b->now, b->p, r, b->jobs[i].scheme == RUA_MAILTO ? "mail" : "https", pd);
 	b->st->attempted++;
-	if (r->ok) {
-		jset_str(d, "state", "delivered");
-		jset_int(d, "delivered-at", b->now);
-		jset_str(d, "delivered-by", b->jobs[i].scheme == RUA_MAILTO ? "mail" : "https");
-		jset_str(d, "response", pd);
-		json_object_object_del(d, "next-attempt");
+	switch (st) {
+	case SPOOL_DEST_DELIVERED:
 		b->st->delivered++;
 		log_info("report %s delivered to %s: %s", id, uri, pd);
-	} else {
-		fail_dest(b->s, d, b->now, b->p, failure_of(r), pd, b->st);
-		log_warn("report %s to %s failed%s: %s (%s)", id, uri,
-			 !r->permanent ? "" : r->destination ? " permanently (the destination)"
-			 : " permanently (this report)", pd, jstr(d, "state"));
+		return;
+	case SPOOL_DEST_SUPPRESSED:
+		b->st->suppressed++;
+		if (b->p->suppress_period > 0 && uri)
+			suppress(b->s, uri, b->now + b->p->suppress_period, pd);
+		break;
+	case SPOOL_DEST_REJECTED:
+		b->st->rejected++;
+		break;
+	case SPOOL_DEST_GIVEN_UP:
+		b->st->given_up++;
+		break;
+	default:
+		b->st->failed++;
+		break;
 	}
+	log_warn("report %s to %s failed%s: %s (%s)", id, uri,
+		 !r->permanent ? "" : r->destination ? " permanently (the destination)"
+		 : " permanently (this report)", pd, spool_dest_state_name(st));
 }
 
 /*
@@ -640,13 +473,8 @@ static int run_batch(struct spool *s, struct spool_job *jobs, struct job_ref *re
 	size_t nrest = 0;
 	int rc;
 
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *d = refs[i].l->dest[refs[i].dest];
-
-		if (jint(d, "first-attempt", -1) < 0)
-			jset_int(d, "first-attempt", now);
-		jset_int(d, "in-flight", now);
-	}
+	for (size_t i = 0; i < n; i++)
+		spool_dest_begin(refs[i].l->dest[refs[i].dest], now);
 	if (save_dests(s, refs, n) != 0) {
 		/* nothing was sent; attempts recorded so far are recovered next run */
 		log_err("spool: cannot record the attempts: %s", strerror(errno));
@@ -689,29 +517,19 @@ void spool_ids_free(char **ids, size_t n)
 	spool_fs_ids_free(ids, n);
 }
 
-/* Is destination 'd' due at 'now'? Marks it suppressed when the list says so. */
+/* Is destination i of 'l' due at 'now'? Marks it suppressed when the list says so. */
 static bool due(struct spool *s, struct loaded *l, size_t i, int64_t now,
 		const struct spool_policy *p, struct spool_stats *st)
 {
 	struct json_object *d = l->dest[i];
-	const char *state = jstr(d, "state"), *uri = jstr(d, "uri");
 	char why[300];
 	int64_t until;
 
-	if (state == NULL || uri == NULL || strcmp(state, "pending") != 0)
+	if (!spool_dest_due(d, now, p))
 		return false;
-	clock_sanity(d, now, p);
-	if (jint(d, "next-attempt", 0) > now)
-		return false;
-	until = suppressed_until(s, uri, now, p, why, sizeof(why));
+	until = suppressed_until(s, jstr(d, "uri"), now, p, why, sizeof(why));
 	if (until > 0) {
-		char msg[400];
-
-		snprintf(msg, sizeof(msg), "not attempted: suppressed until %lld after a permanent failure: %s",
-			 (long long)until, why);
-		add_attempt(d, now, now, false, 0, msg);
-		jset_str(d, "state", "suppressed");
-		json_object_object_del(d, "next-attempt");
+		spool_dest_skip_suppressed(d, now, until, why);
 		st->suppressed++;
 		if (save_dest(s, l, i) != 0)
 			log_err("spool %s: %s", l->id, strerror(errno));
@@ -781,12 +599,8 @@ int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p
 		batch[nloaded++] = l;
 		for (size_t i = 0; i < l->ndest; i++) {
 			struct json_object *d = l->dest[i];
-			const char *state = jstr(d, "state");
 
-			if (state == NULL || strcmp(state, "pending") != 0)
-				continue;
-			clock_sanity(d, now, p);
-			if (jint(d, "next-attempt", 0) > now)
+			if (!spool_dest_due(d, now, p))
 				continue;
 			jobs[njobs].file = &l->file;
 			jobs[njobs].scheme = strcmp(jstr(d, "scheme") ? jstr(d, "scheme") : "", "mailto") == 0
@@ -827,20 +641,11 @@ int spool_retry(struct spool *s, const char *id, int64_t now, size_t *changed,
 	spool_fs_set_final(s->fs, id, false);
 	for (size_t i = 0; i < l->ndest; i++) {
 		struct json_object *d = l->dest[i];
-		const char *state = jstr(d, "state");
-		bool failed_pending = state && strcmp(state, "pending") == 0 && failed_attempts(d) > 0;
 
-		if (state == NULL || (strcmp(state, "given-up") != 0 && strcmp(state, "suppressed") != 0 &&
-				      strcmp(state, "rejected") != 0 && !failed_pending))
+		if (!spool_dest_retry(d, now))
 			continue;
 		if (jstr(d, "uri"))
 			unsuppress(s, jstr(d, "uri"));
-		jset_str(d, "state", "pending");
-		jset_int(d, "next-attempt", 0);		/* due at once, whatever the clock */
-		json_object_object_del(d, "first-attempt");	/* a fresh retry period */
-		add_attempt(d, now, now, false, 0, "operator: spool retry");
-		json_object_object_add(json_object_array_get_idx(attempts_of(d),
-			json_object_array_length(attempts_of(d)) - 1), "operator", json_object_new_boolean(1));
 		if (save_dest(s, l, i) != 0) {
 			snprintf(err, errsz, "spool %s: %s", id, strerror(errno));
 			loaded_free(l);

@@ -3,9 +3,10 @@
  *
  * What is recorded (this module): per report its record (domain, day, ids,
  * counts), the exact bytes and one record per destination (state,
- * attempts, next try); a mark per reported day; a suppression per
- * destination URI. How it is kept, atomically and durably, is spool_fs.h's
- * contract (files under spool_directory; another backend can replace it).
+ * attempts, next try: spool_dest.h, with the rules that move it); a mark
+ * per reported day; a suppression per destination URI. How it is kept,
+ * atomically and durably, is spool_fs.h's contract (files under
+ * spool_directory; another backend can replace it).
  * A report's ID is report.h's spool id "YYYYMMDD-<uid>", stable for (day,
  * domain, record, submitter); adding an existing ID does nothing.
  *
