@@ -198,6 +198,9 @@ enum dns_status dns_name_exists(const char *name, const char *resolver, char *er
 		res_nclose(&st);
 		return DNS_ERROR;
 	}
+	/* asked after a failure, in a loop others wait on: one short try */
+	st.retrans = 2;
+	st.retry = 1;
 	/* the answer itself does not matter, only whether the name exists */
 	if (res_nquery(&st, name, ns_c_in, ns_t_a, answer, sizeof(answer)) < 0) {
 		switch (st.res_h_errno) {

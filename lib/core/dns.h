@@ -44,7 +44,8 @@ void dns_txt_free(struct dns_txt *t);
 /*
  * Does 'name' exist? DNS_OK: it has records (of any type: an A query that
  * answers or says NODATA), DNS_NOTFOUND: NXDOMAIN, DNS_TEMPFAIL: no answer
- * to go by. 'resolver' as above; 'err' gets a short reason.
+ * to go by (one try of 2 s per server). 'resolver' as above; 'err' gets a
+ * short reason.
  */
 enum dns_status dns_name_exists(const char *name, const char *resolver, char *err, size_t errsz);
 
