@@ -107,6 +107,17 @@ static void collector_swap(struct collector *col, struct store *s)
 	}
 }
 
+/* What arrived while no day file could be opened, for a day now past. */
+static void log_unstored_lost(const struct collector *col)
+{
+	char od[16];
+
+	store_format_day(od, sizeof(od), col->unstored_day);
+	log_err("%llu datagram(s) with %llu result(s) of %s were not counted: that day's file "
+		"could not be opened", (unsigned long long)col->unstored_dgrams,
+		(unsigned long long)col->unstored_results, od);
+}
+
 /*
  * Make sure the store is today's; open the new day at 00:00 UTC. When the
  * day file cannot be opened (a full disk: its header needs blocks), results
@@ -152,13 +163,7 @@ static int collector_rollover(struct collector *col, int64_t day)
 				 (unsigned long long)col->unstored_dgrams,
 				 (unsigned long long)col->unstored_results);
 		} else {
-			char od[16];
-
-			store_format_day(od, sizeof(od), col->unstored_day);
-			log_err("%llu datagram(s) with %llu result(s) of %s were not counted: "
-				"that day's file could not be opened",
-				(unsigned long long)col->unstored_dgrams,
-				(unsigned long long)col->unstored_results, od);
+			log_unstored_lost(col);
 		}
 		col->unstored_dgrams = col->unstored_results = 0;
 	}
@@ -171,15 +176,8 @@ static void count_unstored(struct collector *col, uint64_t dgrams, uint64_t resu
 	int64_t day = day_of(now_seconds(col));
 
 	if (col->unstored_day != day) {
-		if (col->unstored_dgrams || col->unstored_results) {
-			char od[16];
-
-			store_format_day(od, sizeof(od), col->unstored_day);
-			log_err("%llu datagram(s) with %llu result(s) of %s were not counted: "
-				"that day's file could not be opened",
-				(unsigned long long)col->unstored_dgrams,
-				(unsigned long long)col->unstored_results, od);
-		}
+		if (col->unstored_dgrams || col->unstored_results)
+			log_unstored_lost(col);
 		col->unstored_day = day;
 		col->unstored_dgrams = col->unstored_results = 0;
 	}
@@ -601,8 +599,7 @@ int main(int argc, char **argv)
 	unlink(conf_str(conf, "socket_path"));
 	store_close(col.store);
 	if (col.unstored_dgrams || col.unstored_results)
-		log_err("%llu datagram(s) with %llu result(s) were not counted: no day file could be opened",
-			(unsigned long long)col.unstored_dgrams, (unsigned long long)col.unstored_results);
+		log_unstored_lost(&col);
 	log_info("stopped");
 out:
 	dgram_parser_free(col.parser);
