@@ -354,7 +354,9 @@ static void send_jobs(void *ctx, struct spool_job *jobs, size_t n, int64_t now,
 		pthread_mutex_destroy(&x.lock);
 		return;		/* the spool records them all */
 	}
-	/* mail in its own thread when there is HTTPS to do meanwhile */
+	/* mail in its own thread when there is HTTPS to do meanwhile (each side
+	 * has its own curl handles; libcurl here is built thread safe, so their
+	 * two curl_global_init calls may meet) */
 	if (nm > 0 && nh > 0 && pthread_create(&mailer, NULL, send_mails, &x) == 0)
 		threaded = true;
 	if (nh > 0)
