@@ -54,8 +54,13 @@
 struct collector {
 	const struct conf *conf;
 	int sock;
-	struct store *store;		/* today's day file */
+	struct store *store;		/* today's day file; NULL while none can be opened */
 	pthread_mutex_t store_lock;	/* store pointer vs. the sync thread */
+	int64_t open_failed_day;	/* the day whose file could not be opened, or -1 */
+	int64_t open_retry_ms;		/* not tried again before (CLOCK_MONOTONIC) */
+	int open_errno;			/* why it could not be opened */
+	int64_t unstored_day;		/* what arrived while no day file was open */
+	uint64_t unstored_dgrams, unstored_results;
 	struct dgram_parser *parser;
 	int64_t clock_offset;		/* tests only: TLSRPTD_TEST_CLOCK_OFFSET */
 	volatile sig_atomic_t stop;
@@ -77,22 +82,19 @@ static int64_t day_of(int64_t t)
 	return t >= 0 ? t / 86400 : (t - 86399) / 86400;
 }
 
-/* Make sure the store is today's; open the new day at 00:00 UTC. 0, or -1
- * (-2: permission denied) after logging why. */
-static int collector_rollover(struct collector *col, int64_t day)
+static int64_t monotonic_ms(void)
 {
-	char err[512];
-	struct store *s, *old;
+	struct timespec ts;
 
-	if (col->store && store_day(col->store) == day)
-		return 0;
-	s = store_open(conf_str(col->conf, "state_directory"), day,
-		       (uint64_t)conf_int(col->conf, "store_max_size"),
-		       (size_t)conf_int(col->conf, "max_string_length"), err, sizeof(err));
-	if (s == NULL) {
-		log_err("cannot open the day file: %s", err);
-		return cmdline_status_of(err, 0) == 77 ? -2 : -1;
-	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Install 's' as the current day file (NULL: none) and close the old one. */
+static void collector_swap(struct collector *col, struct store *s)
+{
+	struct store *old;
+
 	pthread_mutex_lock(&col->store_lock);
 	old = col->store;
 	col->store = s;
@@ -104,17 +106,112 @@ static int collector_rollover(struct collector *col, int64_t day)
 		log_info("day %s closed", ds);
 		store_close(old);
 	}
+}
+
+/* What arrived while no day file could be opened, for a day now past. */
+static void log_unstored_lost(const struct collector *col)
+{
+	char od[16];
+
+	store_format_day(od, sizeof(od), col->unstored_day);
+	log_err("%llu datagram(s) with %llu result(s) of %s were not counted: that day's file "
+		"could not be opened", (unsigned long long)col->unstored_dgrams,
+		(unsigned long long)col->unstored_results, od);
+}
+
+/*
+ * Make sure the store is today's; open the new day at 00:00 UTC. When the
+ * day file cannot be opened (a full disk: its header needs blocks), results
+ * are not counted into another day's file: they are counted as unstored,
+ * the open is tried again at most once a second, and once it succeeds they
+ * go into the day's overflow_results (and datagrams). 0, or -1 (errno in
+ * col->open_errno) while there is no day file for 'day'.
+ */
+static int collector_rollover(struct collector *col, int64_t day)
+{
+	static struct log_limit lim_open;
+	char err[512], ds[16];
+	struct store *s;
+
+	if (col->store && store_day(col->store) == day)
+		return 0;
+	if (col->open_failed_day == day && monotonic_ms() < col->open_retry_ms)
+		return -1;
+	s = store_open(conf_str(col->conf, "state_directory"), day,
+		       (uint64_t)conf_int(col->conf, "store_max_size"),
+		       (size_t)conf_int(col->conf, "max_string_length"), err, sizeof(err));
+	store_format_day(ds, sizeof(ds), day);
+	if (s == NULL) {
+		col->open_errno = errno;
+		col->open_failed_day = day;
+		col->open_retry_ms = monotonic_ms() + 1000;
+		log_warn_limited(&lim_open, "cannot open the day file of %s: %s; results are counted "
+				 "in overflow_results once it can be opened", ds, err);
+		if (col->store)
+			collector_swap(col, NULL);	/* never count into another day */
+		return -1;
+	}
+	if (col->open_failed_day == day)
+		log_info("day file of %s opened", ds);
+	col->open_failed_day = -1;
+	collector_swap(col, s);
+	if (col->unstored_dgrams || col->unstored_results) {
+		if (col->unstored_day == day) {
+			store_bump(s, STC_DATAGRAMS, col->unstored_dgrams);
+			store_bump(s, STC_OVERFLOW, col->unstored_results);
+			log_warn("%llu datagram(s) with %llu result(s) that arrived while the day file "
+				 "could not be opened are counted in overflow_results",
+				 (unsigned long long)col->unstored_dgrams,
+				 (unsigned long long)col->unstored_results);
+		} else {
+			log_unstored_lost(col);
+		}
+		col->unstored_dgrams = col->unstored_results = 0;
+	}
 	return 0;
+}
+
+/* Something arrived while there is no day file: remember how much. */
+static void count_unstored(struct collector *col, uint64_t dgrams, uint64_t results)
+{
+	int64_t day = day_of(now_seconds(col));
+
+	if (col->unstored_day != day) {
+		if (col->unstored_dgrams || col->unstored_results)
+			log_unstored_lost(col);
+		col->unstored_day = day;
+		col->unstored_dgrams = col->unstored_results = 0;
+	}
+	col->unstored_dgrams += dgrams;
+	col->unstored_results += results;
+}
+
+static void log_full(enum store_status st)
+{
+	static struct log_limit lim_full, lim_nospace;
+
+	if (st == STORE_NOSPACE)
+		log_warn_limited(&lim_nospace, "day file full: no space left on the file system "
+				 "for it: a result was counted in overflow_results only (known keys "
+				 "go on counting; new ones again when there is space)");
+	else
+		log_warn_limited(&lim_full, "day file full (store_max_size): a result "
+				 "was counted in overflow_results only");
 }
 
 static void count_datagram(struct collector *col, const char *data, size_t len)
 {
-	static struct log_limit lim_bad, lim_flags, lim_full;
+	static struct log_limit lim_bad, lim_flags;
 	struct store *s = col->store;
 	struct dgram dg;
 	const char *why;
 	enum dgram_status st;
 
+	if (s == NULL) {
+		st = dgram_parse(col->parser, data, len, &dg, &why);
+		count_unstored(col, 1, st == DGRAM_OK ? dg.npolicies : 0);
+		return;
+	}
 	store_bump(s, STC_DATAGRAMS, 1);
 	store_bump(s, STC_BYTES, len);
 	st = dgram_parse(col->parser, data, len, &dg, &why);
@@ -147,33 +244,35 @@ static void count_datagram(struct collector *col, const char *data, size_t len)
 				dg.flags & DGRAM_F_UNKNOWN_RESULT ? "unknown result code kept " : "");
 		}
 	}
-	for (size_t i = 0; i < dg.npolicies; i++)
-		if (store_add(s, dg.d, dg.pr, &dg.policies[i]) == STORE_FULL)
-			log_warn_limited(&lim_full, "day file full (store_max_size): a result "
-					 "was counted in overflow_results only");
+	for (size_t i = 0; i < dg.npolicies; i++) {
+		enum store_status r = store_add(s, dg.d, dg.pr, &dg.policies[i]);
+
+		if (r != STORE_OK)
+			log_full(r);
+	}
 }
 
 /* The log follower's results: counted like datagrams, on the day they were read. */
 static void log_sink(void *arg, int64_t when, struct result_str d, struct result_str pr,
 		     const struct result_policy *p)
 {
-	static struct log_limit lim_full;
 	struct collector *col = arg;
+	enum store_status r;
 
-	if (day_of(when) != store_day(col->store) && collector_rollover(col, day_of(when)) < 0)
-		log_err("still counting into the previous day file");
-	if (store_add(col->store, d, pr, p) == STORE_FULL)
-		log_warn_limited(&lim_full, "day file full (store_max_size): a result "
-				 "was counted in overflow_results only");
+	if (collector_rollover(col, day_of(when)) < 0) {
+		count_unstored(col, 0, 1);
+		return;
+	}
+	if ((r = store_add(col->store, d, pr, p)) != STORE_OK)
+		log_full(r);
 }
 
 static void log_count(void *arg, int64_t when, enum store_counter c, uint64_t n)
 {
 	struct collector *col = arg;
 
-	if (day_of(when) != store_day(col->store))
-		collector_rollover(col, day_of(when));
-	store_bump(col->store, c, n);
+	if (collector_rollover(col, day_of(when)) == 0)
+		store_bump(col->store, c, n);
 }
 
 /* Receive until the socket is empty. */
@@ -202,10 +301,13 @@ static void drain(struct collector *col, char *bufs)
 		}
 		/* the day of receipt; checked once per batch */
 		day = day_of(now_seconds(col));
-		if (day != store_day(col->store) && collector_rollover(col, day) < 0)
-			log_err("still counting into the previous day file");
+		collector_rollover(col, day);
 		for (int i = 0; i < n; i++) {
 			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				if (col->store == NULL) {
+					count_unstored(col, 1, 0);
+					continue;
+				}
 				store_bump(col->store, STC_DATAGRAMS, 1);
 				store_bump(col->store, STC_TRUNCATED, 1);
 				log_warn_limited(&lim_trunc, "dropped a datagram larger than %d bytes",
@@ -460,8 +562,11 @@ int main(int argc, char **argv)
 		rc = strstr(err, "unknown user") ? 78 : cmdline_status_of(err, 71);
 		goto out;
 	}
-	if ((rc = collector_rollover(&col, day_of(now_seconds(&col)))) < 0) {
-		rc = rc == -2 ? 77 : 73;
+	col.open_failed_day = -1;
+	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0 &&
+	    col.open_errno != ENOSPC && col.open_errno != EDQUOT) {
+		log_fatal("cannot open the day file: %s", strerror(col.open_errno));
+		rc = col.open_errno == EACCES || col.open_errno == EPERM ? 77 : 73;
 		goto out;
 	}
 
@@ -518,7 +623,17 @@ int main(int argc, char **argv)
 	}
 
 	notify_systemd("STOPPING=1");
-	drain(&col, bufs);		/* what is already queued is ours */
+	/*
+	 * Stop new datagrams before the last drain, or whatever a sender
+	 * queues between that drain and close() is lost although its sendto()
+	 * succeeded: after shutdown(SHUT_RD) the kernel refuses every sendto()
+	 * to this socket (EPIPE, decided under the lock that queues datagrams).
+	 * Then everything the kernel accepted is drained, to the last datagram;
+	 * the socket's name goes below (ENOENT for senders from then on).
+	 */
+	if (shutdown(col.sock, SHUT_RD) != 0)
+		log_warn("shutdown of the socket: %s", strerror(errno));
+	drain(&col, bufs);		/* what is queued is ours; nothing more can come */
 	if (col.pflog) {
 		pflog_poll(col.pflog, now_seconds(&col));
 		pflog_close(col.pflog);	/* writes the log position */
@@ -527,6 +642,8 @@ int main(int argc, char **argv)
 	pthread_join(col.syncer, NULL);
 	unlink(conf_str(conf, "socket_path"));
 	store_close(col.store);
+	if (col.unstored_dgrams || col.unstored_results)
+		log_unstored_lost(&col);
 	log_info("stopped");
 out:
 	dgram_parser_free(col.parser);

@@ -6,7 +6,7 @@
  *                         empty (or not yet created) spool says so, exit 0
  *   spool show ID         the report JSON (pretty) and every destination's
  *                         delivery history
- *   spool retry ID        make failed, given-up and suppressed destinations
+ *   spool retry ID        make failed, given-up, suppressed and rejected destinations
  *                         due now (the next tlsrpt-report run delivers)
  *
  * list and show only read; retry takes the spool lock, so it fails while

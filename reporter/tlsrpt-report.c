@@ -28,6 +28,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -340,55 +341,136 @@ static enum resolve_status resolve(const struct conf *c, const struct agg_domain
 
 /* ---- transport ---- */
 
-static void send_jobs(void *ctx, struct spool_job *jobs, size_t n, int64_t now)
+/*
+ * One batch of attempts: mail (one message at a time, in a thread of its
+ * own) and HTTPS (https_concurrency posts at once, in the calling thread)
+ * run side by side, and each outcome goes to the spool's done callback as
+ * soon as it is known, so the spool records it before the next message is
+ * handed over. The callback runs under 'lock': never two at once.
+ */
+struct sender {
+	const struct conf *c;
+	struct spool_job *jobs;
+	size_t n;
+	int64_t now;
+	spool_done_fn done;
+	void *done_arg;
+	pthread_mutex_t lock;
+	bool stop;			/* the spool cannot record: start nothing more */
+	struct https_job *hj;
+	size_t *map;			/* hj[k] is jobs[map[k]] */
+};
+
+static int sender_done(struct sender *x, struct spool_job *const *jobs, size_t n)
 {
-	const struct conf *c = ctx;
-	struct https_job *hj = calloc(n ? n : 1, sizeof(*hj));
-	size_t *map = calloc(n ? n : 1, sizeof(*map));
-	size_t nh = 0;
+	int rc;
 
-	if (hj == NULL || map == NULL) {
-		for (size_t i = 0; i < n; i++) {
-			jobs[i].res.ok = false;
-			snprintf(jobs[i].res.detail, sizeof(jobs[i].res.detail), "out of memory");
-		}
-		free(hj);
-		free(map);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct spool_job *j = &jobs[i];
+	pthread_mutex_lock(&x->lock);
+	rc = x->done(x->done_arg, jobs, n);
+	if (rc != 0)
+		x->stop = true;
+	pthread_mutex_unlock(&x->lock);
+	return rc;
+}
 
-		memset(&j->res, 0, sizeof(j->res));
-		if (j->scheme == RUA_HTTPS) {
-			hj[nh].url = j->uri;
-			hj[nh].body = j->file->gz;
-			hj[nh].len = j->file->gzlen;
-			map[nh++] = i;
+static bool sender_stopped(struct sender *x)
+{
+	bool stop;
+
+	pthread_mutex_lock(&x->lock);
+	stop = x->stop;
+	pthread_mutex_unlock(&x->lock);
+	return stop;
+}
+
+static void *send_mails(void *arg)
+{
+	struct sender *x = arg;
+
+	for (size_t i = 0; i < x->n && !sender_stopped(x); i++) {
+		struct spool_job *j = &x->jobs[i];
+		struct buf msg;
+		char err[256];
+
+		if (j->scheme != RUA_MAILTO)
 			continue;
-		}
-		{
-			struct buf msg;
-			char err[256];
+		buf_init(&msg, MAIL_MAX);
+		if (mail_build(j->file, j->address, x->c, x->now, &msg, err, sizeof(err)) != 0)
+			/* about this report: the next one may build */
+			delivery_result_set(&j->res, false, true, 0, "message not built: %s", err);
+		else
+			mail_send(x->c, j->address, msg.data, msg.len, &j->res);
+		buf_free(&msg);
+		sender_done(x, &j, 1);
+	}
+	return NULL;
+}
 
-			buf_init(&msg, MAIL_MAX);
-			if (mail_build(j->file, j->address, c, now, &msg, err, sizeof(err)) != 0) {
-				j->res.ok = false;
-				j->res.permanent = true;
-				snprintf(j->res.detail, sizeof(j->res.detail), "message not built: %s", err);
-			} else {
-				mail_send(c, j->address, msg.data, msg.len, &j->res);
-			}
-			buf_free(&msg);
+static int https_done(void *arg, struct https_job *const *hj, size_t n)
+{
+	struct sender *x = arg;
+	struct spool_job **jobs = calloc(n ? n : 1, sizeof(*jobs));
+	int rc;
+
+	if (jobs == NULL)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = x->map[hj[k] - x->hj];
+
+		x->jobs[i].res = hj[k]->res;
+		jobs[k] = &x->jobs[i];
+	}
+	rc = sender_done(x, jobs, n);
+	free(jobs);
+	return rc;
+}
+
+static void send_jobs(void *ctx, struct spool_job *jobs, size_t n, int64_t now,
+		      spool_done_fn done, void *done_arg)
+{
+	struct sender x = { .c = ctx, .jobs = jobs, .n = n, .now = now, .done = done,
+			    .done_arg = done_arg };
+	size_t nh = 0, nm = 0;
+	pthread_t mailer;
+	bool threaded = false;
+
+	pthread_mutex_init(&x.lock, NULL);
+	x.hj = calloc(n ? n : 1, sizeof(*x.hj));
+	x.map = calloc(n ? n : 1, sizeof(*x.map));
+	for (size_t i = 0; i < n; i++) {
+		memset(&jobs[i].res, 0, sizeof(jobs[i].res));
+		delivery_result_set(&jobs[i].res, false, false, 0, "not attempted");
+		if (jobs[i].scheme == RUA_MAILTO) {
+			nm++;
+		} else if (x.hj && x.map) {
+			x.hj[nh].url = jobs[i].uri;
+			x.hj[nh].body = jobs[i].file->gz;
+			x.hj[nh].len = jobs[i].file->gzlen;
+			x.map[nh++] = i;
 		}
 	}
-	if (nh > 0) {
-		https_post_all(c, hj, nh);
-		for (size_t k = 0; k < nh; k++)
-			jobs[map[k]].res = hj[k].res;
+	if (x.hj == NULL || x.map == NULL) {
+		for (size_t i = 0; i < n; i++)
+			delivery_result_set(&jobs[i].res, false, false, 0, "out of memory");
+		free(x.hj);
+		free(x.map);
+		pthread_mutex_destroy(&x.lock);
+		return;		/* the spool records them all */
 	}
-	free(hj);
-	free(map);
+	/* mail in its own thread when there is HTTPS to do meanwhile (each side
+	 * has its own curl handles; libcurl here is built thread safe, so their
+	 * two curl_global_init calls may meet) */
+	if (nm > 0 && nh > 0 && pthread_create(&mailer, NULL, send_mails, &x) == 0)
+		threaded = true;
+	if (nh > 0)
+		https_post_all(x.c, x.hj, nh, https_done, &x);
+	if (threaded)
+		pthread_join(mailer, NULL);
+	else if (nm > 0)
+		send_mails(&x);
+	free(x.hj);
+	free(x.map);
+	pthread_mutex_destroy(&x.lock);
 }
 
 /* ---- days ---- */
@@ -660,7 +742,7 @@ static int cmd_run(const struct conf *c, struct opts *o)
 	struct spool *sp = NULL;
 	struct spool_policy pol;
 	char err[512];
-	int64_t days[MAX_DAYS], today = o->now / 86400;
+	int64_t days[MAX_DAYS], today = o->now / 86400, newest, judge = o->now;
 	size_t ndays = 0;
 	int status = EX_OK;
 
@@ -677,6 +759,21 @@ static int cmd_run(const struct conf *c, struct opts *o)
 		}
 	} else {
 		sp = spool_open(conf_str(c, "spool_directory"), false, err, sizeof(err));	/* may be NULL */
+	}
+	/*
+	 * Which days are too old to report is judged by the clock, or by the
+	 * newest reported day when the clock is behind it: a clock set back
+	 * must not make days whose marks were pruned long ago look recent
+	 * enough to be reported (and delivered) a second time.
+	 */
+	if (sp && (newest = spool_newest_day(sp)) >= 0 && (newest + 1) * 86400 > o->now) {
+		char nd[16], nowd[16];
+
+		judge = (newest + 1) * 86400;
+		store_format_day(nd, sizeof(nd), newest);
+		store_format_day(nowd, sizeof(nowd), o->now / 86400);
+		log_warn("the clock (%s) is behind the newest reported day (%s); days are judged "
+			 "too old by that day", nowd, nd);
 	}
 	if (o->day >= 0) {
 		if (o->day >= today) {
@@ -706,7 +803,7 @@ static int cmd_run(const struct conf *c, struct opts *o)
 			continue;
 		}
 		if (o->day < 0) {
-			if ((d + 1) * 86400 + pol.retention <= o->now) {
+			if ((d + 1) * 86400 + pol.retention <= judge) {
 				log_debug("day %s is older than spool_retention; not reported", name);
 				continue;
 			}
@@ -745,9 +842,9 @@ static int cmd_run(const struct conf *c, struct opts *o)
 		}
 		if (st.attempted || st.interrupted || st.suppressed)
 			log_info("deliveries: %zu attempted, %zu delivered, %zu to retry, %zu given up, "
-				 "%zu suppressed, %zu interrupted earlier",
+				 "%zu suppressed, %zu rejected, %zu interrupted earlier",
 				 st.attempted, st.delivered, st.failed, st.given_up, st.suppressed,
-				 st.interrupted);
+				 st.rejected, st.interrupted);
 		if (spool_prune(sp, o->now, &pol, &pruned) == 0 && pruned)
 			log_info("pruned %zu old report(s)", pruned);
 	}

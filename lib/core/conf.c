@@ -104,7 +104,7 @@ static const struct conf_key conf_keys[] = {
 	  "reports of a day go out after midnight UTC plus a random delay up to this" },
 	{ "retry_period", T_DURATION, "24h", 60, 7 * DAY, "retry failed deliveries this long (RFC 8460 5.5)" },
 	{ "retry_initial", T_DURATION, "5m", 1, DAY, "first retry delay; doubles each attempt" },
-	{ "suppress_period", T_DURATION, "7d", 0, 365 * DAY, "a destination whose delivery failed permanently (e.g. SMTP 5xx) is skipped by later reports this long (0: never)" },
+	{ "suppress_period", T_DURATION, "7d", 0, 365 * DAY, "a destination that failed permanently for a reason about itself (unknown mailbox or domain, HTTP 410; see deliver.h) is skipped by later reports this long (0: never)" },
 	{ "rua_source", T_ENUM, "record", 0, 0,
 	  "where destinations come from: record (the one Postfix saw), dns (look up again), dns-then-record",
 	  "record dns dns-then-record" },
