@@ -8,7 +8,7 @@
  *                          sessions
  *
  * Needs fleet_database. Exit: 0, 64 usage, 69 database unreachable or of
- * the wrong version, 70 other database errors.
+ * the wrong version, 70 other database errors, 78 fleet settings.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -21,11 +21,18 @@
 #include "db.h"
 #include "dbschema.h"
 
-static void db_usage(void)
+const char ctl_db_usage[] =
+	"db init [--to VERSION]\n"
+	"    create the fleet database's schema (the latest version, or VERSION)\n"
+	"db migrate [--to VERSION]\n"
+	"    apply the schema steps a newer version adds, in one transaction\n"
+	"db status [--json]\n"
+	"    schema version, hosts and their last push, the recent days (reports,\n"
+	"    late sessions), reports with deliveries still to make\n";
+
+static int db_usage(void)
 {
-	fprintf(stderr, "usage: tlsrptctl db init [--to VERSION]\n"
-		"       tlsrptctl db migrate [--to VERSION]\n"
-		"       tlsrptctl db status [--json]\n");
+	return ctl_usage(ctl_db_usage);
 }
 
 int ctl_exit_db(enum db_status st)
@@ -45,13 +52,13 @@ struct db *ctl_db_open(const struct conf *c, const char *app, bool check_schema,
 
 	if (!db_configured(c)) {
 		fprintf(stderr, "tlsrptctl: fleet_database is not set: this host is in single-host mode\n");
-		*rc = CTL_USAGE;
+		*rc = CTL_CONFIG;
 		return NULL;
 	}
 	db = db_connect(c, app, &st, err, sizeof(err));
 	if (db == NULL) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
-		*rc = st == DB_UNAVAILABLE ? CTL_UNAVAILABLE : CTL_USAGE;
+		*rc = st == DB_UNAVAILABLE ? CTL_UNAVAILABLE : ctl_status_of(err, CTL_CONFIG);
 		return NULL;
 	}
 	if (check_schema && (st = dbschema_check(db, err, sizeof(err))) != DB_OK) {
@@ -106,10 +113,8 @@ static int cmd_init(int argc, char **argv, const struct conf *c)
 	struct db *db;
 	enum db_status st;
 
-	if (parse_to(argc, argv, &to, NULL) != CTL_OK) {
-		db_usage();
-		return CTL_USAGE;
-	}
+	if (parse_to(argc, argv, &to, NULL) != CTL_OK)
+		return db_usage();
 	if ((db = ctl_db_open(c, "tlsrptctl db", false, &rc)) == NULL)
 		return rc;
 	st = dbschema_init(db, to, err, sizeof(err));
@@ -128,10 +133,8 @@ static int cmd_migrate(int argc, char **argv, const struct conf *c)
 	struct db *db;
 	enum db_status st;
 
-	if (parse_to(argc, argv, &to, NULL) != CTL_OK) {
-		db_usage();
-		return CTL_USAGE;
-	}
+	if (parse_to(argc, argv, &to, NULL) != CTL_OK)
+		return db_usage();
 	if ((db = ctl_db_open(c, "tlsrptctl db", false, &rc)) == NULL)
 		return rc;
 	st = dbschema_migrate(db, to, &from, &now, err, sizeof(err));
@@ -167,10 +170,8 @@ static int cmd_status(int argc, char **argv, const struct conf *c)
 	struct db *db;
 	enum db_status st;
 
-	if (parse_to(argc, argv, &to, &json) != CTL_OK || to != 0) {
-		db_usage();
-		return CTL_USAGE;
-	}
+	if (parse_to(argc, argv, &to, &json) != CTL_OK || to != 0)
+		return db_usage();
 	if ((db = ctl_db_open(c, "tlsrptctl db", true, &rc)) == NULL)
 		return rc;
 	if ((st = dbschema_version(db, &version)) != DB_OK ||
@@ -234,10 +235,8 @@ static int cmd_status(int argc, char **argv, const struct conf *c)
 
 int ctl_db(int argc, char **argv, const struct conf *c)
 {
-	if (argc < 2) {
-		db_usage();
-		return CTL_USAGE;
-	}
+	if (argc < 2)
+		return db_usage();
 	optind = 0;	/* a fresh getopt over "VERB ARGS..." */
 	if (strcmp(argv[1], "init") == 0)
 		return cmd_init(argc - 1, argv + 1, c);
@@ -245,6 +244,5 @@ int ctl_db(int argc, char **argv, const struct conf *c)
 		return cmd_migrate(argc - 1, argv + 1, c);
 	if (strcmp(argv[1], "status") == 0)
 		return cmd_status(argc - 1, argv + 1, c);
-	db_usage();
-	return CTL_USAGE;
+	return db_usage();
 }

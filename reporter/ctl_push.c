@@ -15,7 +15,8 @@
  *
  * Exit: 0 done; 69 the database is unreachable (nothing is lost: the day
  * files stay the source of truth and the next push sends them); 65 a day
- * file failed validation (the others were pushed); 64 usage; 70 other.
+ * file failed validation (the others were pushed); 64 usage; 78 fleet
+ * settings; 70 other.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,10 +31,11 @@
 #include "push.h"
 #include "store.h"
 
-static void push_usage(void)
-{
-	fprintf(stderr, "usage: tlsrptctl push [--day YYYY-MM-DD] [--all] [--now UNIXTIME]\n");
-}
+const char ctl_push_usage[] =
+	"push [--day YYYY-MM-DD] [--all] [--now UNIXTIME]\n"
+	"    send this host's day files to the fleet database (fleet_database); every\n"
+	"    day not final there, or only --day; --all also the final ones; --now sets\n"
+	"    the host's clock (tests)\n";
 
 int ctl_push(int argc, char **argv, const struct conf *c)
 {
@@ -59,7 +61,7 @@ int ctl_push(int argc, char **argv, const struct conf *c)
 		case 'd':
 			if ((o.day = store_parse_day(optarg)) < 0) {
 				fprintf(stderr, "tlsrptctl: bad day \"%s\" (want YYYY-MM-DD)\n", optarg);
-				return CTL_USAGE;
+				return ctl_usage(ctl_push_usage);
 			}
 			break;
 		case 'a': o.all = true; break;
@@ -71,23 +73,20 @@ int ctl_push(int argc, char **argv, const struct conf *c)
 			v = strtoll(optarg, &end, 10);
 			if (errno || *end || v < 0) {
 				fprintf(stderr, "tlsrptctl: --now %s: want Unix seconds\n", optarg);
-				return CTL_USAGE;
+				return ctl_usage(ctl_push_usage);
 			}
 			o.now = v;
 			break;
 		}
 		default:
-			push_usage();
-			return CTL_USAGE;
+			return ctl_usage(ctl_push_usage);
 		}
 	}
-	if (optind < argc) {
-		push_usage();
-		return CTL_USAGE;
-	}
+	if (optind < argc)
+		return ctl_usage(ctl_push_usage);
 	if (push_host_name(c, host, sizeof(host), err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
-		return CTL_USAGE;
+		return CTL_CONFIG;
 	}
 	push_machine_id(mid, sizeof(mid));
 	o.host = host;

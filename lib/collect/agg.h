@@ -12,12 +12,18 @@
 #ifndef TLSRPT_AGG_H
 #define TLSRPT_AGG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
 
 struct json_object;
+
+/* Counts are JSON integers (RFC 8460 reports, I-JSON): at most 2^53-1.
+ * Day files are checked for it (store.h); a sum above it stays at it and
+ * marks the policy and domain 'saturated' (report_build refuses them). */
+#define AGG_MAX_COUNT ((UINT64_C(1) << 53) - 1)
 
 struct agg_detail {
 	int code;
@@ -36,6 +42,7 @@ struct agg_policy {
 	uint64_t successes, failures;
 	struct agg_detail *details;	/* sorted by count desc, then fields */
 	size_t ndetails;
+	bool saturated;		/* a sum reached AGG_MAX_COUNT */
 };
 
 struct agg_domain {
@@ -44,6 +51,7 @@ struct agg_domain {
 	struct agg_policy *policies;	/* sorted by type, domain, strings */
 	size_t npolicies;
 	uint64_t successes, failures;	/* sums over the policies */
+	bool saturated;		/* a sum reached AGG_MAX_COUNT */
 };
 
 struct agg;
@@ -53,13 +61,20 @@ void agg_free(struct agg *a);
 /* Merge one validated day file view; -1 on ENOMEM. */
 int agg_add_view(struct agg *a, const struct store_view *v);
 /*
- * Merge one policy given as plain strings (fleet mode: rows read back from
- * the database): 'd' and 'pr' are its TLSRPT domain and record, 'p' the
- * policy with its details (p->domain must not be NULL). Everything is
- * copied and made valid UTF-8 exactly as agg_add_view does, so the same
- * results give the same report whichever way they arrive. -1 on ENOMEM.
+ * Merge one policy given as plain strings, as a day file holds it (fleet
+ * mode: rows read back from the database, pushed from hosts' day files):
+ * 'd' and 'pr' are its TLSRPT domain and record, 'p' the policy with its
+ * details (p->domain must not be NULL; NULL detail fields are absent).
+ * It goes through exactly what agg_add_view does to a day file's policy
+ * (copy, UTF-8 repair, result.h normalization, saturating counts), so the
+ * same results give the same report whichever way they arrive. -1 on
+ * ENOMEM.
  */
 int agg_add_policy(struct agg *a, const char *d, const char *pr, const struct agg_policy *p);
+/* A copy of 'len' bytes made valid UTF-8 the way agg copies every string
+ * (invalid sequences become U+FFFD); NULL on ENOMEM. */
+char *agg_utf8(const char *p, size_t len);
+
 /* Sort everything; call once after the last agg_add_view/agg_add_policy. */
 void agg_finish(struct agg *a);
 size_t agg_ndomains(const struct agg *a);

@@ -185,29 +185,153 @@ void push_detail_hash(const struct agg_detail *d, unsigned char out[PUSH_HASH_LE
 	h_end(ctx, out);
 }
 
-void push_snapshot(const struct agg *a, const uint64_t counters[STC_MAX],
-		   unsigned char out[PUSH_HASH_LEN])
+/* ---- the rows of a day file ---- */
+
+/* One policy of a day file as pushed: its strings as the file holds them,
+ * made valid UTF-8 (PostgreSQL text) and cut at a NUL. */
+struct push_row {
+	char *d, *pr;
+	struct agg_policy p;
+};
+
+struct push_rows {
+	struct push_row *v;
+	size_t n;
+};
+
+static char *row_str(struct result_str s, bool *oom)
 {
-	EVP_MD_CTX *ctx = h_begin("tlsrpt-snapshot-1");
+	char *r;
+
+	if (s.p == NULL)
+		return NULL;
+	if ((r = agg_utf8(s.p, s.len)) == NULL)
+		*oom = true;
+	return r;
+}
+
+static void rows_free(struct push_rows *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct push_row *x = &r->v[i];
+
+		free(x->d);
+		free(x->pr);
+		free(x->p.domain);
+		for (size_t k = 0; k < x->p.nstrings; k++)
+			free(x->p.strings[k]);
+		for (size_t k = 0; k < x->p.nmx; k++)
+			free(x->p.mx[k]);
+		free(x->p.strings);
+		free(x->p.mx);
+		for (size_t k = 0; k < x->p.ndetails; k++) {
+			struct agg_detail *d = &x->p.details[k];
+
+			free(d->sending_ip);
+			free(d->mx_hostname);
+			free(d->mx_helo);
+			free(d->receiving_ip);
+			free(d->additional);
+			free(d->reason);
+		}
+		free(x->p.details);
+	}
+	free(r->v);
+	r->v = NULL;
+	r->n = 0;
+}
+
+static int rows_from_view(const struct store_view *v, struct push_rows *out, char *err, size_t errsz)
+{
+	size_t n = store_view_npolicies(v);
+	bool oom = false;
+
+	out->n = 0;
+	out->v = calloc(n ? n : 1, sizeof(*out->v));
+	if (out->v == NULL)
+		goto nomem;
+	for (size_t i = 0; i < n && !oom; i++) {
+		const struct store_policy_view *pv = store_view_policy(v, i);
+		struct push_row *x = &out->v[out->n++];
+
+		x->d = row_str(pv->d, &oom);
+		x->pr = row_str(pv->pr, &oom);
+		x->p.type = pv->type;
+		x->p.domain = row_str(pv->domain, &oom);
+		if (!oom && (x->d == NULL || x->pr == NULL || x->p.domain == NULL)) {
+			snprintf(err, errsz, "a policy without domain, record or policy domain; "
+				 "the day file is not usable");
+			rows_free(out);
+			return -1;
+		}
+		if (pv->successes > DBAGG_COUNT_MAX || pv->failures > DBAGG_COUNT_MAX) {
+			snprintf(err, errsz, "a count above 2^53-1 (a corrupt day file?)");
+			rows_free(out);
+			return -1;
+		}
+		x->p.successes = pv->successes;
+		x->p.failures = pv->failures;
+		if (pv->nstrings && (x->p.strings = calloc(pv->nstrings, sizeof(char *))) == NULL)
+			oom = true;
+		for (size_t k = 0; x->p.strings && k < pv->nstrings; k++, x->p.nstrings++)
+			if ((x->p.strings[k] = agg_utf8(pv->strings[k].p ? pv->strings[k].p : "",
+							pv->strings[k].len)) == NULL)
+				oom = true;
+		if (pv->nmx && (x->p.mx = calloc(pv->nmx, sizeof(char *))) == NULL)
+			oom = true;
+		for (size_t k = 0; x->p.mx && k < pv->nmx; k++, x->p.nmx++)
+			if ((x->p.mx[k] = agg_utf8(pv->mx[k].p ? pv->mx[k].p : "", pv->mx[k].len)) == NULL)
+				oom = true;
+		if (pv->ndetails && (x->p.details = calloc(pv->ndetails, sizeof(*x->p.details))) == NULL)
+			oom = true;
+		for (size_t k = 0; x->p.details && k < pv->ndetails; k++, x->p.ndetails++) {
+			const struct store_detail_view *dv = &pv->details[k];
+			struct agg_detail *d = &x->p.details[k];
+
+			if (dv->count > DBAGG_COUNT_MAX) {
+				snprintf(err, errsz, "a count above 2^53-1 (a corrupt day file?)");
+				x->p.ndetails++;
+				rows_free(out);
+				return -1;
+			}
+			d->code = dv->code;
+			d->sending_ip = row_str(dv->sending_ip, &oom);
+			d->mx_hostname = row_str(dv->mx_hostname, &oom);
+			d->mx_helo = row_str(dv->mx_helo, &oom);
+			d->receiving_ip = row_str(dv->receiving_ip, &oom);
+			d->additional = row_str(dv->additional, &oom);
+			d->reason = row_str(dv->reason, &oom);
+			d->count = dv->count;
+		}
+	}
+	if (!oom)
+		return 0;
+	rows_free(out);
+nomem:
+	snprintf(err, errsz, "out of memory");
+	return -1;
+}
+
+/* The snapshot of a day file's rows plus its ingest counters. */
+static void push_snapshot(const struct push_rows *r, const uint64_t counters[STC_MAX],
+			  unsigned char out[PUSH_HASH_LEN])
+{
+	EVP_MD_CTX *ctx = h_begin("tlsrpt-snapshot-2");
 
 	if (ctx == NULL) {
 		h_end(NULL, out);
 		return;
 	}
-	for (size_t i = 0; i < agg_ndomains(a); i++) {
-		const struct agg_domain *dom = agg_domain(a, i);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct push_row *x = &r->v[i];
 
-		for (size_t k = 0; k < dom->npolicies; k++) {
-			const struct agg_policy *p = &dom->policies[k];
-
-			h_policy(ctx, dom->domain, dom->record, p);
-			h_u64(ctx, p->successes);
-			h_u64(ctx, p->failures);
-			h_u64(ctx, p->ndetails);
-			for (size_t j = 0; j < p->ndetails; j++) {
-				h_detail(ctx, &p->details[j]);
-				h_u64(ctx, p->details[j].count);
-			}
+		h_policy(ctx, x->d, x->pr, &x->p);
+		h_u64(ctx, x->p.successes);
+		h_u64(ctx, x->p.failures);
+		h_u64(ctx, x->p.ndetails);
+		for (size_t j = 0; j < x->p.ndetails; j++) {
+			h_detail(ctx, &x->p.details[j]);
+			h_u64(ctx, x->p.details[j].count);
 		}
 	}
 	for (int c = 0; c < STC_MAX; c++)
@@ -294,7 +418,7 @@ static const char *const create_temps =
 	"CREATE INDEX IF NOT EXISTS push_pol_id ON pg_temp.push_pol (id);\n"
 	"CREATE INDEX IF NOT EXISTS push_det_ids ON pg_temp.push_det (pid, did);\n";
 
-static enum db_status copy_policies(struct db *db, const struct agg *a, struct push_stats *st)
+static enum db_status copy_policies(struct db *db, const struct push_rows *r, struct push_stats *st)
 {
 	struct buf strs, mxs;
 	enum db_status rc = db_copy_begin(db, "COPY pg_temp.push_pol (hash, d, pr, type, pdomain,"
@@ -304,32 +428,28 @@ static enum db_status copy_policies(struct db *db, const struct agg *a, struct p
 		return rc;
 	buf_init(&strs, FIELD_MAX);
 	buf_init(&mxs, FIELD_MAX);
-	for (size_t i = 0; i < agg_ndomains(a) && rc == DB_OK; i++) {
-		const struct agg_domain *dom = agg_domain(a, i);
+	for (size_t i = 0; i < r->n && rc == DB_OK; i++) {
+		const struct push_row *x = &r->v[i];
+		unsigned char h[PUSH_HASH_LEN];
+		char hx[2 * PUSH_HASH_LEN + 3], type[16], ok[24], fail[24];
+		const char *f[9];
 
-		for (size_t k = 0; k < dom->npolicies && rc == DB_OK; k++) {
-			const struct agg_policy *p = &dom->policies[k];
-			unsigned char h[PUSH_HASH_LEN];
-			char hx[2 * PUSH_HASH_LEN + 3], type[16], ok[24], fail[24];
-			const char *f[9];
-
-			push_policy_hash(dom->domain, dom->record, p, h);
-			bytea_text(h, hx);
-			snprintf(type, sizeof(type), "%d", p->type);
-			snprintf(ok, sizeof(ok), "%llu", (unsigned long long)p->successes);
-			snprintf(fail, sizeof(fail), "%llu", (unsigned long long)p->failures);
-			buf_reset(&strs);
-			buf_reset(&mxs);
-			if (db_array_literal(&strs, p->strings, p->nstrings) ||
-			    db_array_literal(&mxs, p->mx, p->nmx)) {
-				rc = DB_ERROR;
-				break;
-			}
-			f[0] = hx; f[1] = dom->domain; f[2] = dom->record; f[3] = type;
-			f[4] = p->domain; f[5] = strs.data; f[6] = mxs.data; f[7] = ok; f[8] = fail;
-			rc = db_copy_row(db, 9, f);
-			st->policies++;
+		push_policy_hash(x->d, x->pr, &x->p, h);
+		bytea_text(h, hx);
+		snprintf(type, sizeof(type), "%d", x->p.type);
+		snprintf(ok, sizeof(ok), "%llu", (unsigned long long)x->p.successes);
+		snprintf(fail, sizeof(fail), "%llu", (unsigned long long)x->p.failures);
+		buf_reset(&strs);
+		buf_reset(&mxs);
+		if (db_array_literal(&strs, x->p.strings, x->p.nstrings) ||
+		    db_array_literal(&mxs, x->p.mx, x->p.nmx)) {
+			rc = DB_ERROR;
+			break;
 		}
+		f[0] = hx; f[1] = x->d; f[2] = x->pr; f[3] = type;
+		f[4] = x->p.domain; f[5] = strs.data; f[6] = mxs.data; f[7] = ok; f[8] = fail;
+		rc = db_copy_row(db, 9, f);
+		st->policies++;
 	}
 	buf_free(&strs);
 	buf_free(&mxs);
@@ -340,7 +460,7 @@ static enum db_status copy_policies(struct db *db, const struct agg *a, struct p
 	}
 }
 
-static enum db_status copy_details(struct db *db, const struct agg *a, struct push_stats *st)
+static enum db_status copy_details(struct db *db, const struct push_rows *r, struct push_stats *st)
 {
 	enum db_status rc = db_copy_begin(db, "COPY pg_temp.push_det (phash, dhash, code, sending_ip,"
 					  " mx_hostname, mx_helo, receiving_ip, additional, reason, count)"
@@ -348,34 +468,30 @@ static enum db_status copy_details(struct db *db, const struct agg *a, struct pu
 
 	if (rc != DB_OK)
 		return rc;
-	for (size_t i = 0; i < agg_ndomains(a) && rc == DB_OK; i++) {
-		const struct agg_domain *dom = agg_domain(a, i);
+	for (size_t i = 0; i < r->n && rc == DB_OK; i++) {
+		const struct push_row *x = &r->v[i];
+		unsigned char ph[PUSH_HASH_LEN];
+		char phx[2 * PUSH_HASH_LEN + 3];
 
-		for (size_t k = 0; k < dom->npolicies && rc == DB_OK; k++) {
-			const struct agg_policy *p = &dom->policies[k];
-			unsigned char ph[PUSH_HASH_LEN];
-			char phx[2 * PUSH_HASH_LEN + 3];
+		if (x->p.ndetails == 0)
+			continue;
+		push_policy_hash(x->d, x->pr, &x->p, ph);
+		bytea_text(ph, phx);
+		for (size_t j = 0; j < x->p.ndetails && rc == DB_OK; j++) {
+			const struct agg_detail *d = &x->p.details[j];
+			unsigned char dh[PUSH_HASH_LEN];
+			char dhx[2 * PUSH_HASH_LEN + 3], code[16], count[24];
+			const char *f[10];
 
-			if (p->ndetails == 0)
-				continue;
-			push_policy_hash(dom->domain, dom->record, p, ph);
-			bytea_text(ph, phx);
-			for (size_t j = 0; j < p->ndetails && rc == DB_OK; j++) {
-				const struct agg_detail *d = &p->details[j];
-				unsigned char dh[PUSH_HASH_LEN];
-				char dhx[2 * PUSH_HASH_LEN + 3], code[16], count[24];
-				const char *f[10];
-
-				push_detail_hash(d, dh);
-				bytea_text(dh, dhx);
-				snprintf(code, sizeof(code), "%d", d->code);
-				snprintf(count, sizeof(count), "%llu", (unsigned long long)d->count);
-				f[0] = phx; f[1] = dhx; f[2] = code; f[3] = d->sending_ip;
-				f[4] = d->mx_hostname; f[5] = d->mx_helo; f[6] = d->receiving_ip;
-				f[7] = d->additional; f[8] = d->reason; f[9] = count;
-				rc = db_copy_row(db, 10, f);
-				st->details++;
-			}
+			push_detail_hash(d, dh);
+			bytea_text(dh, dhx);
+			snprintf(code, sizeof(code), "%d", d->code);
+			snprintf(count, sizeof(count), "%llu", (unsigned long long)d->count);
+			f[0] = phx; f[1] = dhx; f[2] = code; f[3] = d->sending_ip;
+			f[4] = d->mx_hostname; f[5] = d->mx_helo; f[6] = d->receiving_ip;
+			f[7] = d->additional; f[8] = d->reason; f[9] = count;
+			rc = db_copy_row(db, 10, f);
+			st->details++;
 		}
 	}
 	{
@@ -395,7 +511,7 @@ static const char *const dict_sql[] = {
 	"ANALYZE pg_temp.push_pol",
 	"ANALYZE pg_temp.push_det",
 	"INSERT INTO tlsrpt.policies (hash, d, pr, type, pdomain, strings, mx)"
-	" SELECT hash, d, pr, type, pdomain, strings, mx FROM pg_temp.push_pol"
+	" SELECT DISTINCT ON (hash) hash, d, pr, type, pdomain, strings, mx FROM pg_temp.push_pol"
 	" ON CONFLICT (hash) DO NOTHING",
 	"INSERT INTO tlsrpt.details (hash, code, sending_ip, mx_hostname, mx_helo, receiving_ip,"
 	" additional, reason)"
@@ -407,8 +523,10 @@ static const char *const dict_sql[] = {
 };
 
 static const char *const counts_sql[] = {
+	/* a key twice in one day file (a file from elsewhere) adds up, as in agg */
 	"INSERT INTO tlsrpt.policy_counts (day, policy_id, host_id, successes, failures)"
-	" SELECT $1::date, t.id, $2::integer, t.successes, t.failures FROM pg_temp.push_pol t"
+	" SELECT $1::date, t.id, $2::integer, sum(t.successes)::bigint, sum(t.failures)::bigint"
+	" FROM pg_temp.push_pol t GROUP BY t.id"
 	" ON CONFLICT (day, policy_id, host_id) DO UPDATE"
 	" SET successes = EXCLUDED.successes, failures = EXCLUDED.failures"
 	" WHERE (tlsrpt.policy_counts.successes, tlsrpt.policy_counts.failures)"
@@ -416,8 +534,8 @@ static const char *const counts_sql[] = {
 	"DELETE FROM tlsrpt.policy_counts c WHERE c.day = $1::date AND c.host_id = $2::integer"
 	" AND NOT EXISTS (SELECT 1 FROM pg_temp.push_pol t WHERE t.id = c.policy_id)",
 	"INSERT INTO tlsrpt.detail_counts (day, policy_id, detail_id, host_id, count)"
-	" SELECT $1::date, t.pid, t.did, $2::integer, t.count FROM pg_temp.push_det t"
-	" ON CONFLICT (day, policy_id, detail_id, host_id) DO UPDATE SET count = EXCLUDED.count"
+	" SELECT $1::date, t.pid, t.did, $2::integer, sum(t.count)::bigint FROM pg_temp.push_det t"
+	" GROUP BY t.pid, t.did ON CONFLICT (day, policy_id, detail_id, host_id) DO UPDATE SET count = EXCLUDED.count"
 	" WHERE tlsrpt.detail_counts.count IS DISTINCT FROM EXCLUDED.count",
 	"DELETE FROM tlsrpt.detail_counts c WHERE c.day = $1::date AND c.host_id = $2::integer"
 	" AND NOT EXISTS (SELECT 1 FROM pg_temp.push_det t"
@@ -453,7 +571,7 @@ static char *counters_json(const uint64_t *c)
 
 /* The transaction of one day; the caller rolls back on failure. */
 static enum db_status day_tx(struct db *db, int host_id, const struct store_view *v,
-			     const struct agg *a, int64_t now, bool *changed,
+			     const struct push_rows *a, int64_t now, bool *changed,
 			     struct push_stats *st, char *err, size_t errsz)
 {
 	const struct store_view_info *info = store_view_info(v);
@@ -520,9 +638,9 @@ static enum db_status day_tx(struct db *db, int host_id, const struct store_view
 	for (size_t i = 0; i < sizeof(counts_sql) / sizeof(counts_sql[0]); i++)
 		if ((rc = db_exec(db, counts_sql[i], 2, p, NULL)) != DB_OK)
 			goto dberr;
-	for (size_t i = 0; i < agg_ndomains(a); i++) {
-		ok += agg_domain(a, i)->successes;
-		fail += agg_domain(a, i)->failures;
+	for (size_t i = 0; i < a->n; i++) {
+		ok += a->v[i].p.successes;
+		fail += a->v[i].p.failures;
 	}
 	snprintf(sessions, sizeof(sessions), "%llu", (unsigned long long)(ok + fail));
 	snprintf(failures, sizeof(failures), "%llu", (unsigned long long)fail);
@@ -559,34 +677,16 @@ dberr:
 enum db_status push_day(struct db *db, int host_id, const struct store_view *v, int64_t now,
 			bool *changed, struct push_stats *st, char *err, size_t errsz)
 {
-	struct agg *a = agg_new();
+	struct push_rows r;
 	enum db_status rc;
 
 	*changed = false;
-	if (a == NULL || agg_add_view(a, v) != 0) {
-		agg_free(a);
-		snprintf(err, errsz, "out of memory");
+	if (rows_from_view(v, &r, err, errsz) != 0)
 		return DB_ERROR;
-	}
-	agg_finish(a);
-	for (size_t i = 0; i < agg_ndomains(a); i++) {
-		const struct agg_domain *d = agg_domain(a, i);
-		bool big = d->successes > DBAGG_COUNT_MAX || d->failures > DBAGG_COUNT_MAX;
-
-		for (size_t k = 0; k < d->npolicies && !big; k++)
-			for (size_t j = 0; j < d->policies[k].ndetails; j++)
-				big |= d->policies[k].details[j].count > DBAGG_COUNT_MAX;
-		if (big) {
-			snprintf(err, errsz, "%s: a count above 2^53-1 (a corrupt day file?); "
-				 "day not pushed", d->domain);
-			agg_free(a);
-			return DB_ERROR;
-		}
-	}
-	rc = day_tx(db, host_id, v, a, now, changed, st, err, errsz);
+	rc = day_tx(db, host_id, v, &r, now, changed, st, err, errsz);
 	if (rc != DB_OK)
 		db_rollback(db);
-	agg_free(a);
+	rows_free(&r);
 	return rc;
 }
 

@@ -1,7 +1,10 @@
 /*
  * push - write one host's day files into the fleet database.
  *
- * What is pushed is the day file's current state, not a delta: for each
+ * What is pushed is the day file's current state, not a delta, and as the
+ * day file holds it (made valid UTF-8, cut at a NUL, which the collector
+ * never writes): readers put it through the same agg_add_* path as
+ * `--input` puts day files, so both build the same reports. For each
  * day, the host's rows are made equal to its day file in one transaction
  * (counts that changed are updated, keys that are gone deleted, new ones
  * inserted; unchanged rows are not touched). Pushing the same day again, or
@@ -12,8 +15,8 @@
  * catches up with its next successful push (every day file not older than
  * fleet_push_max_age).
  *
- * Each day's content is summarised in a SHA-256 "snapshot" (over the merged
- * results and the ingest counters); a push whose snapshot equals the one in
+ * Each day's content is summarised in a SHA-256 "snapshot" (over the rows
+ * and the ingest counters); a push whose snapshot equals the one in
  * the database writes nothing. A day is "final" once a push was made after
  * the day ended on the host's clock (plus one minute for the collector's
  * rollover); days the database has as final, and that are over by the
@@ -74,9 +77,6 @@ void push_machine_id(char *out, size_t outsz);
 void push_policy_hash(const char *d, const char *pr, const struct agg_policy *p,
 		      unsigned char out[PUSH_HASH_LEN]);
 void push_detail_hash(const struct agg_detail *d, unsigned char out[PUSH_HASH_LEN]);
-/* The snapshot of a finished agg plus the ingest counters. */
-void push_snapshot(const struct agg *a, const uint64_t counters[STC_MAX],
-		   unsigned char out[PUSH_HASH_LEN]);
 
 /* Register (or find) the host; *host_id gets its id. */
 enum db_status push_register(struct db *db, const char *name, const char *machine_id,

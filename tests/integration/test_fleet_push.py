@@ -82,7 +82,8 @@ def test_concurrent_migrate(pg, tmp):
 
 
 def test_settings(pg, tmp, base):
-    """Bad fleet settings are clear errors, never a connection attempt with them."""
+    """Bad fleet settings are clear errors (exit 78, EX_CONFIG), never a
+    connection attempt with them."""
     def conf_with(extra):
         p = os.path.join(tmp, "bad.conf")
         with open(p, "w") as fp:
@@ -96,12 +97,12 @@ def test_settings(pg, tmp, base):
     link = os.path.join(tmp, "link.pw")
     os.symlink(pw, link)
     cases = [
-        (f"fleet_database = {pg.conninfo()}\nfleet_password_file = {loose}\n", 64, "mode 0644"),
-        (f"fleet_database = {pg.conninfo()}\nfleet_password_file = {link}\n", 64, "symlink"),
-        (f"fleet_database = {pg.conninfo()} password=x\n", 64, "password in the conninfo"),
+        (f"fleet_database = {pg.conninfo()}\nfleet_password_file = {loose}\n", 78, "mode 0644"),
+        (f"fleet_database = {pg.conninfo()}\nfleet_password_file = {link}\n", 78, "symlink"),
+        (f"fleet_database = {pg.conninfo()} password=x\n", 78, "password in the conninfo"),
         (f"fleet_database = host=127.0.0.1 port={pg.port} dbname=tlsrpt user=tlsrpt\n"
-         f"fleet_password_file = {tmp}/missing.pw\n", 64, "No such file"),
-        ("", 64, "single-host mode"),
+         f"fleet_password_file = {tmp}/missing.pw\n", 78, "No such file"),
+        ("", 78, "single-host mode"),
     ]
     for extra, want_rc, want_msg in cases:
         rc, out, err = ctl(conf_with(extra), "push")
