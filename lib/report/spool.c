@@ -20,6 +20,7 @@
 #include "log.h"
 #include "spool_dest.h"
 #include "spool_fs.h"
+#include "spool_store.h"
 #include "store.h"
 
 #define SPOOL_BATCH 256		/* destinations per transport call */
@@ -33,7 +34,8 @@ static void hook(const char *point)
 }
 
 struct spool {
-	struct spool_fs *fs;
+	const struct spool_store_ops *ops;	/* where the records are kept */
+	void *h;				/* its handle */
 };
 
 void spool_policy_from_conf(const struct conf *c, struct spool_policy *p)
@@ -85,11 +87,23 @@ struct spool *spool_open(const char *dir, bool write, char *err, size_t errsz)
 		return NULL;
 	}
 	spool_fs_test_hook = hook;
-	s->fs = spool_fs_open(dir, write, err, errsz);
-	if (s->fs == NULL) {
+	s->ops = &spool_fs_ops;
+	s->h = spool_fs_open(dir, write, err, errsz);
+	if (s->h == NULL) {
 		free(s);
 		return NULL;
 	}
+	return s;
+}
+
+struct spool *spool_open_store(const struct spool_store_ops *ops, void *h)
+{
+	struct spool *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->ops = ops;
+	s->h = h;
 	return s;
 }
 
@@ -97,7 +111,7 @@ void spool_close(struct spool *s)
 {
 	if (s == NULL)
 		return;
-	spool_fs_close(s->fs);
+	s->ops->close(s->h);
 	free(s);
 }
 
@@ -105,7 +119,7 @@ void spool_close(struct spool *s)
 
 bool spool_day_done(struct spool *s, int64_t day)
 {
-	return spool_fs_day_exists(s->fs, day);
+	return s->ops->day_exists(s->h, day);
 }
 
 int spool_day_mark(struct spool *s, int64_t day, int64_t now, size_t nreports,
@@ -118,7 +132,7 @@ int spool_day_mark(struct spool *s, int64_t day, int64_t now, size_t nreports,
 	if (o != NULL) {
 		jset_int(o, "reported", now);
 		jset_int(o, "reports", (int64_t)nreports);
-		rc = spool_fs_day_put(s->fs, day, o);
+		rc = s->ops->day_put(s->h, day, o);
 	} else {
 		errno = ENOMEM;
 	}
@@ -139,7 +153,7 @@ int spool_day_mark(struct spool *s, int64_t day, int64_t now, size_t nreports,
 static int64_t suppressed_until(struct spool *s, const char *uri, int64_t now,
 				const struct spool_policy *p, char *why, size_t whysz)
 {
-	struct json_object *o = spool_fs_suppression(s->fs, uri);
+	struct json_object *o = s->ops->suppression(s->h, uri);
 	int64_t until = 0;
 
 	if (o && jint(o, "until", 0) > now) {
@@ -148,7 +162,7 @@ static int64_t suppressed_until(struct spool *s, const char *uri, int64_t now,
 		if (until > now + p->suppress_period) {
 			until = now + p->suppress_period;
 			jset_int(o, "until", until);
-			if (spool_fs_suppression_put(s->fs, uri, o) != 0)
+			if (s->ops->suppression_put(s->h, uri, o) != 0)
 				log_err("spool: cannot rewrite the suppression of %s: %s", uri, strerror(errno));
 		}
 	}
@@ -165,7 +179,7 @@ static int suppress(struct spool *s, const char *uri, int64_t until, const char 
 		jset_str(o, "uri", uri);
 		jset_int(o, "until", until);
 		jset_str(o, "reason", reason);
-		rc = spool_fs_suppression_put(s->fs, uri, o);
+		rc = s->ops->suppression_put(s->h, uri, o);
 	}
 	json_object_put(o);
 	return rc;
@@ -173,14 +187,14 @@ static int suppress(struct spool *s, const char *uri, int64_t until, const char 
 
 static void unsuppress(struct spool *s, const char *uri)
 {
-	spool_fs_suppression_remove(s->fs, uri);
+	s->ops->suppression_remove(s->h, uri);
 }
 
 /* ---- adding ---- */
 
 bool spool_has(struct spool *s, const char *id)
 {
-	return spool_fs_has(s->fs, id);
+	return s->ops->has(s->h, id);
 }
 
 int spool_stage(struct spool *s, const struct report *r,
@@ -222,7 +236,7 @@ int spool_stage(struct spool *s, const struct report *r,
 	for (nd = 0; nd < ndests; nd++)
 		if ((d[nd] = spool_dest_new(&dests[nd], now)) == NULL)
 			goto oom;
-	rc = spool_fs_stage(s->fs, r->spool_id, r->gz, r->gzlen, meta, d, ndests, existed, err, errsz);
+	rc = s->ops->stage(s->h, r->spool_id, r->gz, r->gzlen, meta, d, ndests, existed, err, errsz);
 	goto out;
 oom:
 	snprintf(err, errsz, "spool %s: out of memory", r->spool_id);
@@ -235,7 +249,7 @@ out:
 
 int spool_commit(struct spool *s, char *err, size_t errsz)
 {
-	return spool_fs_commit(s->fs, err, errsz);
+	return s->ops->commit(s->h, err, errsz);
 }
 
 int spool_add(struct spool *s, const struct report *r,
@@ -280,22 +294,22 @@ static struct loaded *load(struct spool *s, const char *id, bool with_gz)
 		return NULL;
 	}
 	snprintf(l->id, sizeof(l->id), "%s", id);
-	if (!spool_fs_has(s->fs, id)) {
+	if (!s->ops->has(s->h, id)) {
 		free(l);
 		return NULL;
 	}
-	if ((l->meta = spool_fs_meta(s->fs, id)) == NULL)
+	if ((l->meta = s->ops->meta(s->h, id)) == NULL)
 		goto bad;
 	n = jint(l->meta, "destinations", 0);
 	if (n < 0 || n > TLSRPT_MAX_RUA)
 		goto bad;
 	for (int64_t i = 0; i < n; i++) {
-		if ((l->dest[l->ndest] = spool_fs_dest(s->fs, id, (size_t)i)) == NULL)
+		if ((l->dest[l->ndest] = s->ops->dest(s->h, id, (size_t)i)) == NULL)
 			goto bad;
 		l->ndest++;
 	}
 	if (with_gz) {
-		if (spool_fs_gz(s->fs, id, &l->gz, &l->file.gzlen) != 0)
+		if (s->ops->gz(s->h, id, &l->gz, &l->file.gzlen) != 0)
 			goto bad;
 		l->file.gz = l->gz;
 	}
@@ -321,7 +335,7 @@ bad:
 
 static int save_dest(struct spool *s, const struct loaded *l, size_t i)
 {
-	return spool_fs_put_dest(s->fs, l->id, i, l->dest[i]);
+	return s->ops->put_dest(s->h, l->id, i, l->dest[i]);
 }
 
 /* No destination of 'l' is pending any more. */
@@ -335,7 +349,7 @@ static bool all_final(const struct loaded *l)
 
 static void mark_done(struct spool *s, const char *id)
 {
-	spool_fs_set_final(s->fs, id, true);
+	s->ops->set_final(s->h, id, true);
 }
 
 /* Attempts that were begun but never recorded: a crash. */
@@ -368,7 +382,7 @@ static int save_dests(struct spool *s, const struct job_ref *refs, size_t n)
 		fr[i].index = refs[i].dest;
 		fr[i].rec = refs[i].l->dest[refs[i].dest];
 	}
-	rc = spool_fs_put_dests(s->fs, fr, n);
+	rc = s->ops->put_dests(s->h, fr, n);
 	free(fr);
 	return rc;
 }
@@ -509,7 +523,7 @@ static int run_batch(struct spool *s, struct spool_job *jobs, struct job_ref *re
 
 int spool_ids(struct spool *s, char ***ids, size_t *n)
 {
-	return spool_fs_ids(s->fs, ids, n);
+	return s->ops->ids(s->h, ids, n);
 }
 
 void spool_ids_free(char **ids, size_t n)
@@ -549,7 +563,8 @@ int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p
 	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
-	if (jobs == NULL || refs == NULL || batch == NULL || spool_ids(s, &ids, &nids) != 0) {
+	if (jobs == NULL || refs == NULL || batch == NULL ||
+	    (s->ops->ids_due ? s->ops->ids_due(s->h, now, &ids, &nids) : spool_ids(s, &ids, &nids)) != 0) {
 		free(jobs);
 		free(refs);
 		free(batch);
@@ -558,7 +573,7 @@ int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p
 	for (size_t r = 0; r < nids && rc == 0; r++) {
 		struct loaded *l;
 		bool any = false;
-		if (spool_fs_final(s->fs, ids[r]))
+		if (s->ops->final(s->h, ids[r]))
 			continue;
 		l = load(s, ids[r], false);
 		if (l == NULL)
@@ -631,14 +646,21 @@ int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p
 int spool_retry(struct spool *s, const char *id, int64_t now, size_t *changed,
 		char *err, size_t errsz)
 {
-	struct loaded *l = load(s, id, false);
+	struct loaded *l;
 
 	*changed = 0;
-	if (l == NULL) {
+	if (s->ops->claim && s->ops->claim(s->h, id) != 0) {
+		if (errno == EBUSY)
+			snprintf(err, errsz, "report %s is being delivered by another node; try again later", id);
+		else
+			snprintf(err, errsz, "no report %s in the spool", id);
+		return -1;
+	}
+	if ((l = load(s, id, false)) == NULL) {
 		snprintf(err, errsz, "no report %s in the spool", id);
 		return -1;
 	}
-	spool_fs_set_final(s->fs, id, false);
+	s->ops->set_final(s->h, id, false);
 	for (size_t i = 0; i < l->ndest; i++) {
 		struct json_object *d = l->dest[i];
 
@@ -682,7 +704,7 @@ int64_t spool_newest_day(struct spool *s)
 	int64_t *days, newest = -1;
 	size_t n;
 
-	if (spool_fs_days(s->fs, &days, &n) == 0) {
+	if (s->ops->days(s->h, &days, &n) == 0) {
 		if (n > 0)
 			newest = days[n - 1];
 		free(days);
@@ -711,7 +733,7 @@ int spool_prune(struct spool *s, int64_t now, const struct spool_policy *p, size
 	struct prune_item *items;
 
 	*removed = 0;
-	if (spool_fs_days(s->fs, &days, &ndays) != 0)
+	if (s->ops->days(s->h, &days, &ndays) != 0)
 		ndays = 0;
 	if (ndays > 0)
 		newest = days[ndays - 1];
@@ -726,7 +748,7 @@ int spool_prune(struct spool *s, int64_t now, const struct spool_policy *p, size
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *meta = spool_fs_meta(s->fs, ids[i]);
+		struct json_object *meta = s->ops->meta(s->h, ids[i]);
 		int64_t begin = jint(meta, "begin", -1), created = jint(meta, "created", -1);
 		int64_t day_end = begin + 86400;
 
@@ -753,7 +775,7 @@ int spool_prune(struct spool *s, int64_t now, const struct spool_policy *p, size
 	for (size_t i = 0; i < nitems; i++) {
 		if (items[i].ref + keep >= horizon)
 			continue;
-		if (spool_fs_remove(s->fs, items[i].id) != 0) {
+		if (s->ops->remove(s->h, items[i].id) != 0) {
 			log_err("spool: cannot prune %s: %s", items[i].id, strerror(errno));
 			continue;
 		}
@@ -764,13 +786,13 @@ int spool_prune(struct spool *s, int64_t now, const struct spool_policy *p, size
 	/* day marks: kept 2 days longer than the reporter looks back */
 	for (size_t i = 0; i < ndays; i++)
 		if ((days[i] + 2) * 86400 + p->retention < horizon)
-			spool_fs_day_remove(s->fs, days[i]);
+			s->ops->day_remove(s->h, days[i]);
 	free(days);
 	/* expired suppressions */
 	{
 		struct supp_check c = { now, horizon, p->suppress_period };
 
-		spool_fs_suppressions_filter(s->fs, suppression_check, &c);
+		s->ops->suppressions_filter(s->h, suppression_check, &c);
 	}
 	return 0;
 }
@@ -812,7 +834,7 @@ struct json_object *spool_entry(struct spool *s, const char *id)
 
 int spool_report_gz(struct spool *s, const char *id, unsigned char **gz, size_t *len)
 {
-	return spool_fs_gz(s->fs, id, gz, len);
+	return s->ops->gz(s->h, id, gz, len);
 }
 
 struct supp_list {
@@ -840,6 +862,6 @@ struct json_object *spool_suppressions(struct spool *s, int64_t now)
 	struct supp_list l = { json_object_new_array(), now };
 
 	if (l.arr != NULL)
-		spool_fs_suppressions_filter(s->fs, suppression_collect, &l);
+		s->ops->suppressions_filter(s->h, suppression_collect, &l);
 	return l.arr;
 }

@@ -83,6 +83,14 @@ void spool_policy_from_conf(const struct conf *c, struct spool_policy *p);
 struct spool *spool_open(const char *dir, bool write, char *err, size_t errsz);
 void spool_close(struct spool *s);
 
+struct spool_store_ops;
+/*
+ * A spool over another backend (spool_store.h), e.g. the fleet database:
+ * 'h' is that backend's handle; spool_close closes it with ops->close.
+ * NULL on ENOMEM (h is then still the caller's).
+ */
+struct spool *spool_open_store(const struct spool_store_ops *ops, void *h);
+
 /* ---- days ---- */
 
 bool spool_day_done(struct spool *s, int64_t day);

@@ -8,6 +8,7 @@
  * size limit and parsed as JSON objects; anything else reads as absent.
  */
 #include "spool_fs.h"
+#include "spool_store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -783,3 +784,60 @@ int spool_fs_suppressions_filter(struct spool_fs *fs,
 	closedir(d);
 	return 0;
 }
+
+/* ---- the table spool.c calls (spool_store.h) ---- */
+
+static void fs_close(void *h) { spool_fs_close(h); }
+static bool fs_has(void *h, const char *id) { return spool_fs_has(h, id); }
+static int fs_stage(void *h, const char *id, const unsigned char *gz, size_t gzlen,
+		    struct json_object *meta, struct json_object *const *dests, size_t ndests,
+		    bool *existed, char *err, size_t errsz)
+{
+	return spool_fs_stage(h, id, gz, gzlen, meta, dests, ndests, existed, err, errsz);
+}
+static int fs_commit(void *h, char *err, size_t errsz) { return spool_fs_commit(h, err, errsz); }
+static int fs_ids(void *h, char ***ids, size_t *n) { return spool_fs_ids(h, ids, n); }
+static struct json_object *fs_meta(void *h, const char *id) { return spool_fs_meta(h, id); }
+static struct json_object *fs_dest(void *h, const char *id, size_t i) { return spool_fs_dest(h, id, i); }
+static int fs_gz(void *h, const char *id, unsigned char **gz, size_t *len)
+{
+	return spool_fs_gz(h, id, gz, len);
+}
+static int fs_put_dest(void *h, const char *id, size_t i, struct json_object *rec)
+{
+	return spool_fs_put_dest(h, id, i, rec);
+}
+static int fs_put_dests(void *h, const struct spool_fs_ref *refs, size_t n)
+{
+	return spool_fs_put_dests(h, refs, n);
+}
+static bool fs_final(void *h, const char *id) { return spool_fs_final(h, id); }
+static void fs_set_final(void *h, const char *id, bool final) { spool_fs_set_final(h, id, final); }
+static int fs_remove(void *h, const char *id) { return spool_fs_remove(h, id); }
+static bool fs_day_exists(void *h, int64_t day) { return spool_fs_day_exists(h, day); }
+static int fs_day_put(void *h, int64_t day, struct json_object *rec) { return spool_fs_day_put(h, day, rec); }
+static int fs_days(void *h, int64_t **days, size_t *n) { return spool_fs_days(h, days, n); }
+static int fs_day_remove(void *h, int64_t day) { return spool_fs_day_remove(h, day); }
+static struct json_object *fs_suppression(void *h, const char *uri) { return spool_fs_suppression(h, uri); }
+static int fs_suppression_put(void *h, const char *uri, struct json_object *rec)
+{
+	return spool_fs_suppression_put(h, uri, rec);
+}
+static int fs_suppression_remove(void *h, const char *uri) { return spool_fs_suppression_remove(h, uri); }
+static int fs_suppressions_filter(void *h, enum spool_fs_verdict (*check)(void *, struct json_object *),
+				  void *arg)
+{
+	return spool_fs_suppressions_filter(h, check, arg);
+}
+
+const struct spool_store_ops spool_fs_ops = {
+	.name = "files",
+	.close = fs_close, .has = fs_has, .stage = fs_stage, .commit = fs_commit,
+	.ids = fs_ids, .ids_free = spool_fs_ids_free, .claim = NULL, .ids_due = NULL,
+	.meta = fs_meta, .dest = fs_dest, .gz = fs_gz,
+	.put_dest = fs_put_dest, .put_dests = fs_put_dests,
+	.final = fs_final, .set_final = fs_set_final, .remove = fs_remove,
+	.day_exists = fs_day_exists, .day_put = fs_day_put, .days = fs_days, .day_remove = fs_day_remove,
+	.suppression = fs_suppression, .suppression_put = fs_suppression_put,
+	.suppression_remove = fs_suppression_remove, .suppressions_filter = fs_suppressions_filter,
+};
