@@ -23,22 +23,53 @@
 
 #include <json-c/json.h>
 
+#include "dbschema.h"
 #include "log.h"
+#include "push.h"
 #include "report.h"
+#include "spool.h"
 #include "store.h"
 
 #define RECORD_MAX (16u * 1024 * 1024)
 #define MAX_IDS 100000
+
+struct meta_cache {
+	char *id;
+	char *text;		/* NULL once removed */
+	size_t len;
+};
 
 struct spool_db {
 	struct db *db;
 	char node[80];
 	char token[40];		/* "" when read-only */
 	char lease[24];		/* seconds, as text */
-	char now[24];		/* the caller's clock, as text */
 	int64_t lease_s;
 	time_t renewed;		/* last lease renewal (monotonic seconds) */
+	struct meta_cache *cache;	/* sorted by id, from spool_db_ids */
+	size_t ncache;
 };
+
+static void cache_drop(struct spool_db *s)
+{
+	for (size_t i = 0; i < s->ncache; i++) {
+		free(s->cache[i].id);
+		free(s->cache[i].text);
+	}
+	free(s->cache);
+	s->cache = NULL;
+	s->ncache = 0;
+}
+
+static int cmp_cache(const void *k, const void *e)
+{
+	return strcmp(k, ((const struct meta_cache *)e)->id);
+}
+
+static struct meta_cache *cache_find(struct spool_db *s, const char *id)
+{
+	return s->cache ? bsearch(id, s->cache, s->ncache, sizeof(*s->cache), cmp_cache) : NULL;
+}
 
 static bool valid_id(const char *id)
 {
@@ -90,7 +121,7 @@ static const char *rec_text(struct json_object *o)
 	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-struct spool_db *spool_db_open(struct db *db, const char *node, int64_t lease, int64_t now,
+struct spool_db *spool_db_open(struct db *db, const char *node, int64_t lease,
 			       bool write, char *err, size_t errsz)
 {
 	struct spool_db *s = calloc(1, sizeof(*s));
@@ -103,7 +134,6 @@ struct spool_db *spool_db_open(struct db *db, const char *node, int64_t lease, i
 	snprintf(s->node, sizeof(s->node), "%s", node);
 	s->lease_s = lease;
 	snprintf(s->lease, sizeof(s->lease), "%lld", (long long)lease);
-	snprintf(s->now, sizeof(s->now), "%lld", (long long)now);
 	if (write) {
 		unsigned char r[16];
 		static const char hex[] = "0123456789abcdef";
@@ -135,6 +165,7 @@ void spool_db_close(struct spool_db *s)
 			    " WHERE lease_token = $1", 1, p, NULL) != DB_OK)
 			log_warn("fleet spool: leases not released (they expire): %s", db_errmsg(s->db));
 	}
+	cache_drop(s);
 	free(s);
 }
 
@@ -259,6 +290,7 @@ int spool_db_stage(struct spool_db *s, const char *id, const unsigned char *gz, 
 	int rc;
 
 	*existed = false;
+	cache_drop(s);
 	if (!valid_id(id)) {
 		snprintf(err, errsz, "spool: invalid report id");
 		return -1;
@@ -307,49 +339,89 @@ static const char *const lease_sql =
 	"  ORDER BY x.id LIMIT $5::integer FOR UPDATE SKIP LOCKED)"
 	" RETURNING r.id";
 
-int spool_db_ids(struct spool_db *s, char ***ids, size_t *n)
+/* The ids of column 0 of 'r', sorted; with 'meta' the cache from column 1. */
+static int ids_of(struct spool_db *s, struct db_res *r, bool meta, char ***ids, size_t *n)
 {
-	struct db_res *r = NULL;
-	char max[16];
-	enum db_status st;
+	size_t rows = db_res_rows(r);
 
-	*ids = NULL;
-	*n = 0;
-	snprintf(max, sizeof(max), "%d", MAX_IDS);
-	if (s->token[0]) {
-		const char *p[5] = { s->token, s->node, s->lease, s->now, max };
-
-		st = db_exec(s->db, lease_sql, 5, p, &r);
-		s->renewed = mono();
-	} else {
-		const char *p[1] = { max };
-
-		st = db_exec(s->db, "SELECT id FROM tlsrpt.reports ORDER BY id LIMIT $1::integer", 1, p, &r);
+	*ids = calloc(rows ? rows : 1, sizeof(**ids));
+	if (meta) {
+		cache_drop(s);
+		s->cache = calloc(rows ? rows : 1, sizeof(*s->cache));
 	}
-	if (st != DB_OK)
-		return dberr(s, "listing reports");
-	*ids = calloc(db_res_rows(r) ? db_res_rows(r) : 1, sizeof(**ids));
-	if (*ids == NULL) {
-		db_res_free(r);
+	if (*ids == NULL || (meta && s->cache == NULL)) {
+		free(*ids);
+		*ids = NULL;
 		errno = ENOMEM;
 		return -1;
 	}
-	for (size_t i = 0; i < db_res_rows(r); i++) {
-		if (!valid_id(db_res_get(r, i, 0)))
+	for (size_t i = 0; i < rows; i++) {
+		const char *id = db_res_get(r, i, 0);
+
+		if (!valid_id(id))
 			continue;
-		if (((*ids)[*n] = strdup(db_res_get(r, i, 0))) == NULL) {
-			spool_db_ids_free(*ids, *n);
-			db_res_free(r);
-			*ids = NULL;
-			*n = 0;
-			errno = ENOMEM;
-			return -1;
+		if (((*ids)[*n] = strdup(id)) == NULL)
+			goto oom;
+		if (meta) {
+			struct meta_cache *c = &s->cache[s->ncache];
+
+			c->id = strdup(id);
+			c->len = db_res_len(r, i, 1);
+			c->text = c->len <= RECORD_MAX ? strdup(db_res_get(r, i, 1)) : NULL;
+			s->ncache++;
+			if (c->id == NULL || (c->len <= RECORD_MAX && c->text == NULL))
+				goto oom;
 		}
 		(*n)++;
 	}
-	db_res_free(r);
 	qsort(*ids, *n, sizeof(**ids), cmp_str);
 	return 0;
+oom:
+	spool_db_ids_free(*ids, *n);
+	*ids = NULL;
+	*n = 0;
+	cache_drop(s);
+	errno = ENOMEM;
+	return -1;
+}
+
+int spool_db_ids(struct spool_db *s, char ***ids, size_t *n)
+{
+	struct db_res *r = NULL;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	/* ORDER BY id COLLATE "C": the byte order that strcmp and bsearch use */
+	if (db_exec(s->db, "SELECT id, meta::text FROM tlsrpt.reports ORDER BY id COLLATE \"C\"",
+		    0, NULL, &r) != DB_OK)
+		return dberr(s, "listing reports");
+	rc = ids_of(s, r, true, ids, n);
+	db_res_free(r);
+	return rc;
+}
+
+int spool_db_ids_due(struct spool_db *s, int64_t now, char ***ids, size_t *n)
+{
+	struct db_res *r = NULL;
+	char max[16], t[24];
+	const char *p[5] = { s->token, s->node, s->lease, t, max };
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (s->token[0] == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(max, sizeof(max), "%d", MAX_IDS);
+	snprintf(t, sizeof(t), "%lld", (long long)now);
+	if (db_exec(s->db, lease_sql, 5, p, &r) != DB_OK)
+		return dberr(s, "leasing reports");
+	s->renewed = mono();
+	rc = ids_of(s, r, false, ids, n);
+	db_res_free(r);
+	return rc;
 }
 
 void spool_db_ids_free(char **ids, size_t n)
@@ -403,9 +475,12 @@ static struct json_object *one_record(struct spool_db *s, const char *sql, int n
 struct json_object *spool_db_meta(struct spool_db *s, const char *id)
 {
 	const char *p[1] = { id };
+	struct meta_cache *c;
 
 	if (!valid_id(id))
 		return NULL;
+	if ((c = cache_find(s, id)) != NULL)
+		return c->text ? parse_record(c->text, c->len) : NULL;
 	return one_record(s, "SELECT meta::text FROM tlsrpt.reports WHERE id = $1", 1, p);
 }
 
@@ -521,7 +596,7 @@ int spool_db_put_dest(struct spool_db *s, const char *id, size_t i, struct json_
 	return 0;
 }
 
-int spool_db_put_dests(struct spool_db *s, const struct spool_db_ref *refs, size_t n)
+int spool_db_put_dests(struct spool_db *s, const struct spool_fs_ref *refs, size_t n)
 {
 	bool own = !db_in_transaction(s->db);
 	int rc = 0;
@@ -582,6 +657,14 @@ int spool_db_remove(struct spool_db *s, const char *id)
 	}
 	if (db_exec(s->db, "DELETE FROM tlsrpt.reports WHERE id = $1", 1, p, NULL) != DB_OK)
 		return dberr(s, "removing a report");
+	{
+		struct meta_cache *c = cache_find(s, id);
+
+		if (c) {
+			free(c->text);
+			c->text = NULL;
+		}
+	}
 	return 0;
 }
 
@@ -685,7 +768,8 @@ int spool_db_suppression_remove(struct spool_db *s, const char *uri)
 }
 
 int spool_db_suppressions_filter(struct spool_db *s,
-				 bool (*keep)(void *arg, struct json_object *rec), void *arg)
+				 enum spool_fs_verdict (*check)(void *arg, struct json_object *rec),
+				 void *arg)
 {
 	struct db_res *r = NULL;
 	int rc = 0;
@@ -695,10 +779,108 @@ int spool_db_suppressions_filter(struct spool_db *s,
 	for (size_t i = 0; i < db_res_rows(r); i++) {
 		struct json_object *o = parse_record(db_res_get(r, i, 1), db_res_len(r, i, 1));
 
-		if (!keep(arg, o) && spool_db_suppression_remove(s, db_res_get(r, i, 0)) != 0)
-			rc = -1;
+		switch (check(arg, o)) {
+		case SPOOL_FS_KEEP:
+			break;
+		case SPOOL_FS_REMOVE:
+			if (spool_db_suppression_remove(s, db_res_get(r, i, 0)) != 0)
+				rc = -1;
+			break;
+		case SPOOL_FS_REWRITE:
+			if (o && spool_db_suppression_put(s, db_res_get(r, i, 0), o) != 0)
+				rc = -1;
+			break;
+		}
 		json_object_put(o);
 	}
 	db_res_free(r);
 	return rc;
+}
+
+/* ---- the table spool.c calls (spool_store.h) ---- */
+
+static void t_close(void *h) { spool_db_close(h); }
+static bool t_has(void *h, const char *id) { return spool_db_has(h, id); }
+static int t_stage(void *h, const char *id, const unsigned char *gz, size_t gzlen,
+		   struct json_object *meta, struct json_object *const *dests, size_t ndests,
+		   bool *existed, char *err, size_t errsz)
+{
+	return spool_db_stage(h, id, gz, gzlen, meta, dests, ndests, existed, err, errsz);
+}
+static int t_commit(void *h, char *err, size_t errsz) { return spool_db_commit(h, err, errsz); }
+static int t_ids(void *h, char ***ids, size_t *n) { return spool_db_ids(h, ids, n); }
+static int t_claim(void *h, const char *id) { return spool_db_claim(h, id); }
+static int t_ids_due(void *h, int64_t now, char ***ids, size_t *n) { return spool_db_ids_due(h, now, ids, n); }
+static struct json_object *t_meta(void *h, const char *id) { return spool_db_meta(h, id); }
+static struct json_object *t_dest(void *h, const char *id, size_t i) { return spool_db_dest(h, id, i); }
+static int t_gz(void *h, const char *id, unsigned char **gz, size_t *len) { return spool_db_gz(h, id, gz, len); }
+static int t_put_dest(void *h, const char *id, size_t i, struct json_object *rec)
+{
+	return spool_db_put_dest(h, id, i, rec);
+}
+static int t_put_dests(void *h, const struct spool_fs_ref *refs, size_t n)
+{
+	return spool_db_put_dests(h, refs, n);
+}
+static bool t_final(void *h, const char *id) { return spool_db_final(h, id); }
+static void t_set_final(void *h, const char *id, bool final) { spool_db_set_final(h, id, final); }
+static int t_remove(void *h, const char *id) { return spool_db_remove(h, id); }
+static bool t_day_exists(void *h, int64_t day) { return spool_db_day_exists(h, day); }
+static int t_day_put(void *h, int64_t day, struct json_object *rec) { return spool_db_day_put(h, day, rec); }
+static int t_days(void *h, int64_t **days, size_t *n) { return spool_db_days(h, days, n); }
+static int t_day_remove(void *h, int64_t day) { return spool_db_day_remove(h, day); }
+static struct json_object *t_suppression(void *h, const char *uri) { return spool_db_suppression(h, uri); }
+static int t_suppression_put(void *h, const char *uri, struct json_object *rec)
+{
+	return spool_db_suppression_put(h, uri, rec);
+}
+static int t_suppression_remove(void *h, const char *uri) { return spool_db_suppression_remove(h, uri); }
+static int t_suppressions_filter(void *h, enum spool_fs_verdict (*check)(void *, struct json_object *),
+				 void *arg)
+{
+	return spool_db_suppressions_filter(h, check, arg);
+}
+
+const struct spool_store_ops spool_db_ops = {
+	.name = "database",
+	.close = t_close, .has = t_has, .stage = t_stage, .commit = t_commit,
+	.ids = t_ids, .ids_free = spool_db_ids_free, .claim = t_claim, .ids_due = t_ids_due,
+	.meta = t_meta, .dest = t_dest, .gz = t_gz,
+	.put_dest = t_put_dest, .put_dests = t_put_dests,
+	.final = t_final, .set_final = t_set_final, .remove = t_remove,
+	.day_exists = t_day_exists, .day_put = t_day_put, .days = t_days, .day_remove = t_day_remove,
+	.suppression = t_suppression, .suppression_put = t_suppression_put,
+	.suppression_remove = t_suppression_remove, .suppressions_filter = t_suppressions_filter,
+};
+
+struct spool *spool_db_open_conf(const struct conf *c, const char *app, bool write,
+				 struct db **dbp, enum db_status *st, char *err, size_t errsz)
+{
+	char node[PUSH_HOST_MAX + 1];
+	struct spool_db *sdb;
+	struct spool *sp;
+	struct db *db;
+
+	*dbp = NULL;
+	*st = DB_ERROR;
+	if (push_host_name(c, node, sizeof(node), err, errsz) != 0)
+		return NULL;
+	if ((db = db_connect(c, app, st, err, errsz)) == NULL)
+		return NULL;
+	if ((*st = dbschema_check(db, err, errsz)) != DB_OK) {
+		db_close(db);
+		return NULL;
+	}
+	sdb = spool_db_open(db, node, conf_int(c, "fleet_lease"), write, err, errsz);
+	if (sdb == NULL || (sp = spool_open_store(&spool_db_ops, sdb)) == NULL) {
+		if (sdb)
+			snprintf(err, errsz, "out of memory");
+		spool_db_close(sdb);
+		db_close(db);
+		*st = DB_ERROR;
+		return NULL;
+	}
+	*dbp = db;
+	*st = DB_OK;
+	return sp;
 }

@@ -8,7 +8,7 @@
  * Leases. A reporter that opens the spool for writing gets a token; the
  * reports it may deliver are leased to it (reports.lease_*): its token,
  * its database session (pid and start time, as pg_stat_activity shows them)
- * and a time limit (fleet_lease). spool_db_ids() in write mode leases every
+ * and a time limit (fleet_lease). spool_db_ids_due() leases every
  * report that is not final and has a destination due at 'now' or an
  * attempt in flight, and that no live node holds: a lease whose session is
  * gone (the node crashed, was killed, lost its connection) or whose time ran
@@ -38,17 +38,18 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "spool_fs.h"
+#include "spool_store.h"
 
 struct json_object;
 struct spool_db;
 
 /*
  * A spool on the open connection 'db'. 'node' names this host in the
- * records (built_by, lease_host); 'lease' is fleet_lease in seconds; 'now'
- * the caller's clock (due destinations are those due at 'now'). With
+ * records (built_by, lease_host); 'lease' is fleet_lease in seconds. With
  * 'write' the node gets a lease token. NULL with 'err' on failure.
  */
-struct spool_db *spool_db_open(struct db *db, const char *node, int64_t lease, int64_t now,
+struct spool_db *spool_db_open(struct db *db, const char *node, int64_t lease,
 			       bool write, char *err, size_t errsz);
 /* Release this node's leases and free. */
 void spool_db_close(struct spool_db *s);
@@ -59,9 +60,13 @@ int spool_db_stage(struct spool_db *s, const char *id, const unsigned char *gz, 
 		   bool *existed, char *err, size_t errsz);
 int spool_db_commit(struct spool_db *s, char *err, size_t errsz);
 
-/* Write mode: lease and return the reports this node may deliver now (see
- * above). Read mode: every report. Sorted. */
+/* Every report, sorted. Their records are read in the same query and kept
+ * until the next change, so that spool_db_meta of each (pruning, listing)
+ * costs no query. */
 int spool_db_ids(struct spool_db *s, char ***ids, size_t *n);
+/* Write mode: lease and return the reports this node may deliver at 'now'
+ * (see above), sorted. */
+int spool_db_ids_due(struct spool_db *s, int64_t now, char ***ids, size_t *n);
 void spool_db_ids_free(char **ids, size_t n);
 /* Lease one report for an operator's change (tlsrptctl spool retry): 0, or
  * -1 with errno EBUSY when a live node holds it, ENOENT when absent. */
@@ -71,13 +76,8 @@ struct json_object *spool_db_meta(struct spool_db *s, const char *id);
 struct json_object *spool_db_dest(struct spool_db *s, const char *id, size_t i);
 int spool_db_gz(struct spool_db *s, const char *id, unsigned char **gz, size_t *len);
 
-struct spool_db_ref {
-	const char *id;
-	size_t index;
-	struct json_object *rec;
-};
 int spool_db_put_dest(struct spool_db *s, const char *id, size_t i, struct json_object *rec);
-int spool_db_put_dests(struct spool_db *s, const struct spool_db_ref *refs, size_t n);
+int spool_db_put_dests(struct spool_db *s, const struct spool_fs_ref *refs, size_t n);
 
 bool spool_db_final(struct spool_db *s, const char *id);
 void spool_db_set_final(struct spool_db *s, const char *id, bool final);
@@ -92,6 +92,22 @@ struct json_object *spool_db_suppression(struct spool_db *s, const char *uri);
 int spool_db_suppression_put(struct spool_db *s, const char *uri, struct json_object *rec);
 int spool_db_suppression_remove(struct spool_db *s, const char *uri);
 int spool_db_suppressions_filter(struct spool_db *s,
-				 bool (*keep)(void *arg, struct json_object *rec), void *arg);
+				 enum spool_fs_verdict (*check)(void *arg, struct json_object *rec),
+				 void *arg);
+
+/*
+ * Everything a program needs for the spool in fleet mode: connect with the
+ * fleet_* settings ('app' = application_name), check the schema, open a
+ * spool_db (node = fleet_host_name) and a struct spool over it. *dbp gets
+ * the connection: close it after spool_close. NULL with 'err' and *st
+ * (DB_UNAVAILABLE: try later; other: a setting or the schema).
+ */
+struct spool;
+struct spool *spool_db_open_conf(const struct conf *c, const char *app, bool write,
+				 struct db **dbp, enum db_status *st, char *err, size_t errsz);
+
+/* The table for spool_open_store (spool_store.h); the handle is a struct
+ * spool_db, closed (leases released) by spool_close. */
+extern const struct spool_store_ops spool_db_ops;
 
 #endif
