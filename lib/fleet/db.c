@@ -276,13 +276,56 @@ static enum db_status open_conn(struct db *db)
 		}
 	}
 	{
-		/* a statement waiting on a lock longer than this gives up (DB_UNAVAILABLE) */
-		PGresult *r = PQexec(db->conn, "SET lock_timeout = '120s'");
+		/* a statement waiting on a lock, or running, longer than this gives up */
+		PGresult *r = PQexec(db->conn, "SET lock_timeout = '120s'; SET statement_timeout = '600s'");
 		enum db_status st = map_result(db, r);
 
 		PQclear(r);
 		return st;
 	}
+}
+
+/* The conninfo parses and carries no password. */
+static int check_conninfo(const char *ci, char *err, size_t errsz)
+{
+	PQconninfoOption *opts;
+	char *perr = NULL;
+
+	opts = PQconninfoParse(ci, &perr);
+	if (opts == NULL) {
+		char clean[300];
+
+		snprintf(err, errsz, "fleet_database: %s",
+			 perr ? log_printable(clean, sizeof(clean), perr, strcspn(perr, "\n")) : "out of memory");
+		PQfreemem(perr);
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0]) {
+			PQconninfoFree(opts);
+			snprintf(err, errsz, "fleet_database: a password in the conninfo is not accepted "
+				 "(the configuration file is world-readable); use fleet_password_file");
+			return -1;
+		}
+	PQconninfoFree(opts);
+	return 0;
+}
+
+int db_check_conf(const struct conf *c, char *err, size_t errsz)
+{
+	const char *pwf = conf_str(c, "fleet_password_file");
+	char pw[DB_PASSWORD_MAX];
+	int rc;
+
+	if (!db_configured(c))
+		return 0;
+	if (check_conninfo(conf_str(c, "fleet_database"), err, errsz) != 0)
+		return -1;
+	if (pwf[0] == '\0')
+		return 0;
+	rc = db_read_password(pwf, (unsigned)geteuid(), pw, sizeof(pw), err, errsz);
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
 }
 
 struct db *db_connect(const struct conf *c, const char *app, enum db_status *st,
@@ -291,31 +334,14 @@ struct db *db_connect(const struct conf *c, const char *app, enum db_status *st,
 	const char *ci = conf_str(c, "fleet_database");
 	const char *pwf = conf_str(c, "fleet_password_file");
 	struct db *db;
-	PQconninfoOption *opts;
-	char *perr = NULL;
 
 	*st = DB_ERROR;
 	if (ci[0] == '\0') {
 		snprintf(err, errsz, "fleet_database is not set (single-host mode)");
 		return NULL;
 	}
-	opts = PQconninfoParse(ci, &perr);
-	if (opts == NULL) {
-		char clean[300];
-
-		snprintf(err, errsz, "fleet_database: %s",
-			 perr ? log_printable(clean, sizeof(clean), perr, strcspn(perr, "\n")) : "out of memory");
-		PQfreemem(perr);
+	if (check_conninfo(ci, err, errsz) != 0)
 		return NULL;
-	}
-	for (PQconninfoOption *o = opts; o->keyword; o++)
-		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0]) {
-			PQconninfoFree(opts);
-			snprintf(err, errsz, "fleet_database: a password in the conninfo is not accepted "
-				 "(the configuration file is world-readable); use fleet_password_file");
-			return NULL;
-		}
-	PQconninfoFree(opts);
 	db = calloc(1, sizeof(*db));
 	if (db == NULL || (db->conninfo = strdup(ci)) == NULL) {
 		free(db);

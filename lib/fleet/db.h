@@ -31,7 +31,11 @@
  *                        conninfo is refused: the configuration file is
  *                        world-readable. libpq's own ~/.pgpass also works.
  * libpq defaults that we set unless the conninfo says otherwise:
- * connect_timeout=10, TCP keepalives (idle 60 s), application_name.
+ * connect_timeout=10, TCP keepalives (idle 60 s), application_name. Each
+ * session waits at most 120 s for a lock and runs a statement at most
+ * 600 s (DB_UNAVAILABLE after that), so a stuck database cannot hang a
+ * timer-driven run forever. Use a direct connection (or session pooling):
+ * the reporters' leases name the database session.
  * client_encoding is always UTF8. A server that is neither local (unix
  * socket, localhost, 127.0.0.0/8, ::1) nor reached with sslmode=verify-ca
  * or verify-full gets a warning: its identity is not checked.
@@ -65,6 +69,11 @@ enum db_status {
 
 /* True when fleet_database is set (fleet mode). */
 bool db_configured(const struct conf *c);
+
+/* The fleet settings without connecting (for -n): the conninfo parses and
+ * holds no password, the password file passes db_read_password. 0, or -1
+ * with 'err'. Nothing to check (0) in single-host mode. */
+int db_check_conf(const struct conf *c, char *err, size_t errsz);
 
 /* "unavailable", "retry", ... for messages. */
 const char *db_status_name(enum db_status st);

@@ -26,7 +26,10 @@ static const struct step steps[] = {
 	  "  name text NOT NULL UNIQUE,\n"
 	  "  machine_id text NOT NULL DEFAULT '',\n"
 	  "  first_push timestamptz NOT NULL DEFAULT now(),\n"
-	  "  last_push timestamptz);\n"
+	  "  last_push timestamptz,\n"
+	  /* every day up to this one is complete on the host and pushed (days
+	   * without results included: the host has nothing more for them) */
+	  "  final_through date);\n"
 	  /* one row per distinct (TLSRPT domain, record, policy), shared by all hosts */
 	  "CREATE TABLE tlsrpt.policies (\n"
 	  "  id bigserial PRIMARY KEY,\n"

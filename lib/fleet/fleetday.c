@@ -3,10 +3,12 @@
  */
 #include "fleetday.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "store.h"
 
 static void daystr(int64_t day, char *out, size_t outsz)
@@ -87,6 +89,7 @@ enum db_status fleetday_ready(struct db *db, int64_t day, int64_t now, int64_t w
 	st = db_exec(db, "SELECT h.name FROM tlsrpt.hosts h"
 		     " LEFT JOIN tlsrpt.host_days d ON d.host_id = h.id AND d.day = $1::date"
 		     " WHERE h.last_push >= to_timestamp($2::bigint) AND NOT coalesce(d.final, false)"
+		     " AND NOT coalesce(h.final_through >= $1::date, false)"
 		     " ORDER BY h.name", 2, p, &r);
 	if (st != DB_OK)
 		return fail(db, st, err, errsz);
@@ -203,42 +206,104 @@ enum db_status fleetday_claim(struct db *db, int64_t day, int64_t now, size_t ma
 	return DB_OK;
 }
 
-enum db_status fleetday_item_done(struct db *db, int64_t day, const struct fleetday_item *it,
-				  bool built, const char *report, const char *node,
-				  const char *note, char *err, size_t errsz)
+void fleetday_item_done(struct fleetday_item *it, bool built, const char *report, const char *note)
 {
+	it->outcome = built ? FLEETDAY_BUILT : FLEETDAY_SKIPPED;
+	snprintf(it->report, sizeof(it->report), "%s", report ? report : "");
+	snprintf(it->note, sizeof(it->note), "%s", note ? note : "");
+}
+
+void fleetday_item_later(struct fleetday_item *it, int64_t retry_at, const char *note)
+{
+	it->outcome = FLEETDAY_LATER;
+	it->retry_at = retry_at;
+	snprintf(it->note, sizeof(it->note), "%s", note ? note : "");
+}
+
+/* The outcomes as six text[] literals: d, pr, state, report, note, retry. */
+static int outcome_arrays(const struct fleetday_item *items, size_t n, struct buf *b)
+{
+	char **col = calloc(n ? n : 1, sizeof(*col));
+	char (*retry)[24] = calloc(n ? n : 1, sizeof(*retry));
+	int rc = 0;
+
+	if (col == NULL || retry == NULL) {
+		free(col);
+		free(retry);
+		return -1;
+	}
+	for (int c = 0; c < 6 && rc == 0; c++) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct fleetday_item *it = &items[i];
+			static const char *const state[] = { "pending", "built", "skipped", "pending" };
+
+			if (it->outcome == FLEETDAY_UNSET)
+				continue;
+			switch (c) {
+			case 0: col[k] = it->d; break;
+			case 1: col[k] = it->pr; break;
+			case 2: col[k] = (char *)(uintptr_t)state[it->outcome]; break;
+			case 3: col[k] = (char *)(uintptr_t)it->report; break;
+			case 4: col[k] = (char *)(uintptr_t)it->note; break;
+			default:
+				snprintf(retry[i], sizeof(retry[i]), "%lld",
+					 it->outcome == FLEETDAY_LATER ? (long long)it->retry_at : 0LL);
+				col[k] = retry[i];
+				break;
+			}
+			k++;
+		}
+		rc = db_array_literal(&b[c], col, k);
+	}
+	free(col);
+	free(retry);
+	return rc;
+}
+
+enum db_status fleetday_finish(struct db *db, int64_t day, const struct fleetday_item *items,
+			       size_t n, const char *node, bool commit, char *err, size_t errsz)
+{
+	struct buf b[6];
 	char d[16];
-	const char *p[7] = { d, it->d, it->pr, built ? "built" : "skipped", report, node, note };
-	enum db_status st;
-
-	daystr(day, d, sizeof(d));
-	st = db_exec(db, "UPDATE tlsrpt.report_items SET state = $4, report = $5, done_by = $6,"
-		     " done_at = now(), note = $7, retry_at = NULL"
-		     " WHERE day = $1::date AND d = $2 AND pr = $3", 7, p, NULL);
-	return st == DB_OK ? DB_OK : fail(db, st, err, errsz);
-}
-
-enum db_status fleetday_item_later(struct db *db, int64_t day, const struct fleetday_item *it,
-				   int64_t retry_at, const char *note, char *err, size_t errsz)
-{
-	char d[16], t[24];
-	const char *p[5] = { d, it->d, it->pr, t, note };
-	enum db_status st;
-
-	daystr(day, d, sizeof(d));
-	snprintf(t, sizeof(t), "%lld", (long long)retry_at);
-	st = db_exec(db, "UPDATE tlsrpt.report_items SET retry_at = to_timestamp($4::bigint), note = $5"
-		     " WHERE day = $1::date AND d = $2 AND pr = $3", 5, p, NULL);
-	return st == DB_OK ? DB_OK : fail(db, st, err, errsz);
-}
-
-enum db_status fleetday_finish(struct db *db, bool commit, char *err, size_t errsz)
-{
 	enum db_status st = DB_OK;
+	size_t set = 0;
 
-	if (commit && (st = db_commit(db)) != DB_OK)
+	if (!commit) {
+		db_rollback(db);
+		return DB_OK;
+	}
+	for (size_t i = 0; i < n; i++)
+		set += items[i].outcome != FLEETDAY_UNSET;
+	for (int c = 0; c < 6; c++)
+		buf_init(&b[c], 64u * 1024 * 1024);
+	daystr(day, d, sizeof(d));
+	if (set > 0) {
+		if (outcome_arrays(items, n, b) != 0) {
+			snprintf(err, errsz, "out of memory");
+			st = DB_ERROR;
+		} else {
+			const char *p[8] = { d, node, b[0].data, b[1].data, b[2].data, b[3].data,
+					     b[4].data, b[5].data };
+
+			st = db_exec(db, "UPDATE tlsrpt.report_items i SET state = u.state,"
+				     " report = NULLIF(u.report, ''), note = NULLIF(u.note, ''),"
+				     " done_by = CASE WHEN u.state <> 'pending' THEN $2 END,"
+				     " done_at = CASE WHEN u.state <> 'pending' THEN now() END,"
+				     " retry_at = CASE WHEN u.retry::bigint > 0 THEN to_timestamp(u.retry::bigint) END"
+				     " FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+				     " $8::text[]) AS u(d, pr, state, report, note, retry)"
+				     " WHERE i.day = $1::date AND i.d = u.d AND i.pr = u.pr", 8, p, NULL);
+			if (st != DB_OK)
+				fail(db, st, err, errsz);
+		}
+	}
+	for (int c = 0; c < 6; c++)
+		buf_free(&b[c]);
+	if (st == DB_OK && (st = db_commit(db)) != DB_OK)
 		fail(db, st, err, errsz);
-	if (!commit || st != DB_OK)
+	if (st != DB_OK)
 		db_rollback(db);
 	return st;
 }

@@ -3,8 +3,10 @@
  *
  * Any number of reporter nodes run at the same time. For a completed day:
  *   1. fleetday_ready: every host active around the day (a push since the
- *      day before it began) has pushed it final, or fleet_push_wait has
- *      passed since midnight UTC; hosts still missing are named.
+ *      day before it began) has pushed it final (its day file pushed after
+ *      the day ended, or, without results that day, a complete push after
+ *      it: hosts.final_through), or fleet_push_wait has passed since
+ *      midnight UTC; hosts still missing are named.
  *   2. fleetday_open (idempotent, one transaction): the day's row and one
  *      work item per (day, TLSRPT domain, record) with sessions. Two nodes
  *      opening the same day at once create each item once (primary key).
@@ -12,7 +14,7 @@
  *      SELECT ... FOR UPDATE SKIP LOCKED; the node builds their reports and
  *      inserts them (spool_db, same connection, same transaction), sets each
  *      item's outcome (fleetday_item_done / _later) and fleetday_finish
- *      commits. A node that dies holds nothing: its transaction is rolled
+ *      writes the outcomes and commits. A node that dies holds nothing: its transaction is rolled
  *      back and the items are claimable at once. So exactly one report is
  *      built per item, by whichever node claimed it.
  *   4. fleetday_close: when no item is pending the day is done.
@@ -37,9 +39,16 @@
 
 #include "db.h"
 
+enum fleetday_outcome { FLEETDAY_UNSET, FLEETDAY_BUILT, FLEETDAY_SKIPPED, FLEETDAY_LATER };
+
 struct fleetday_item {
 	char *d, *pr;
 	bool late;
+	/* the outcome, set by the caller (fleetday_item_*), written by fleetday_finish */
+	enum fleetday_outcome outcome;
+	char report[48];	/* BUILT: its spool id */
+	char note[256];
+	int64_t retry_at;	/* LATER */
 };
 
 /*
@@ -76,16 +85,15 @@ enum db_status fleetday_claim(struct db *db, int64_t day, int64_t now, size_t ma
 			      struct fleetday_item **items, size_t *n, char *err, size_t errsz);
 void fleetday_items_free(struct fleetday_item *items, size_t n);
 
-/* In the claim's transaction: the item is 'built' (report = its spool id)
- * or 'skipped' (note says why). */
-enum db_status fleetday_item_done(struct db *db, int64_t day, const struct fleetday_item *it,
-				  bool built, const char *report, const char *node,
-				  const char *note, char *err, size_t errsz);
-/* In the claim's transaction: the item stays pending until 'retry_at'. */
-enum db_status fleetday_item_later(struct db *db, int64_t day, const struct fleetday_item *it,
-				   int64_t retry_at, const char *note, char *err, size_t errsz);
-/* Commit (or roll back) the claim's transaction. */
-enum db_status fleetday_finish(struct db *db, bool commit, char *err, size_t errsz);
+/* The outcome of a claimed item: 'built' (report = its spool id) or
+ * 'skipped' (note says why); or pending again until 'retry_at'. */
+void fleetday_item_done(struct fleetday_item *it, bool built, const char *report, const char *note);
+void fleetday_item_later(struct fleetday_item *it, int64_t retry_at, const char *note);
+/* Write the outcomes of the claimed items (one statement; items left
+ * FLEETDAY_UNSET stay pending) and commit; or roll back ('commit' false,
+ * nothing written). 'node' is recorded as done_by. */
+enum db_status fleetday_finish(struct db *db, int64_t day, const struct fleetday_item *items,
+			       size_t n, const char *node, bool commit, char *err, size_t errsz);
 
 /*
  * If no item of 'day' is pending, mark the day done with 'mark' (a JSON

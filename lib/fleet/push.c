@@ -747,6 +747,7 @@ enum db_status push_run(struct db *db, const char *state_dir, const struct push_
 	struct db_res *r = NULL;
 	enum db_status rc;
 	int host_id = 0;
+	int64_t complete;
 	char host[16];
 	const char *p[1] = { host };
 
@@ -784,6 +785,9 @@ enum db_status push_run(struct db *db, const char *state_dir, const struct push_
 		return DB_ERROR;
 	}
 	rc = DB_OK;
+	/* the last day that is over on this host; lowered below a day whose
+	 * file could not be read or pushed */
+	complete = (o->now - ROLLOVER_MARGIN) / 86400 - 1;
 	for (size_t i = 0; i < ndays && rc != DB_UNAVAILABLE; i++) {
 		int64_t day = days[i];
 		char path[4096], verr[512], dname[16];
@@ -811,6 +815,8 @@ enum db_status push_run(struct db *db, const char *state_dir, const struct push_
 		    (v = store_view_open(path, verr, sizeof(verr))) == NULL) {
 			log_err("%s: %s; day %s not pushed", path, verr, dname);
 			st->bad_files++;
+			if (day <= complete)
+				complete = day - 1;
 			continue;
 		}
 		for (int t = 0; t < MAX_TRIES; t++) {
@@ -827,6 +833,8 @@ enum db_status push_run(struct db *db, const char *state_dir, const struct push_
 				log_debug("day %s unchanged", dname);
 			continue;
 		}
+		if (day <= complete)
+			complete = day - 1;
 		if (drc == DB_UNAVAILABLE) {
 			rc = drc;
 			break;
@@ -836,5 +844,22 @@ enum db_status push_run(struct db *db, const char *state_dir, const struct push_
 	}
 	free(days);
 	free(known);
+	if (rc == DB_UNAVAILABLE || o->day >= 0)
+		return rc;
+	{
+		/* every day up to 'complete' is pushed: the reporters need not
+		 * wait for this host for any of them, with or without results */
+		char fd[16];
+		const char *q[2] = { host, fd };
+		enum db_status frc;
+
+		store_format_day(fd, sizeof(fd), complete);
+		frc = db_exec(db, "UPDATE tlsrpt.hosts SET final_through = $2::date WHERE id = $1::integer",
+			      2, q, NULL);
+		if (frc != DB_OK) {
+			snprintf(err, errsz, "%s", db_errmsg(db));
+			return frc;
+		}
+	}
 	return rc;
 }

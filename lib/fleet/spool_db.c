@@ -48,7 +48,27 @@ struct spool_db {
 	time_t renewed;		/* last lease renewal (monotonic seconds) */
 	struct meta_cache *cache;	/* sorted by id, from spool_db_ids */
 	size_t ncache;
+	struct staged *staged;		/* reports staged in the caller's transaction */
+	size_t nstaged, capstaged;
 };
+
+/* A report waiting for spool_db_commit: the row's fields as text. */
+struct staged {
+	char id[48], day[16], nd[24], ok[24], fail[24];
+	char *d, *pr, *meta, *gz, *dests;
+};
+
+static void staged_drop(struct spool_db *s)
+{
+	for (size_t i = 0; i < s->nstaged; i++) {
+		free(s->staged[i].d);
+		free(s->staged[i].pr);
+		free(s->staged[i].meta);
+		free(s->staged[i].gz);
+		free(s->staged[i].dests);
+	}
+	s->nstaged = 0;
+}
 
 static void cache_drop(struct spool_db *s)
 {
@@ -166,6 +186,8 @@ void spool_db_close(struct spool_db *s)
 			log_warn("fleet spool: leases not released (they expire): %s", db_errmsg(s->db));
 	}
 	cache_drop(s);
+	staged_drop(s);
+	free(s->staged);
 	free(s);
 }
 
@@ -231,55 +253,107 @@ static char *bytea_param(const unsigned char *b, size_t n)
 	return o;
 }
 
+/* The report and its destinations in one statement: a data-modifying CTE
+ * inserts the destinations only if the report row was new. */
 static int stage_rows(struct spool_db *s, const char *id, const unsigned char *gz, size_t gzlen,
 		      struct json_object *meta, struct json_object *const *dests, size_t ndests,
 		      bool *existed, char *err, size_t errsz)
 {
-	char nd[24], ok[24], fail[24], idx[24];
+	char nd[24], ok[24], fail[24];
 	char *gzp = bytea_param(gz, gzlen);
-	const char *p[10];
+	struct json_object *arr = json_object_new_array();
+	const char *p[11];
 	struct db_res *r = NULL;
 	enum db_status st;
+	int64_t inserted = 0;
 
-	if (gzp == NULL) {
+	if (gzp == NULL || arr == NULL) {
+		free(gzp);
+		json_object_put(arr);
 		snprintf(err, errsz, "spool %s: out of memory", id);
 		return -1;
 	}
+	for (size_t i = 0; i < ndests; i++)
+		json_object_array_add(arr, json_object_get(dests[i]));
 	snprintf(nd, sizeof(nd), "%zu", ndests);
 	snprintf(ok, sizeof(ok), "%lld", (long long)jint(meta, "successes"));
 	snprintf(fail, sizeof(fail), "%lld", (long long)jint(meta, "failures"));
 	p[0] = id; p[1] = jstr(meta, "day"); p[2] = jstr(meta, "policy-domain");
 	p[3] = jstr(meta, "record") ? jstr(meta, "record") : ""; p[4] = rec_text(meta);
-	p[5] = gzp; p[6] = nd; p[7] = ok; p[8] = fail; p[9] = s->node;
+	p[5] = gzp; p[6] = nd; p[7] = ok; p[8] = fail; p[9] = s->node; p[10] = rec_text(arr);
 	if (p[1] == NULL || p[2] == NULL) {
 		free(gzp);
+		json_object_put(arr);
 		snprintf(err, errsz, "spool %s: the record lacks day or policy-domain", id);
 		return -1;
 	}
-	st = db_exec(s->db, "INSERT INTO tlsrpt.reports (id, day, d, pr, meta, gz, ndests, successes,"
-		     " failures, built_by) VALUES ($1, $2::date, $3, $4, $5::jsonb, $6::bytea,"
-		     " $7::integer, $8::bigint, $9::bigint, $10) ON CONFLICT DO NOTHING RETURNING 1",
-		     10, p, &r);
+	st = db_exec(s->db, "WITH r AS (INSERT INTO tlsrpt.reports (id, day, d, pr, meta, gz, ndests,"
+		     " successes, failures, built_by) VALUES ($1, $2::date, $3, $4, $5::jsonb, $6::bytea,"
+		     " $7::integer, $8::bigint, $9::bigint, $10) ON CONFLICT DO NOTHING RETURNING id),"
+		     " d AS (INSERT INTO tlsrpt.report_dests (report, idx, rec, updated_by)"
+		     " SELECT r.id, e.n - 1, e.rec, $10 FROM r,"
+		     " jsonb_array_elements($11::jsonb) WITH ORDINALITY AS e(rec, n) RETURNING 1)"
+		     " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM d)", 11, p, &r);
 	free(gzp);
+	json_object_put(arr);
 	if (st != DB_OK) {
 		snprintf(err, errsz, "spool %s: %s", id, db_errmsg(s->db));
 		return -1;
 	}
-	*existed = db_res_rows(r) == 0;
+	db_res_int(r, 0, 0, &inserted);
 	db_res_free(r);
-	if (*existed)
-		return 0;
-	for (size_t i = 0; i < ndests; i++) {
-		const char *q[4] = { id, idx, rec_text(dests[i]), s->node };
-
-		snprintf(idx, sizeof(idx), "%zu", i);
-		if (db_exec(s->db, "INSERT INTO tlsrpt.report_dests (report, idx, rec, updated_by)"
-			    " VALUES ($1, $2::integer, $3::jsonb, $4)", 4, q, NULL) != DB_OK) {
-			snprintf(err, errsz, "spool %s: %s", id, db_errmsg(s->db));
-			return -1;
-		}
-	}
+	*existed = inserted == 0;
 	return 0;
+}
+
+/* Keep a report for the batch insert of spool_db_commit. */
+static int stage_later(struct spool_db *s, const char *id, const unsigned char *gz, size_t gzlen,
+		       struct json_object *meta, struct json_object *const *dests, size_t ndests,
+		       char *err, size_t errsz)
+{
+	struct json_object *arr = json_object_new_array();
+	struct staged *x;
+	const char *day = jstr(meta, "day"), *d = jstr(meta, "policy-domain");
+	const char *pr = jstr(meta, "record") ? jstr(meta, "record") : "";
+
+	if (day == NULL || d == NULL) {
+		json_object_put(arr);
+		snprintf(err, errsz, "spool %s: the record lacks day or policy-domain", id);
+		return -1;
+	}
+	if (s->nstaged == s->capstaged) {
+		size_t cap = s->capstaged ? 2 * s->capstaged : 64;
+		struct staged *n = realloc(s->staged, cap * sizeof(*n));
+
+		if (n == NULL)
+			goto oom;
+		s->staged = n;
+		s->capstaged = cap;
+	}
+	x = &s->staged[s->nstaged];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->id, sizeof(x->id), "%s", id);
+	snprintf(x->day, sizeof(x->day), "%s", day);
+	snprintf(x->nd, sizeof(x->nd), "%zu", ndests);
+	snprintf(x->ok, sizeof(x->ok), "%lld", (long long)jint(meta, "successes"));
+	snprintf(x->fail, sizeof(x->fail), "%lld", (long long)jint(meta, "failures"));
+	for (size_t i = 0; arr && i < ndests; i++)
+		json_object_array_add(arr, json_object_get(dests[i]));
+	x->d = strdup(d);
+	x->pr = strdup(pr);
+	x->meta = strdup(rec_text(meta));
+	x->gz = bytea_param(gz, gzlen);
+	x->dests = arr ? strdup(rec_text(arr)) : NULL;
+	s->nstaged++;
+	json_object_put(arr);
+	if (!x->d || !x->pr || !x->meta || !x->gz || !x->dests)
+		goto oom2;
+	return 0;
+oom:
+	json_object_put(arr);
+oom2:
+	snprintf(err, errsz, "spool %s: out of memory", id);
+	return -1;
 }
 
 int spool_db_stage(struct spool_db *s, const char *id, const unsigned char *gz, size_t gzlen,
@@ -295,28 +369,66 @@ int spool_db_stage(struct spool_db *s, const char *id, const unsigned char *gz, 
 		snprintf(err, errsz, "spool: invalid report id");
 		return -1;
 	}
-	if (own && db_begin(s->db) != DB_OK) {
+	/* in the caller's transaction (fleetday_claim): inserted together by
+	 * spool_db_commit; *existed stays false, the insert skips one that is */
+	if (!own)
+		return stage_later(s, id, gz, gzlen, meta, dests, ndests, err, errsz);
+	if (db_begin(s->db) != DB_OK) {
 		snprintf(err, errsz, "spool %s: %s", id, db_errmsg(s->db));
 		return -1;
 	}
 	rc = stage_rows(s, id, gz, gzlen, meta, dests, ndests, existed, err, errsz);
-	if (own) {
-		if (rc == 0 && db_commit(s->db) != DB_OK) {
-			snprintf(err, errsz, "spool %s: %s", id, db_errmsg(s->db));
-			rc = -1;
-		}
-		if (rc != 0)
-			db_rollback(s->db);
+	if (rc == 0 && db_commit(s->db) != DB_OK) {
+		snprintf(err, errsz, "spool %s: %s", id, db_errmsg(s->db));
+		rc = -1;
 	}
+	if (rc != 0)
+		db_rollback(s->db);
 	return rc;
 }
 
+/* The staged reports in one COPY and two statements; part of the open
+ * transaction. */
 int spool_db_commit(struct spool_db *s, char *err, size_t errsz)
 {
-	/* each stage committed on its own, or belongs to the caller's transaction */
-	(void)s;
-	(void)err;
-	(void)errsz;
+	enum db_status st;
+
+	if (s->nstaged == 0)
+		return 0;
+	st = db_exec_script(s->db,
+		"CREATE TEMP TABLE IF NOT EXISTS stage_reports (id text, day date, d text, pr text,"
+		" meta jsonb, gz bytea, ndests integer, successes bigint, failures bigint, dests jsonb)"
+		" ON COMMIT DELETE ROWS");
+	if (st == DB_OK && (st = db_copy_begin(s->db, "COPY pg_temp.stage_reports FROM STDIN")) == DB_OK) {
+		enum db_status e;
+
+		for (size_t i = 0; st == DB_OK && i < s->nstaged; i++) {
+			const struct staged *x = &s->staged[i];
+			const char *f[10] = { x->id, x->day, x->d, x->pr, x->meta, x->gz, x->nd, x->ok,
+					      x->fail, x->dests };
+
+			st = db_copy_row(s->db, 10, f);
+		}
+		e = db_copy_end(s->db);
+		if (st == DB_OK)
+			st = e;
+	}
+	if (st == DB_OK) {
+		const char *p[1] = { s->node };
+
+		st = db_exec(s->db, "WITH r AS (INSERT INTO tlsrpt.reports (id, day, d, pr, meta, gz, ndests,"
+			     " successes, failures, built_by) SELECT id, day, d, pr, meta, gz, ndests,"
+			     " successes, failures, $1 FROM pg_temp.stage_reports ON CONFLICT DO NOTHING"
+			     " RETURNING id)"
+			     " INSERT INTO tlsrpt.report_dests (report, idx, rec, updated_by)"
+			     " SELECT r.id, e.n - 1, e.rec, $1 FROM r JOIN pg_temp.stage_reports t ON t.id = r.id,"
+			     " jsonb_array_elements(t.dests) WITH ORDINALITY AS e(rec, n)", 1, p, NULL);
+	}
+	staged_drop(s);
+	if (st != DB_OK) {
+		snprintf(err, errsz, "spool: %s", db_errmsg(s->db));
+		return -1;
+	}
 	return 0;
 }
 

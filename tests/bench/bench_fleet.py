@@ -13,6 +13,11 @@ PostgreSQL (Debian's server binaries, fsync on, started here on 127.0.0.1):
     few minutes while the day fills): seconds per host, median and max;
   * reading the whole fleet's day: `tlsrptctl dump --fleet` (database) side
     by side with `tlsrptctl dump --input` of the same day files;
+  * reporting the whole fleet's day: `tlsrpt-report run` of one reporter
+    node from the database, side by side with a single host's
+    `tlsrpt-report run --input` of the same day files (build, gzip, store;
+    delivery off, so the figures are the reporter's and the storage's); the
+    report bytes of both are compared;
   * sizes: what the day's rows add to the database (pg_database_size after
     VACUUM, minus that of the empty schema) and the day files' used bytes.
 
@@ -34,6 +39,9 @@ from pgtest import PgServer, pg_bindir, terminate_on_sigterm  # noqa: E402
 from tlsrpttest import datagram  # noqa: E402
 
 CTL = os.path.join(BUILD, "reporter", "tlsrptctl")
+REPORT = os.path.join(BUILD, "reporter", "tlsrpt-report")
+ORG = ("organization_name = Bench Org\ncontact_info = tlsrpt@bench.example\nreport_delay = 0\n"
+       "dkim_sign = no\ndelivery_mail = off\ndelivery_https = no\n")
 MKDAY = os.path.join(BUILD, "tests", "mkday")
 DAY = "2025-05-22"
 NOW = str(20231 * 86400 + 3600)      # 2025-05-23T01:00:00Z: the day is complete
@@ -107,6 +115,22 @@ def shape(pg, tmp, nhosts, ndomains):
     t_fleet, out_fleet = timed([CTL, "-c", conf0, "dump", "--fleet", "--json", "--day", DAY])
     t_input, out_input = timed([CTL, "-c", conf0, "dump", "--json", "--day", DAY, "--input"] + files)
     same = json.loads(out_fleet) == json.loads(out_input)
+    # the day's reports: one reporter node from the database, and one host from --input
+    node = os.path.join(tmp, "node.conf")
+    with open(node, "w") as fp:
+        fp.write(f"state_directory = {tmp}/node-state\nspool_directory = {tmp}/node-spool\n"
+                 f"fleet_host_name = reporter\n{base}{ORG}")
+    single = os.path.join(tmp, "single.conf")
+    with open(single, "w") as fp:
+        fp.write(f"state_directory = {tmp}/single-state\nspool_directory = {tmp}/single-spool\n{ORG}")
+    t_rep_fleet, _ = timed([REPORT, "-c", node, "run", "--now", NOW])
+    t_rep_input, _ = timed([REPORT, "-c", single, "run", "--now", NOW, "--input"] + files)
+    rows = pg.psql("SELECT id, encode(gz, 'hex') FROM tlsrpt.reports")
+    db_gz = {r[0]: r[1] for r in rows}
+    fs_dir = os.path.join(tmp, "single-spool", "reports")
+    fs_ids = sorted(os.listdir(fs_dir)) if os.path.isdir(fs_dir) else []
+    identical = len(fs_ids) == len(db_gz) and all(
+        db_gz.get(i) == open(os.path.join(fs_dir, i, "report.json.gz"), "rb").read().hex() for i in fs_ids)
     pg.psql("VACUUM")
     dbsize = pg.size() - empty
     used = 0
@@ -119,7 +143,8 @@ def shape(pg, tmp, nhosts, ndomains):
         "hosts": nhosts, "domains": ndomains, "rows": rows,
         "first": first, "again": again, "incr": incr,
         "dump_fleet": t_fleet, "dump_input": t_input, "same": same,
-        "dbsize": dbsize, "used": used,
+        "dbsize": dbsize, "used": used, "reports": len(db_gz),
+        "rep_fleet": t_rep_fleet, "rep_input": t_rep_input, "identical": identical,
     }
 
 
@@ -152,18 +177,25 @@ def main():
         finally:
             pg.cleanup()
             shutil.rmtree(tmp, ignore_errors=True)
-    print("Fleet push (tlsrptctl push, one host after the other; PostgreSQL on 127.0.0.1, fsync on)")
+    print("Fleet push and report (PostgreSQL on 127.0.0.1, fsync on; pushes one host after the other)")
     print()
-    print("| hosts x domains | rows/day | first push per host (median / max) | unchanged push | "
-          "after +10 % results | dump --fleet | dump --input (same files) | equal | "
-          "database growth | day files (used) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("| hosts x domains | count rows/day | first push per host (median / max) | unchanged push | "
+          "after +10 % results | database growth | day files (used) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['hosts']} x {r['domains']:,} | {r['rows']:,} | "
               f"{ms(statistics.median(r['first']))} / {ms(max(r['first']))} | "
               f"{ms(statistics.median(r['again']))} | {ms(statistics.median(r['incr']))} | "
-              f"{ms(r['dump_fleet'])} | {ms(r['dump_input'])} | {'yes' if r['same'] else 'NO'} | "
               f"{r['dbsize'] / 1048576:.1f} MiB | {r['used'] / 1048576:.1f} MiB |")
+    print()
+    print("| hosts x domains | reports | report run, fleet (database) | report run, --input (same files) "
+          "| ratio | same bytes | dump --fleet | dump --input | same |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---|")
+    for r in results:
+        print(f"| {r['hosts']} x {r['domains']:,} | {r['reports']:,} | {ms(r['rep_fleet'])} | "
+              f"{ms(r['rep_input'])} | {r['rep_fleet'] / r['rep_input']:.2f} | "
+              f"{'yes' if r['identical'] else 'NO'} | {ms(r['dump_fleet'])} | {ms(r['dump_input'])} | "
+              f"{'yes' if r['same'] else 'NO'} |")
 
 
 if __name__ == "__main__":
