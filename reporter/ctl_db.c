@@ -154,17 +154,37 @@ static int cmd_migrate(int argc, char **argv, const struct conf *c)
 static const char *const hosts_sql =
 	"SELECT h.name, coalesce(to_char(h.last_push AT TIME ZONE 'UTC',"
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'), count(d.day),"
-	" coalesce(max(d.day)::text, '-')"
+	" coalesce(max(d.day)::text, '-'), coalesce(h.final_through::text, '-')"
 	" FROM tlsrpt.hosts h LEFT JOIN tlsrpt.host_days d ON d.host_id = h.id"
 	" GROUP BY h.id ORDER BY h.name";
 
+/* The 14 newest days: hosts that pushed, final pushes, sessions; reports
+ * built; late sessions: pushed for a (domain, record) after its report was
+ * built (counted here, never sent). */
 static const char *const days_sql =
-	"SELECT day::text, count(*), count(*) FILTER (WHERE final), sum(sessions)::bigint,"
-	" sum(failures)::bigint FROM tlsrpt.host_days GROUP BY day ORDER BY day DESC LIMIT 14";
+	"WITH days AS (SELECT day, count(*) AS hosts, count(*) FILTER (WHERE final) AS final,"
+	"  sum(sessions) AS sessions, sum(failures) AS failures FROM tlsrpt.host_days"
+	"  GROUP BY day ORDER BY day DESC LIMIT 14),"
+	" keys AS (SELECT c.day, p.d, p.pr, sum(c.successes) + sum(c.failures) AS s"
+	"  FROM tlsrpt.policy_counts c JOIN tlsrpt.policies p ON p.id = c.policy_id"
+	"  WHERE c.day IN (SELECT day FROM days) GROUP BY 1, 2, 3),"
+	" rep AS (SELECT r.day, count(*) AS reports,"
+	"  sum(greatest(k.s - r.successes - r.failures, 0)) AS late"
+	"  FROM tlsrpt.reports r LEFT JOIN keys k ON k.day = r.day AND k.d = r.d AND k.pr = r.pr"
+	"  WHERE r.day IN (SELECT day FROM days) GROUP BY r.day)"
+	" SELECT d.day::text, d.hosts, d.final, d.sessions, d.failures, coalesce(rep.reports, 0),"
+	"  coalesce(rep.late, 0), (SELECT done_at IS NOT NULL FROM tlsrpt.report_days x WHERE x.day = d.day)"
+	" FROM days d LEFT JOIN rep ON rep.day = d.day ORDER BY d.day DESC";
+
+/* Reporter nodes holding reports right now (leases), and what waits. */
+static const char *const leases_sql =
+	"SELECT coalesce(lease_host, '-'), count(*),"
+	" coalesce(to_char(max(lease_until) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-')"
+	" FROM tlsrpt.reports WHERE NOT final GROUP BY lease_host ORDER BY 1";
 
 static int cmd_status(int argc, char **argv, const struct conf *c)
 {
-	struct db_res *hr = NULL, *dr = NULL;
+	struct db_res *hr = NULL, *dr = NULL, *lr = NULL;
 	bool json;
 	int to, rc, version = 0;
 	struct db *db;
@@ -176,9 +196,11 @@ static int cmd_status(int argc, char **argv, const struct conf *c)
 		return rc;
 	if ((st = dbschema_version(db, &version)) != DB_OK ||
 	    (st = db_exec(db, hosts_sql, 0, NULL, &hr)) != DB_OK ||
-	    (st = db_exec(db, days_sql, 0, NULL, &dr)) != DB_OK) {
+	    (st = db_exec(db, days_sql, 0, NULL, &dr)) != DB_OK ||
+	    (st = db_exec(db, leases_sql, 0, NULL, &lr)) != DB_OK) {
 		fprintf(stderr, "tlsrptctl: %s\n", db_errmsg(db));
 		db_res_free(hr);
+		db_res_free(dr);
 		db_close(db);
 		return ctl_exit_db(st);
 	}
@@ -196,39 +218,67 @@ static int cmd_status(int argc, char **argv, const struct conf *c)
 			json_object_object_add(h, "last_push", json_object_new_string(db_res_get(hr, i, 1)));
 			json_object_object_add(h, "days", json_object_new_int64(n));
 			json_object_object_add(h, "last_day", json_object_new_string(db_res_get(hr, i, 3)));
+			json_object_object_add(h, "final_through", json_object_new_string(db_res_get(hr, i, 4)));
 			json_object_array_add(ha, h);
 		}
 		for (size_t i = 0; i < db_res_rows(dr); i++) {
+			static const char *const keys[] = { "hosts", "final_hosts", "sessions", "failures",
+							    "reports", "late_sessions" };
 			struct json_object *d = json_object_new_object();
-			int64_t v[4] = { 0 };
 
-			for (int k = 0; k < 4; k++)
-				db_res_int(dr, i, (size_t)k + 1, &v[k]);
 			json_object_object_add(d, "day", json_object_new_string(db_res_get(dr, i, 0)));
-			json_object_object_add(d, "hosts", json_object_new_int64(v[0]));
-			json_object_object_add(d, "final_hosts", json_object_new_int64(v[1]));
-			json_object_object_add(d, "sessions", json_object_new_int64(v[2]));
-			json_object_object_add(d, "failures", json_object_new_int64(v[3]));
+			for (int k = 0; k < 6; k++) {
+				int64_t v = 0;
+
+				db_res_int(dr, i, (size_t)k + 1, &v);
+				json_object_object_add(d, keys[k], json_object_new_int64(v));
+			}
+			json_object_object_add(d, "reported",
+					       json_object_new_boolean(strcmp(db_res_get(dr, i, 7), "t") == 0));
 			json_object_array_add(da, d);
 		}
 		json_object_object_add(o, "hosts", ha);
 		json_object_object_add(o, "days", da);
+		{
+			struct json_object *la = json_object_new_array();
+
+			for (size_t i = 0; i < db_res_rows(lr); i++) {
+				struct json_object *l = json_object_new_object();
+				int64_t n = 0;
+
+				db_res_int(lr, i, 1, &n);
+				json_object_object_add(l, "node", json_object_new_string(db_res_get(lr, i, 0)));
+				json_object_object_add(l, "reports", json_object_new_int64(n));
+				json_object_object_add(l, "until", json_object_new_string(db_res_get(lr, i, 2)));
+				json_object_array_add(la, l);
+			}
+			json_object_object_add(o, "undelivered", la);
+		}
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							      JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
 		printf("database %s, schema version %d\n", db_target(db), version);
-		printf("%-32s %-21s %6s  %s\n", "host", "last push (UTC)", "days", "last day");
+		printf("%-32s %-21s %6s  %-10s  %s\n", "host", "last push (UTC)", "days", "last day",
+		       "complete through");
 		for (size_t i = 0; i < db_res_rows(hr); i++)
-			printf("%-32s %-21s %6s  %s\n", db_res_get(hr, i, 0), db_res_get(hr, i, 1),
-			       db_res_get(hr, i, 2), db_res_get(hr, i, 3));
-		printf("\n%-10s %6s %6s %12s %12s\n", "day", "hosts", "final", "sessions", "failed");
+			printf("%-32s %-21s %6s  %-10s  %s\n", db_res_get(hr, i, 0), db_res_get(hr, i, 1),
+			       db_res_get(hr, i, 2), db_res_get(hr, i, 3), db_res_get(hr, i, 4));
+		printf("\n%-10s %6s %6s %12s %12s %8s %8s  %s\n", "day", "hosts", "final", "sessions",
+		       "failed", "reports", "late", "reported");
 		for (size_t i = 0; i < db_res_rows(dr); i++)
-			printf("%-10s %6s %6s %12s %12s\n", db_res_get(dr, i, 0), db_res_get(dr, i, 1),
-			       db_res_get(dr, i, 2), db_res_get(dr, i, 3), db_res_get(dr, i, 4));
+			printf("%-10s %6s %6s %12s %12s %8s %8s  %s\n", db_res_get(dr, i, 0),
+			       db_res_get(dr, i, 1), db_res_get(dr, i, 2), db_res_get(dr, i, 3),
+			       db_res_get(dr, i, 4), db_res_get(dr, i, 5), db_res_get(dr, i, 6),
+			       strcmp(db_res_get(dr, i, 7), "t") == 0 ? "yes" : "no");
+		printf("\nreports with deliveries still to make: by node delivering them (- for none)\n");
+		for (size_t i = 0; i < db_res_rows(lr); i++)
+			printf("  %-32s %8s  lease until %s\n", db_res_get(lr, i, 0), db_res_get(lr, i, 1),
+			       db_res_get(lr, i, 2));
 	}
 	db_res_free(hr);
 	db_res_free(dr);
+	db_res_free(lr);
 	db_close(db);
 	return CTL_OK;
 }

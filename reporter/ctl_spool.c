@@ -12,6 +12,10 @@
  * list and show only read; retry takes the spool lock, so it fails while
  * tlsrpt-report is running (exit CTL_UNAVAILABLE; try again). A spool the
  * caller may not read (or, for retry, write) is CTL_NOPERM.
+ *
+ * In fleet mode (fleet_database set) the spool is the fleet database's
+ * (lib/fleet/spool_db.h): every report of every reporter node; retry
+ * leases the one report (CTL_UNAVAILABLE while a live node delivers it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,8 +27,10 @@
 #include <json-c/json.h>
 
 #include "ctl.h"
+#include "db.h"
 #include "report.h"
 #include "spool.h"
+#include "spool_db.h"
 
 const char ctl_spool_usage[] =
 	"spool list [--json]\n"
@@ -224,10 +230,26 @@ static int spool_show(struct spool *s, const char *id)
 	return CTL_OK;
 }
 
+/* The fleet database's spool; *db is its connection (close it after the
+ * spool). NULL with the message printed and *rc set. */
+static struct spool *open_fleet(const struct conf *c, bool write, struct db **db, int *rc)
+{
+	char err[1024];
+	enum db_status st;
+	struct spool *s = spool_db_open_conf(c, "tlsrptctl spool", write, db, &st, err, sizeof(err));
+
+	if (s == NULL) {
+		fprintf(stderr, "tlsrptctl: fleet spool: %s\n", err);
+		*rc = st == DB_ERROR ? ctl_status_of(err, CTL_CONFIG) : CTL_UNAVAILABLE;
+	}
+	return s;
+}
+
 int ctl_spool(int argc, char **argv, const struct conf *c)
 {
 	const char *dir = conf_str(c, "spool_directory");
 	struct spool *s;
+	struct db *db = NULL;
 	char err[512];
 	int rc;
 
@@ -243,25 +265,33 @@ int ctl_spool(int argc, char **argv, const struct conf *c)
 			else
 				return ctl_usage(ctl_spool_usage);
 		}
-		if (stat(dir, &st) != 0 && errno == ENOENT) {
-			/* no report built yet: tlsrpt-report creates the spool */
-			printf(json ? "[]\n" : "the spool is empty: %s does not exist yet\n", dir);
-			return CTL_OK;
-		}
-		s = spool_open(dir, false, err, sizeof(err));
-		if (s == NULL) {
-			fprintf(stderr, "tlsrptctl: spool %s\n", err);
-			return ctl_status_of(err, CTL_IOERR);
+		if (db_configured(c)) {
+			if ((s = open_fleet(c, false, &db, &rc)) == NULL)
+				return rc;
+		} else {
+			if (stat(dir, &st) != 0 && errno == ENOENT) {
+				/* no report built yet: tlsrpt-report creates the spool */
+				printf(json ? "[]\n" : "the spool is empty: %s does not exist yet\n", dir);
+				return CTL_OK;
+			}
+			s = spool_open(dir, false, err, sizeof(err));
+			if (s == NULL) {
+				fprintf(stderr, "tlsrptctl: spool %s\n", err);
+				return ctl_status_of(err, CTL_IOERR);
+			}
 		}
 		rc = spool_list(s, json);
 		spool_close(s);
+		db_close(db);
 		return rc;
 	}
 	if ((strcmp(argv[1], "show") == 0 || strcmp(argv[1], "retry") == 0) && argc == 3) {
 		bool retry = argv[1][0] == 'r';
 
-		s = spool_open(dir, retry, err, sizeof(err));
-		if (s == NULL) {
+		if (db_configured(c)) {
+			if ((s = open_fleet(c, retry, &db, &rc)) == NULL)
+				return rc;
+		} else if ((s = spool_open(dir, retry, err, sizeof(err))) == NULL) {
 			fprintf(stderr, "tlsrptctl: spool %s\n", err);
 			if (strstr(err, strerror(ENOENT)))
 				return CTL_EMPTY;	/* no spool: no such report */
@@ -275,15 +305,17 @@ int ctl_spool(int argc, char **argv, const struct conf *c)
 		} else {
 			size_t changed = 0;
 
+			errno = 0;
 			if (spool_retry(s, argv[2], (int64_t)time(NULL), &changed, err, sizeof(err)) != 0) {
 				fprintf(stderr, "tlsrptctl: %s\n", err);
-				rc = ctl_status_of(err, CTL_IOERR);
+				rc = errno == EBUSY ? CTL_UNAVAILABLE : ctl_status_of(err, CTL_IOERR);
 			} else {
 				printf("%s: %zu destination(s) due now\n", argv[2], changed);
 				rc = CTL_OK;
 			}
 		}
 		spool_close(s);
+		db_close(db);
 		return rc;
 	}
 	return ctl_usage(ctl_spool_usage);

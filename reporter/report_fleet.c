@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sysexits.h>
 
 #include "agg.h"
@@ -33,6 +34,7 @@ struct fleet {
 	struct spool *sp;
 	struct spool_policy pol;
 	char node[PUSH_HOST_MAX + 1];
+	struct run_archive *archive;	/* report_archive_address copies, or NULL */
 };
 
 struct day_stats {
@@ -148,6 +150,8 @@ static enum db_status one_item(struct fleet *f, int64_t day, const char *dayname
 			 r.spool_id, r.domain, dayname, it->late ? " (late)" : "",
 			 (unsigned long long)d->successes, (unsigned long long)d->failures, nd,
 			 existed ? ", built before" : "");
+		if (nd > 0 && !existed)	/* an outgoing report: its archive copy, once committed */
+			run_archive_add(f->c, f->archive, &r, f->o->now);
 		fleetday_item_done(it, true, r.spool_id, it->late ? "late" : NULL);
 	}
 	if (rs == RUN_OK)
@@ -202,17 +206,22 @@ static enum db_status build_day(struct fleet *f, int64_t day, struct day_stats *
 		if (st != DB_OK) {
 			fleetday_finish(f->db, day, items, n, f->node, false, err, errsz);
 			fleetday_items_free(items, n);
+			run_archive_flush(f->c, f->archive, false);
 			break;
 		}
 		/* the batch's reports in one insert, then the items, one commit */
 		if (spool_commit(f->sp, err, errsz) != 0) {
 			fleetday_finish(f->db, day, items, n, f->node, false, err, errsz);
 			fleetday_items_free(items, n);
+			run_archive_flush(f->c, f->archive, false);
 			st = DB_UNAVAILABLE;
 			break;
 		}
 		st = fleetday_finish(f->db, day, items, n, f->node, true, err, errsz);
 		fleetday_items_free(items, n);
+		/* the copies of the reports this batch committed (a batch is at most
+		 * CLAIM_BATCH reports, fewer than RUN_ARCHIVE_MAX) */
+		run_archive_flush(f->c, f->archive, st == DB_OK);
 		if (st != DB_OK)
 			break;
 	}
@@ -263,7 +272,7 @@ static enum db_status dry_day(struct fleet *f, int64_t day, char *err, size_t er
 		rs = run_resolve(f->c, d, &rec, &source, why, sizeof(why));
 		if (rs == RUN_OK)
 			nd = run_dests(f->c, d->domain, &rec, dests);
-		run_print_dry(&r, d, dests, nd, source, why);
+		run_print_dry(f->c, &r, d, dests, nd, source, why);
 		if (rs == RUN_OK)
 			tlsrpt_record_free(&rec);
 		report_free(&r);
@@ -345,8 +354,14 @@ int fleet_run(const struct conf *c, const struct run_opts *o, const struct repor
 		return EX_CONFIG;
 	}
 	spool_policy_from_conf(c, &f.pol);
+	if (*conf_str(c, "report_archive_address") && !o->dry_run) {
+		if ((f.archive = calloc(1, sizeof(*f.archive))) == NULL)
+			return EX_SOFTWARE;
+		f.archive->address = conf_str(c, "report_archive_address");
+	}
 	f.sp = spool_db_open_conf(c, "tlsrpt-report", !o->dry_run, &f.db, &st, err, sizeof(err));
 	if (f.sp == NULL) {
+		free(f.archive);
 		if (st == DB_UNAVAILABLE || st == DB_SCHEMA || st == DB_RETRY)
 			return unavailable("fleet database", err);
 		log_fatal("fleet database: %s", err);
@@ -363,6 +378,7 @@ int fleet_run(const struct conf *c, const struct run_opts *o, const struct repor
 			log_fatal("--day %s is not complete yet (UTC)", err);
 			spool_close(f.sp);
 			db_close(f.db);
+			free(f.archive);
 			return EX_USAGE;
 		}
 		if ((days = malloc(sizeof(*days))) != NULL)
@@ -433,5 +449,6 @@ int fleet_run(const struct conf *c, const struct run_opts *o, const struct repor
 	}
 	spool_close(f.sp);
 	db_close(f.db);
+	free(f.archive);
 	return status;
 }

@@ -53,6 +53,9 @@
 #include "spool.h"
 #include "store.h"
 #include "tlsrpt_record.h"
+#include "db.h"
+#include "report_fleet.h"
+#include "run.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
 #define EX_OK 0
@@ -63,19 +66,9 @@
 #define EX_TEMPFAIL 75
 #define EX_NOPERM 77
 #define EX_CONFIG 78
-#define MAX_INPUTS 256
 #define MAX_DAYS 4096
 #define MAIL_MAX (32u * 1024 * 1024)
 #define STAGE_BATCH 512			/* reports between two spool commits */
-
-struct opts {
-	const char *config;
-	bool check_only, verbose, dry_run;
-	int64_t day;		/* -1: all pending */
-	int64_t now;
-	const char *inputs[MAX_INPUTS];
-	size_t ninputs;
-};
 
 static void usage(FILE *fp)
 {
@@ -152,6 +145,24 @@ static const char *archive_problem(const struct conf *c, char *why, size_t whysz
 	return NULL;
 }
 
+/* What is wrong with the fleet settings (fleet_database set): the
+ * conninfo, the password file, fleet_lease against the delivery timeouts;
+ * NULL, or the reason in 'why'. Nothing is checked in single-host mode. */
+static const char *fleet_problem(const struct conf *c, char *why, size_t whysz)
+{
+	if (db_check_conf(c, why, whysz) != 0)
+		return why;
+	if (db_configured(c) && (conf_int(c, "fleet_lease") <= conf_int(c, "mail_timeout") ||
+				 conf_int(c, "fleet_lease") <= conf_int(c, "https_timeout"))) {
+		snprintf(why, whysz, "fleet_lease (%llds) must be longer than mail_timeout (%llds) and "
+			 "https_timeout (%llds): another node would take over a delivery still running",
+			 (long long)conf_int(c, "fleet_lease"), (long long)conf_int(c, "mail_timeout"),
+			 (long long)conf_int(c, "https_timeout"));
+		return why;
+	}
+	return NULL;
+}
+
 /* The configuration check of run (rua_source and delivery_mail are
  * enumerated, conf.c). */
 static int check_conf(const struct conf *c, struct report_identity *id, char *err, size_t errsz)
@@ -188,6 +199,10 @@ static int check_conf(const struct conf *c, struct report_identity *id, char *er
 			 conf_origin(c, "report_archive_address", origin, sizeof(origin)), why);
 		return -1;
 	}
+	if (fleet_problem(c, why, sizeof(why))) {
+		snprintf(err, errsz, "%s", why);
+		return -1;
+	}
 	return 0;
 }
 
@@ -215,8 +230,10 @@ static int check_all(const struct conf *c)
 	if (confcheck_problems(cc) == before &&
 	    report_identity_from_conf(c, &id, err, sizeof(err)) != 0)
 		confcheck_problem(cc, "submitter_domain", "%s", err);
-	confcheck_dir(cc, "state_directory", NULL, CC_DIR_READ);
-	confcheck_dir(cc, "spool_directory", NULL, CC_DIR_WRITE);
+	if (!db_configured(c)) {	/* in fleet mode both are in the database */
+		confcheck_dir(cc, "state_directory", NULL, CC_DIR_READ);
+		confcheck_dir(cc, "spool_directory", NULL, CC_DIR_WRITE);
+	}
 	if (strcmp(dm, "off") != 0) {
 		if (*conf_str(c, "contact_info") &&
 		    mail_envelope_sender(c, addr, sizeof(addr), err, sizeof(err)) != 0)
@@ -240,237 +257,11 @@ static int check_all(const struct conf *c)
 		confcheck_readable(cc, "https_ca_file");
 	if (archive_problem(c, err, sizeof(err)))
 		confcheck_problem(cc, "report_archive_address", "%s", err);
+	if (fleet_problem(c, err, sizeof(err)))
+		confcheck_problem(cc, strncmp(err, "fleet_lease", 11) == 0 ? "fleet_lease" :
+				  strncmp(err, "fleet_password_file", 19) == 0 ? "fleet_password_file" :
+				  "fleet_database", "%s", err);
 	return confcheck_finish(cc);
-}
-
-/* A stable pseudo-random delay in [0, max] for 'day', so that hourly runs
- * agree on when a day goes out. */
-static int64_t day_delay(int64_t day, int64_t max)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	uint64_t v = 0;
-	char b[32];
-	int len = snprintf(b, sizeof(b), "delay-%lld", (long long)day);
-
-	if (max <= 0)
-		return 0;
-	EVP_Digest(b, (size_t)len, md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | md[i];
-	return (int64_t)(v % (uint64_t)(max + 1));
-}
-
-/* ---- destinations ---- */
-
-enum resolve_status { RES_OK, RES_NONE, RES_TEMPFAIL };
-
-/* The single valid TLSRPT record of 'domain' in DNS, parsed into 'rec'. */
-static enum resolve_status lookup(const struct conf *c, const char *domain,
-				  struct tlsrpt_record *rec, char *why, size_t whysz)
-{
-	char name[300], err[256];
-	struct dns_txt t;
-	enum dns_status st;
-	size_t found = 0, idx = 0;
-
-	snprintf(name, sizeof(name), "_smtp._tls.%s", domain);
-	st = dns_lookup_txt(name, conf_str(c, "dns_resolver"), &t, err, sizeof(err));
-	if (st == DNS_NOTFOUND) {
-		snprintf(why, whysz, "no TXT record at %s", name);
-		return RES_NONE;
-	}
-	if (st != DNS_OK) {
-		snprintf(why, whysz, "DNS lookup of %s failed: %s", name, err);
-		return RES_TEMPFAIL;
-	}
-	for (size_t i = 0; i < t.n; i++)
-		if (tlsrpt_record_is_candidate(t.rec[i], t.len[i])) {
-			found++;
-			idx = i;
-		}
-	if (found != 1) {
-		snprintf(why, whysz, "%zu TLSRPT records at %s (RFC 8460: exactly one)", found, name);
-		dns_txt_free(&t);
-		return RES_NONE;
-	}
-	if (tlsrpt_record_parse(t.rec[idx], t.len[idx], rec) != 0 || !rec->ok) {
-		snprintf(why, whysz, "record at %s is invalid: %s", name,
-			 rec->ndiag ? rec->diag[0] : "out of memory");
-		tlsrpt_record_free(rec);
-		dns_txt_free(&t);
-		return RES_NONE;
-	}
-	dns_txt_free(&t);
-	return RES_OK;
-}
-
-/* Where reports of 'd' go; *source says which record was used. */
-static enum resolve_status resolve(const struct conf *c, const struct agg_domain *d,
-				   struct tlsrpt_record *rec, const char **source,
-				   char *why, size_t whysz)
-{
-	const char *mode = conf_str(c, "rua_source");
-	const char *pr = d->record ? d->record : "";
-	enum resolve_status st;
-
-	memset(rec, 0, sizeof(*rec));
-	why[0] = '\0';
-	if (strcmp(mode, "record") != 0) {
-		st = lookup(c, d->domain, rec, why, whysz);
-		if (st == RES_OK) {
-			*source = "dns";
-			return RES_OK;
-		}
-		if (strcmp(mode, "dns") == 0)
-			return st;
-		log_info("%s: %s; using the record Postfix saw", d->domain, why);
-	}
-	*source = "record";
-	if (tlsrpt_record_parse(pr, strlen(pr), rec) != 0 || !rec->ok) {
-		char p[200];
-
-		snprintf(why, whysz, "the record \"%s\" is not usable: %s",
-			 log_printable(p, sizeof(p), pr, strlen(pr)),
-			 rec->ndiag ? rec->diag[0] : "out of memory");
-		tlsrpt_record_free(rec);
-		return RES_NONE;
-	}
-	return RES_OK;
-}
-
-/* ---- transport ---- */
-
-/*
- * One batch of attempts: mail (one message at a time, in a thread of its
- * own) and HTTPS (https_concurrency posts at once, in the calling thread)
- * run side by side, and each outcome goes to the spool's done callback as
- * soon as it is known, so the spool records it before the next message is
- * handed over. The callback runs under 'lock': never two at once.
- */
-struct sender {
-	const struct conf *c;
-	struct spool_job *jobs;
-	size_t n;
-	int64_t now;
-	spool_done_fn done;
-	void *done_arg;
-	pthread_mutex_t lock;
-	bool stop;			/* the spool cannot record: start nothing more */
-	struct https_job *hj;
-	size_t *map;			/* hj[k] is jobs[map[k]] */
-};
-
-static int sender_done(struct sender *x, struct spool_job *const *jobs, size_t n)
-{
-	int rc;
-
-	pthread_mutex_lock(&x->lock);
-	rc = x->done(x->done_arg, jobs, n);
-	if (rc != 0)
-		x->stop = true;
-	pthread_mutex_unlock(&x->lock);
-	return rc;
-}
-
-static bool sender_stopped(struct sender *x)
-{
-	bool stop;
-
-	pthread_mutex_lock(&x->lock);
-	stop = x->stop;
-	pthread_mutex_unlock(&x->lock);
-	return stop;
-}
-
-static void *send_mails(void *arg)
-{
-	struct sender *x = arg;
-
-	for (size_t i = 0; i < x->n && !sender_stopped(x); i++) {
-		struct spool_job *j = &x->jobs[i];
-		struct buf msg;
-		char err[256];
-
-		if (j->scheme != RUA_MAILTO)
-			continue;
-		buf_init(&msg, MAIL_MAX);
-		if (mail_build(j->file, j->address, x->c, x->now, &msg, err, sizeof(err)) != 0)
-			/* about this report: the next one may build */
-			delivery_result_set(&j->res, false, true, 0, "message not built: %s", err);
-		else
-			mail_send(x->c, j->address, msg.data, msg.len, &j->res);
-		buf_free(&msg);
-		sender_done(x, &j, 1);
-	}
-	return NULL;
-}
-
-static int https_done(void *arg, struct https_job *const *hj, size_t n)
-{
-	struct sender *x = arg;
-	struct spool_job **jobs = calloc(n ? n : 1, sizeof(*jobs));
-	int rc;
-
-	if (jobs == NULL)
-		return -1;
-	for (size_t k = 0; k < n; k++) {
-		size_t i = x->map[hj[k] - x->hj];
-
-		x->jobs[i].res = hj[k]->res;
-		jobs[k] = &x->jobs[i];
-	}
-	rc = sender_done(x, jobs, n);
-	free(jobs);
-	return rc;
-}
-
-static void send_jobs(void *ctx, struct spool_job *jobs, size_t n, int64_t now,
-		      spool_done_fn done, void *done_arg)
-{
-	struct sender x = { .c = ctx, .jobs = jobs, .n = n, .now = now, .done = done,
-			    .done_arg = done_arg };
-	size_t nh = 0, nm = 0;
-	pthread_t mailer;
-	bool threaded = false;
-
-	pthread_mutex_init(&x.lock, NULL);
-	x.hj = calloc(n ? n : 1, sizeof(*x.hj));
-	x.map = calloc(n ? n : 1, sizeof(*x.map));
-	for (size_t i = 0; i < n; i++) {
-		memset(&jobs[i].res, 0, sizeof(jobs[i].res));
-		delivery_result_set(&jobs[i].res, false, false, 0, "not attempted");
-		if (jobs[i].scheme == RUA_MAILTO) {
-			nm++;
-		} else if (x.hj && x.map) {
-			x.hj[nh].url = jobs[i].uri;
-			x.hj[nh].body = jobs[i].file->gz;
-			x.hj[nh].len = jobs[i].file->gzlen;
-			x.map[nh++] = i;
-		}
-	}
-	if (x.hj == NULL || x.map == NULL) {
-		for (size_t i = 0; i < n; i++)
-			delivery_result_set(&jobs[i].res, false, false, 0, "out of memory");
-		free(x.hj);
-		free(x.map);
-		pthread_mutex_destroy(&x.lock);
-		return;		/* the spool records them all */
-	}
-	/* mail in its own thread when there is HTTPS to do meanwhile (each side
-	 * has its own curl handles; libcurl here is built thread safe, so their
-	 * two curl_global_init calls may meet) */
-	if (nm > 0 && nh > 0 && pthread_create(&mailer, NULL, send_mails, &x) == 0)
-		threaded = true;
-	if (nh > 0)
-		https_post_all(x.c, x.hj, nh, https_done, &x);
-	if (threaded)
-		pthread_join(mailer, NULL);
-	else if (nm > 0)
-		send_mails(&x);
-	free(x.hj);
-	free(x.map);
-	pthread_mutex_destroy(&x.lock);
 }
 
 /* ---- days ---- */
@@ -492,7 +283,7 @@ static void add_day(int64_t *days, size_t *n, int64_t d)
 }
 
 /* Days that have a day file locally or among the inputs. */
-static void find_days(const struct conf *c, const struct opts *o, int64_t *days, size_t *n)
+static void find_days(const struct conf *c, const struct run_opts *o, int64_t *days, size_t *n)
 {
 	char p[4096];
 	DIR *dir;
@@ -527,69 +318,20 @@ static void find_days(const struct conf *c, const struct opts *o, int64_t *days,
 	qsort(days, *n, sizeof(*days), cmp_day);
 }
 
-/* ---- archive copies ---- */
-
-/* The archive copies of the reports staged since the last spool commit:
- * mailed once the commit has made their reports durable. */
-struct archive_queue {
-	const char *address;		/* report_archive_address */
-	struct buf msg[STAGE_BATCH];
-	char id[STAGE_BATCH][48];	/* spool ids, for the log */
-	size_t n;
-};
-
-static void archive_add(const struct conf *c, struct archive_queue *q, const struct report *r,
-			int64_t now)
-{
-	char err[256];
-
-	if (q == NULL || q->n == STAGE_BATCH)
-		return;
-	buf_init(&q->msg[q->n], MAIL_MAX);
-	if (mail_build(&r->file, q->address, c, now, &q->msg[q->n], err, sizeof(err)) != 0) {
-		log_warn("report %s: archive copy to %s not built: %s", r->spool_id, q->address, err);
-		buf_free(&q->msg[q->n]);
-		return;
-	}
-	snprintf(q->id[q->n], sizeof(q->id[q->n]), "%s", r->spool_id);
-	q->n++;
-}
-
-/* Send the queued copies ('send'), or drop them (the commit failed). */
-static void archive_flush(const struct conf *c, struct archive_queue *q, bool send)
-{
-	for (size_t i = 0; q && i < q->n; i++) {
-		struct delivery_result res;
-
-		if (send) {
-			memset(&res, 0, sizeof(res));
-			mail_send(c, q->address, q->msg[i].data, q->msg[i].len, &res);
-			if (res.ok)
-				log_info("report %s: archive copy sent to %s", q->id[i], q->address);
-			else	/* a copy is not a destination: never retried */
-				log_warn("report %s: archive copy to %s failed: %s", q->id[i],
-					 q->address, res.detail);
-		}
-		buf_free(&q->msg[i]);
-	}
-	if (q)
-		q->n = 0;
-}
-
 struct day_result {
 	size_t reports, skipped, tempfail, errors;
 	size_t bad_sources;	/* day files that could not be read: the day stays open */
 };
 
 /* Aggregate, build and spool (or print) every report of one day. */
-static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
+static int do_day(const struct conf *c, const struct run_opts *o, struct spool *sp,
 		  const struct report_identity *id, int64_t day, struct day_result *res)
 {
 	struct agg *a = agg_new();
 	char p[4096], err[512], dayname[16];
 	size_t nsrc = 0, staged = 0;
 	int rc = 0;
-	struct archive_queue *aq = NULL;
+	struct run_archive *aq = NULL;
 
 	memset(res, 0, sizeof(*res));
 	store_format_day(dayname, sizeof(dayname), day);
@@ -648,7 +390,7 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 		size_t nd = 0;
 		const char *source = "record";
 		char why[600];
-		enum resolve_status st;
+		enum run_resolve st;
 		bool existed = false;
 
 		if (d->successes + d->failures == 0)
@@ -665,44 +407,19 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 			res->reports++;
 			continue;	/* spooled by an earlier (interrupted) run */
 		}
-		st = resolve(c, d, &rec, &source, why, sizeof(why));
-		if (st == RES_TEMPFAIL) {
+		st = run_resolve(c, d, &rec, &source, why, sizeof(why));
+		if (st == RUN_TEMPFAIL) {
 			log_warn("day %s: %s: %s; will try again", dayname, d->domain, why);
 			res->tempfail++;
 			report_free(&r);
 			continue;
 		}
-		if (st == RES_NONE)
+		if (st == RUN_NONE)
 			log_warn("day %s: %s: %s; report kept without destinations", dayname, d->domain, why);
-		for (size_t k = 0; st == RES_OK && k < rec.nrua; k++) {
-			if (rec.rua[k].scheme == RUA_MAILTO && strcmp(conf_str(c, "delivery_mail"), "off") == 0) {
-				log_info("%s: %s skipped (delivery_mail = off)", d->domain, rec.rua[k].uri);
-				continue;
-			}
-			if (rec.rua[k].scheme == RUA_HTTPS && !conf_bool(c, "delivery_https")) {
-				log_info("%s: %s skipped (delivery_https = no)", d->domain, rec.rua[k].uri);
-				continue;
-			}
-			dests[nd].scheme = rec.rua[k].scheme;
-			dests[nd].uri = rec.rua[k].uri;
-			dests[nd].address = rec.rua[k].address;
-			nd++;
-		}
+		if (st == RUN_OK)
+			nd = run_dests(c, d->domain, &rec, dests);
 		if (o->dry_run) {
-			struct json_object *j = json_tokener_parse(r.json);
-
-			printf("report %s  %s  %s\n  report-id %s\n  sessions %llu successful, %llu failed\n",
-			       r.spool_id, r.domain, r.filename, r.report_id,
-			       (unsigned long long)d->successes, (unsigned long long)d->failures);
-			for (size_t k = 0; k < nd; k++)
-				printf("  destination %s (%s)\n", dests[k].uri, source);
-			if (nd == 0)
-				printf("  no destination: %s\n", why);
-			else if (*conf_str(c, "report_archive_address"))
-				printf("  archive copy to %s\n", conf_str(c, "report_archive_address"));
-			printf("%s\n", j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-									 JSON_C_TO_STRING_NOSLASHESCAPE) : r.json);
-			json_object_put(j);
+			run_print_dry(c, &r, d, dests, nd, source, why);
 			res->reports++;
 		} else if (spool_stage(sp, &r, dests, nd, source, o->now, &existed, err, sizeof(err)) != 0) {
 			log_err("%s", err);
@@ -713,12 +430,12 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 				 r.spool_id, r.domain, dayname, (unsigned long long)d->successes,
 				 (unsigned long long)d->failures, nd);
 			if (nd > 0 && !existed)	/* an outgoing report: its archive copy */
-				archive_add(c, aq, &r, o->now);
+				run_archive_add(c, aq, &r, o->now);
 			if (++staged % STAGE_BATCH == 0) {
 				rc = spool_commit(sp, err, sizeof(err));
 				if (rc != 0)
 					log_err("%s", err);
-				archive_flush(c, aq, rc == 0);
+				run_archive_flush(c, aq, rc == 0);
 			}
 		}
 		tlsrpt_record_free(&rec);
@@ -730,13 +447,13 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 		log_err("%s", err);
 		rc = -1;
 	}
-	archive_flush(c, aq, rc == 0);
+	run_archive_flush(c, aq, rc == 0);
 	free(aq);
 	agg_free(a);
 	return rc;
 }
 
-static int cmd_run(const struct conf *c, struct opts *o)
+static int cmd_run(const struct conf *c, struct run_opts *o)
 {
 	struct report_identity id;
 	struct spool *sp = NULL;
@@ -750,6 +467,8 @@ static int cmd_run(const struct conf *c, struct opts *o)
 		log_fatal("%s", err);
 		return EX_CONFIG;
 	}
+	if (db_configured(c))
+		return fleet_run(c, o, &id);	/* report_fleet.c: the fleet database */
 	spool_policy_from_conf(c, &pol);
 	if (!o->dry_run) {
 		sp = spool_open(conf_str(c, "spool_directory"), true, err, sizeof(err));
@@ -790,7 +509,7 @@ static int cmd_run(const struct conf *c, struct opts *o)
 	}
 	for (size_t i = 0; i < ndays; i++) {
 		int64_t d = days[i];
-		int64_t due = (d + 1) * 86400 + day_delay(d, conf_int(c, "report_delay"));
+		int64_t due = (d + 1) * 86400 + run_day_delay(d, conf_int(c, "report_delay"));
 		char name[16];
 		struct day_result dr;
 
@@ -832,7 +551,7 @@ static int cmd_run(const struct conf *c, struct opts *o)
 			 dr.tempfail ? ", some domains given up after DNS failures" : "");
 	}
 	if (!o->dry_run && status == EX_OK) {
-		struct spool_transport t = { send_jobs, (void *)(uintptr_t)c };
+		struct spool_transport t = { run_send_jobs, (void *)(uintptr_t)c };
 		struct spool_stats st;
 		size_t pruned = 0;
 
@@ -866,7 +585,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o;
+	struct run_opts o;
 	struct conf *c;
 	char err[512];
 	int ch, rc;
@@ -924,7 +643,7 @@ int main(int argc, char **argv)
 		if (ch == -1) {
 			/* more files after --input FILE */
 			if (o.ninputs > 0 && argv[optind][0] != '-') {
-				if (o.ninputs >= MAX_INPUTS)
+				if (o.ninputs >= RUN_MAX_INPUTS)
 					goto bad;
 				o.inputs[o.ninputs++] = argv[optind++];
 				continue;
@@ -946,7 +665,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'i':
-			if (o.ninputs >= MAX_INPUTS)
+			if (o.ninputs >= RUN_MAX_INPUTS)
 				goto bad;
 			o.inputs[o.ninputs++] = optarg;
 			break;
