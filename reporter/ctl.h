@@ -73,4 +73,15 @@ int ctl_push(int argc, char **argv, const struct conf *c);	/* ctl_push.c */
 struct db *ctl_db_open(const struct conf *c, const char *app, bool check_schema, int *rc);
 int ctl_exit_db(enum db_status st);
 
+/* What the readers (received summary/show/rejected/check, metrics, the
+ * dashboard) read: in fleet mode the fleet database (every host's received
+ * reports; the reports every reporter node built), else the local
+ * received_directory and spool_directory. 0 / a spool, or -1 / NULL with
+ * 'err'. *db is the spool's connection in fleet mode: close it after
+ * spool_close (NULL otherwise). */
+struct received_store;
+struct spool;
+int ctl_received_open(const struct conf *c, struct received_store **rs, char *err, size_t errsz);
+struct spool *ctl_spool_open_read(const struct conf *c, struct db **db, char *err, size_t errsz);
+
 #endif

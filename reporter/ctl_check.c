@@ -363,7 +363,7 @@ int ctl_check(int argc, char **argv, const struct conf *c)
 		snprintf(defstate, sizeof(defstate), "%s/check-state.json", conf_str(c, "received_directory"));
 		statefile = defstate;
 	}
-	if (received_open(conf_str(c, "received_directory"), &rs, err, sizeof(err)) != 0) {
+	if (ctl_received_open(c, &rs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		return ctl_status_of(err, CTL_IOERR);
 	}

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "db.h"
 #include "received.h"
 #include "rptparse.h"
 #include "rstats.h"
@@ -121,7 +122,7 @@ int ctl_dashboard(int argc, char **argv, const struct conf *c)
 		site_close(dc.site);
 		return ctl_status_of(err, CTL_IOERR);
 	}
-	if (received_open(conf_str(c, "received_directory"), &rs, err, sizeof(err)) != 0) {
+	if (ctl_received_open(c, &rs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		site_close(dc.site);
 		return ctl_status_of(err, CTL_IOERR);
@@ -157,11 +158,14 @@ int ctl_dashboard(int argc, char **argv, const struct conf *c)
 		}
 	}
 	if (rc == CTL_OK && so.sent) {
-		sp = spool_open(conf_str(c, "spool_directory"), false, serr, sizeof(serr));
+		struct db *db = NULL;
+
+		sp = ctl_spool_open_read(c, &db, serr, sizeof(serr));
 		if (sp) {
 			sent = sstats_build(sp, so.now);
 			spool_close(sp);
 		}
+		db_close(db);
 		if (site_sent(dc.site, sent, serr, &so, err, sizeof(err)) != 0) {
 			fprintf(stderr, "tlsrptctl: %s\n", err);
 			rc = ctl_status_of(err, CTL_IOERR);

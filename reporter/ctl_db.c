@@ -20,6 +20,10 @@
 #include "ctl.h"
 #include "db.h"
 #include "dbschema.h"
+#include "received.h"
+#include "received_db.h"
+#include "spool.h"
+#include "spool_db.h"
 
 const char ctl_db_usage[] =
 	"db init [--to VERSION]\n"
@@ -69,6 +73,26 @@ struct db *ctl_db_open(const struct conf *c, const char *app, bool check_schema,
 	}
 	*rc = CTL_OK;
 	return db;
+}
+
+int ctl_received_open(const struct conf *c, struct received_store **rs, char *err, size_t errsz)
+{
+	enum db_status st;
+
+	if (!db_configured(c))
+		return received_open(conf_str(c, "received_directory"), rs, err, errsz);
+	*rs = received_db_open_conf(c, "tlsrptctl", &st, err, errsz);
+	return *rs ? 0 : -1;
+}
+
+struct spool *ctl_spool_open_read(const struct conf *c, struct db **db, char *err, size_t errsz)
+{
+	enum db_status st;
+
+	*db = NULL;
+	if (!db_configured(c))
+		return spool_open(conf_str(c, "spool_directory"), false, err, errsz);
+	return spool_db_open_conf(c, "tlsrptctl", false, db, &st, err, errsz);
 }
 
 static int parse_to(int argc, char **argv, int *to, bool *json)

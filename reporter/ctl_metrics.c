@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "db.h"
 #include "prom.h"
 #include "received.h"
 #include "rstats.h"
@@ -103,7 +104,8 @@ static void collector(struct buf *b, const struct conf *c, int64_t now, bool *ok
 static void spool(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 {
 	char err[512];
-	struct spool *s = spool_open(conf_str(c, "spool_directory"), false, err, sizeof(err));
+	struct db *db = NULL;
+	struct spool *s = ctl_spool_open_read(c, &db, err, sizeof(err));
 	struct json_object *st, *m;
 
 	*ok = false;
@@ -111,6 +113,7 @@ static void spool(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 		return;
 	st = sstats_build(s, now);
 	spool_close(s);
+	db_close(db);
 	if (st == NULL)
 		return;
 	*ok = true;
@@ -190,7 +193,7 @@ static void received(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 	char err[512];
 
 	*ok = false;
-	if (received_open(conf_str(c, "received_directory"), &rs, err, sizeof(err)) != 0)
+	if (ctl_received_open(c, &rs, err, sizeof(err)) != 0)
 		return;
 	st = rstats_build(rs, &ro, err, sizeof(err));
 	received_close(rs);

@@ -3,10 +3,16 @@
  * database (lib/fleet/push.h). Run by tlsrpt-push.timer every 5 minutes.
  *
  *   push [--day YYYY-MM-DD] [--all] [--now UNIXTIME]
+ *   push --received
  *
  * --day pushes one day only; --all also re-reads days the database already
  * has as final (after restoring the database from a backup); --now sets the
  * host's clock (tests).
+ *
+ * --received sends the local received store instead (run by
+ * tlsrpt-push-received.timer as tlsrpt-milter's user on inbound MX hosts;
+ * lib/fleet/received_db.h says why the milter does not write to the
+ * database itself).
  *
  * Why a separate command and not a mode of tlsrptd: the collector keeps no
  * network access and its receiving thread never waits on anything but its
@@ -29,13 +35,48 @@
 #include "db.h"
 #include "log.h"
 #include "push.h"
+#include "received.h"
+#include "received_db.h"
 #include "store.h"
 
 const char ctl_push_usage[] =
 	"push [--day YYYY-MM-DD] [--all] [--now UNIXTIME]\n"
 	"    send this host's day files to the fleet database (fleet_database); every\n"
 	"    day not final there, or only --day; --all also the final ones; --now sets\n"
-	"    the host's clock (tests)\n";
+	"    the host's clock (tests)\n"
+	"push --received\n"
+	"    send the reports tlsrpt-milter stored here (received_directory) since the\n"
+	"    last push\n";
+
+/* push --received: the local received store, since the last push. */
+static int push_received(const struct conf *c, struct db *db, const struct push_opts *o,
+			 const char *host)
+{
+	struct received_push_stats st;
+	struct received_store *rs;
+	char err[1024];
+	enum db_status s;
+	int host_id = 0;
+
+	if (received_open(conf_str(c, "received_directory"), &rs, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsrptctl: %s\n", err);
+		return ctl_status_of(err, CTL_IOERR);
+	}
+	if ((s = push_register(db, host, o->machine_id, &host_id, err, sizeof(err))) == DB_OK)
+		s = received_db_push(db, host_id, rs, &st, err, sizeof(err));
+	received_close(rs);
+	if (s != DB_OK) {
+		fprintf(stderr, "tlsrptctl: push --received: %s\n", err);
+		if (s == DB_UNAVAILABLE)
+			fprintf(stderr, "tlsrptctl: push --received: nothing is lost: the reports stay in "
+				"%s and the next push sends what is not in the database yet\n",
+				conf_str(c, "received_directory"));
+		return ctl_exit_db(s);
+	}
+	printf("host %s: %zu index line(s): %zu report(s) new in the database, %zu there already, "
+	       "%zu whose file is gone\n", host, st.lines, st.inserted, st.duplicates, st.missing);
+	return CTL_OK;
+}
 
 int ctl_push(int argc, char **argv, const struct conf *c)
 {
@@ -43,6 +84,7 @@ int ctl_push(int argc, char **argv, const struct conf *c)
 		{ "day", required_argument, NULL, 'd' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "now", required_argument, NULL, 'n' },
+		{ "received", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct push_opts o;
@@ -50,6 +92,7 @@ int ctl_push(int argc, char **argv, const struct conf *c)
 	char host[PUSH_HOST_MAX + 1], mid[40], err[1024];
 	struct db *db;
 	enum db_status rs;
+	bool received = false;
 	int opt, rc;
 
 	memset(&o, 0, sizeof(o));
@@ -65,6 +108,7 @@ int ctl_push(int argc, char **argv, const struct conf *c)
 			}
 			break;
 		case 'a': o.all = true; break;
+		case 'r': received = true; break;
 		case 'n': {
 			char *end;
 			long long v;
@@ -92,10 +136,19 @@ int ctl_push(int argc, char **argv, const struct conf *c)
 	o.host = host;
 	o.machine_id = mid;
 	if ((db = ctl_db_open(c, "tlsrptctl push", true, &rc)) == NULL) {
-		if (rc == CTL_UNAVAILABLE)
+		if (rc == CTL_UNAVAILABLE && received)
+			fprintf(stderr, "tlsrptctl: push --received: nothing pushed; nothing is lost: the "
+				"reports stay in %s and the next push sends them\n",
+				conf_str(c, "received_directory"));
+		else if (rc == CTL_UNAVAILABLE)
 			fprintf(stderr, "tlsrptctl: push: nothing pushed; the day files in %s/days "
 				"stay the source of truth and the next push sends them\n",
 				conf_str(c, "state_directory"));
+		return rc;
+	}
+	if (received) {
+		rc = push_received(c, db, &o, host);
+		db_close(db);
 		return rc;
 	}
 	rs = push_run(db, conf_str(c, "state_directory"), &o, &st, err, sizeof(err));

@@ -38,6 +38,7 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "db.h"
 #include "log.h"
 #include "received.h"
 #include "rptparse.h"
@@ -72,6 +73,18 @@ static int open_store(const struct conf *c, struct received_store **s)
 	if (received_open(conf_str(c, "received_directory"), s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		return ctl_status_of(err, CTL_IOERR);
+	}
+	return CTL_OK;
+}
+
+/* For reading: the fleet database in fleet mode, else as open_store. */
+static int open_reader(const struct conf *c, struct received_store **s)
+{
+	char err[1024];
+
+	if (ctl_received_open(c, s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsrptctl: %s\n", err);
+		return ctl_status_of(err, db_configured(c) ? CTL_UNAVAILABLE : CTL_IOERR);
 	}
 	return CTL_OK;
 }
@@ -707,7 +720,7 @@ static int cmd_summary(int argc, char **argv, const struct conf *c)
 			return received_usage();
 		}
 	}
-	if ((rc = open_store(c, &s)) != CTL_OK)
+	if ((rc = open_reader(c, &s)) != CTL_OK)
 		return rc;
 	sm.groups = json_object_new_object();
 	received_foreach(s, since, summary_cb, &sm);
@@ -752,7 +765,7 @@ static int cmd_show(int argc, char **argv, const struct conf *c)
 	if (argc != 3) {
 		return received_usage();
 	}
-	if ((rc = open_store(c, &s)) != CTL_OK)
+	if ((rc = open_reader(c, &s)) != CTL_OK)
 		return rc;
 	if (received_load(s, argv[2], &rec) != 0) {
 		fprintf(stderr, "tlsrptctl: no received report or rejection with id %s\n", argv[2]);
@@ -813,7 +826,7 @@ static int cmd_rejected(int argc, char **argv, const struct conf *c)
 		l.arr = json_object_new_array();
 	else if (argc != 2)
 		return received_usage();
-	if ((rc = open_store(c, &s)) != CTL_OK) {
+	if ((rc = open_reader(c, &s)) != CTL_OK) {
 		json_object_put(l.arr);
 		return rc;
 	}

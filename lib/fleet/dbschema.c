@@ -134,6 +134,33 @@ static const struct step steps[] = {
 	  "  uri text PRIMARY KEY,\n"
 	  "  rec jsonb NOT NULL,\n"
 	  "  updated_by text);\n" },
+	{ 3, "received reports of every inbound MX host, deduplicated on their identity",
+	  /* a record as the received store keeps it (received.h): its class and
+	   * id (the identity hash, the signer part of it) are the key, so the
+	   * same report stored by two MX hosts is one row */
+	  "CREATE TABLE tlsrpt.received (\n"
+	  "  seq bigserial UNIQUE,\n"
+	  "  class text NOT NULL CHECK (class IN ('verified', 'unverified', 'rejected')),\n"
+	  "  id text NOT NULL CHECK (id ~ '^[0-9a-f]{24}$'),\n"
+	  "  start_at bigint NOT NULL,\n"
+	  "  end_at bigint NOT NULL,\n"
+	  "  stored_at bigint NOT NULL,\n"
+	  "  submitter text,\n"
+	  "  domains text,\n"
+	  /* json, not jsonb: the record's text as the milter wrote it */
+	  "  rec json NOT NULL,\n"
+	  "  host_id integer NOT NULL REFERENCES tlsrpt.hosts (id),\n"
+	  "  pushed_at timestamptz NOT NULL DEFAULT now(),\n"
+	  "  PRIMARY KEY (class, id));\n"
+	  "CREATE INDEX received_end ON tlsrpt.received (end_at);\n"
+	  "CREATE INDEX received_id ON tlsrpt.received (id);\n"
+	  /* how far each host's index has been pushed */
+	  "CREATE TABLE tlsrpt.received_push (\n"
+	  "  host_id integer PRIMARY KEY REFERENCES tlsrpt.hosts (id),\n"
+	  "  index_dev bigint NOT NULL,\n"
+	  "  index_ino bigint NOT NULL,\n"
+	  "  index_offset bigint NOT NULL,\n"
+	  "  pushed_at timestamptz NOT NULL DEFAULT now());\n" },
 };
 
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))

@@ -44,13 +44,28 @@ static void say(char *out, size_t outsz, const char *fmt, ...)
 
 struct received_store {
 	char *dir;
+	const struct received_backend *be;	/* another home of the records, or NULL */
+	void *h;				/* its handle */
 };
 
 static const char *const classes[] = { "verified", "unverified", "rejected", "tmp" };
 
 const char *received_dir(const struct received_store *s)
 {
-	return s->dir;
+	return s->be ? s->be->name : s->dir;
+}
+
+int received_open_backend(const struct received_backend *be, void *h, struct received_store **out)
+{
+	struct received_store *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (s == NULL)
+		return -1;
+	s->be = be;
+	s->h = h;
+	*out = s;
+	return 0;
 }
 
 int received_open(const char *dir, struct received_store **out, char *err, size_t errsz)
@@ -84,6 +99,8 @@ void received_close(struct received_store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->be)
+		s->be->close(s->h);
 	free(s->dir);
 	free(s);
 }
@@ -677,6 +694,14 @@ enum received_status received_ingest(struct received_store *s, const struct rece
 	struct mime_report m;
 	struct rpt_report *r = NULL;
 	char err[512], fb[256] = "", dkim_dom[256] = "";
+
+	if (s->be) {
+		say(reason, rsz, "the %s is read-only here: reports are stored locally and pushed",
+		    s->be->name);
+		if (idsz)
+			id[0] = '\0';
+		return RECEIVED_ERROR;
+	}
 	const unsigned char *data;
 	size_t len;
 	const char *dkim = "unknown";
@@ -767,6 +792,8 @@ int received_load(struct received_store *s, const char *id, struct json_object *
 	*rec = NULL;
 	if (!valid_id(id))
 		return -1;
+	if (s->be)
+		return s->be->load(s->h, id, rec);
 	for (int i = 0; i < 3; i++) {
 		say(path, sizeof(path), "%s/%s/%s.json", s->dir, classes[i], id);
 		if (access(path, F_OK) == 0) {
@@ -784,8 +811,11 @@ int received_foreach(struct received_store *s, int64_t since,
 	char path[4096], line[INDEX_LINE_MAX + 2];
 	FILE *fp;
 	int rc = 0;
-	struct json_object *seen = json_object_new_object();
+	struct json_object *seen;
 
+	if (s->be)
+		return s->be->foreach(s->h, since, cb, arg);
+	seen = json_object_new_object();
 	say(path, sizeof(path), "%s/index", s->dir);
 	fp = fopen(path, "re");
 	if (fp == NULL || seen == NULL) {
@@ -823,5 +853,73 @@ int received_foreach(struct received_store *s, int64_t since,
 	}
 	fclose(fp);
 	json_object_put(seen);
+	return rc;
+}
+
+int received_index_identity(struct received_store *s, uint64_t *dev, uint64_t *ino, uint64_t *size)
+{
+	char path[4096];
+	struct stat st;
+
+	if (s->be)
+		return -1;
+	say(path, sizeof(path), "%s/index", s->dir);
+	if (stat(path, &st) != 0)
+		return -1;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int received_scan(struct received_store *s, int64_t offset,
+		  int (*cb)(const struct received_entry *e, struct json_object *rec, void *arg),
+		  void *arg)
+{
+	char path[4096], line[INDEX_LINE_MAX + 2];
+	FILE *fp;
+	int rc = 0;
+
+	if (s->be || offset < 0)
+		return -1;
+	say(path, sizeof(path), "%s/index", s->dir);
+	if ((fp = fopen(path, "re")) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	if (offset > 0 && fseeko(fp, (off_t)offset, SEEK_SET) != 0) {
+		fclose(fp);
+		return -1;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), fp)) {
+		size_t len = strlen(line);
+		char *f[7], *save = NULL;
+		int nf = 0;
+		struct received_entry e;
+		struct json_object *rec;
+
+		if (len == 0 || line[len - 1] != '\n')
+			break;		/* a line still being written: next time */
+		memset(&e, 0, sizeof(e));
+		e.next = (int64_t)ftello(fp);
+		line[len - 1] = '\0';
+		for (char *t = strtok_r(line, "\t", &save); t && nf < 7; t = strtok_r(NULL, "\t", &save))
+			f[nf++] = t;
+		if (nf < 5 || !valid_id(f[1]) || (strcmp(f[0], "verified") != 0 &&
+		    strcmp(f[0], "unverified") != 0 && strcmp(f[0], "rejected") != 0)) {
+			rc = cb(&e, NULL, arg);		/* skipped, but the offset moves on */
+			continue;
+		}
+		e.cls = f[0];
+		e.id = f[1];
+		e.start = strtoll(f[2], NULL, 10);
+		e.end = strtoll(f[3], NULL, 10);
+		e.stored = strtoll(f[4], NULL, 10);
+		e.submitter = nf > 5 && strcmp(f[5], "-") != 0 ? f[5] : NULL;
+		e.domains = nf > 6 && strcmp(f[6], "-") != 0 ? f[6] : NULL;
+		say(path, sizeof(path), "%s/%s/%s.json", s->dir, f[0], f[1]);
+		rec = load_file(path);
+		rc = cb(&e, rec, arg);
+		json_object_put(rec);
+	}
+	fclose(fp);
 	return rc;
 }

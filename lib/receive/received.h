@@ -118,7 +118,50 @@ int received_foreach(struct received_store *s, int64_t since,
 		     int (*cb)(const char *cls, const char *id, struct json_object *rec, void *arg),
 		     void *arg);
 
-/* The directory of the store. */
+/* The directory of the store (or the name of its backend). */
 const char *received_dir(const struct received_store *s);
+
+/* ---- reading from elsewhere: the fleet database (lib/fleet/received_db.h) ---- */
+
+/*
+ * Another home of the records, read-only: received_load and
+ * received_foreach go to it with their contracts, received_ingest refuses
+ * (reports are stored locally and pushed), received_close closes it.
+ */
+struct received_backend {
+	const char *name;	/* "fleet database", for messages */
+	int (*load)(void *h, const char *id, struct json_object **rec);
+	int (*foreach)(void *h, int64_t since,
+		       int (*cb)(const char *cls, const char *id, struct json_object *rec, void *arg),
+		       void *arg);
+	void (*close)(void *h);
+};
+/* A store over 'be' (handle 'h', closed with the store). 0, or -1 on ENOMEM. */
+int received_open_backend(const struct received_backend *be, void *h, struct received_store **out);
+
+/* ---- pushing a local store (tlsrptctl push --received) ---- */
+
+/* One index line. Strings point into a buffer valid during the callback;
+ * 'next' is the index offset after this line. cls is NULL for a line that
+ * is not a record (skipped). */
+struct received_entry {
+	const char *cls, *id, *submitter, *domains;
+	int64_t start, end, stored;
+	int64_t next;
+};
+
+/* The index file's identity and size (to resume a scan): 0, or -1 when
+ * there is no index yet. */
+int received_index_identity(struct received_store *s, uint64_t *dev, uint64_t *ino, uint64_t *size);
+
+/*
+ * Every complete index line from byte 'offset' on, in order, with its
+ * record (NULL when the record file is gone or unreadable): 'cb' returns
+ * non-zero to stop (that value is returned). A line still being written
+ * (no newline yet) ends the scan. 0, or -1 when the index cannot be read.
+ */
+int received_scan(struct received_store *s, int64_t offset,
+		  int (*cb)(const struct received_entry *e, struct json_object *rec, void *arg),
+		  void *arg);
 
 #endif
