@@ -33,6 +33,9 @@ from fleettest import CLIENT, Host, ctl, dump_fleet, dump_input, workload  # noq
 from test_collector import expected, normalize  # noqa: E402
 
 MKDAY = os.path.join(BUILD, "tests", "mkday")
+# the schema steps lib/fleet/dbschema.c has (a new step must be added here:
+# db migrate from 1 applies every later step, each exactly once)
+LATEST = 3
 
 
 def flatten(reqs):
@@ -76,9 +79,11 @@ def test_concurrent_migrate(pg, tmp):
              for _ in range(3)]
     outs = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
     check_eq([o[2] for o in outs], [0, 0, 0], f"three concurrent migrates succeed ({outs})")
-    check_eq(sum("applied step 2" in o[0] for o in outs), 1, f"step 2 applied once ({outs})")
+    for step in range(2, LATEST + 1):
+        check_eq(sum(f"applied step {step}:" in o[0] for o in outs), 1,
+                 f"step {step} applied once ({outs})")
     check_eq(pg.psql("SELECT version FROM tlsrpt.schema_version ORDER BY 1", db="tlsrpt2"),
-             [["1"], ["2"]], "schema_version rows")
+             [[str(v)] for v in range(1, LATEST + 1)], "schema_version rows")
 
 
 def test_settings(pg, tmp, base):
@@ -139,7 +144,8 @@ def main():
         check(rc == 69 and "run tlsrptctl db migrate" in err,
               f"push against an older schema says to migrate: {rc} {err.strip()!r}")
         rc, out, err = a.ctl("db", "migrate")
-        check(rc == 0 and "applied step 2" in out and "schema version 2 (was 1)" in out,
+        check(rc == 0 and all(f"applied step {v}:" in out for v in range(2, LATEST + 1))
+              and f"schema version {LATEST} (was 1)" in out,
               f"db migrate from 1: {rc} {out!r} {err.strip()!r}")
         rc, out, err = a.ctl("db", "migrate")
         check(rc == 0 and "nothing to do" in out, f"db migrate again: {rc} {out!r}")
