@@ -195,11 +195,19 @@ class PgServer:
 
 
 def require_postgres():
-    """Exit 77 (skip) with the reason when the server binaries are missing."""
-    if pg_bindir() is None:
-        print("SKIP: PostgreSQL server binaries not found: install the Debian package "
-              "postgresql (./run does)")
-        raise SystemExit(77)
+    """Without the server binaries: fail as root or in CI (./run installs
+    the Debian package postgresql as root, so there a missing server is a
+    broken environment that must not pass as a skip); else skip (exit 77)
+    with the reason."""
+    if pg_bindir() is not None:
+        return
+    why = ("PostgreSQL server binaries not found (/usr/lib/postgresql/N/bin): install "
+           "the Debian package postgresql (./run does)")
+    if os.geteuid() == 0 or os.environ.get("CI"):
+        print(f"FAIL: {why}; as root or in CI the fleet tests must run, not be skipped")
+        raise SystemExit(1)
+    print(f"SKIP: {why}")
+    raise SystemExit(77)
 
 
 def terminate_on_sigterm():
