@@ -437,14 +437,24 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * SQL: the holder of report x's lease is gone (its session ended). A session
+ * is its pid and start time. pg_stat_activity shows the pid of every session
+ * but the start time only of sessions of the viewer's own roles: a holder
+ * that connects with another role (one role per node) shows a NULL start
+ * time and is taken for alive (a reused pid is too); its lease then ends
+ * with lease_until, never while it may still deliver.
+ */
+#define LEASE_HOLDER_GONE "NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = x.lease_pid" \
+	" AND (a.backend_start = x.lease_start OR a.backend_start IS NULL))"
+
 static const char *const lease_sql =
 	"UPDATE tlsrpt.reports r SET lease_token = $1, lease_host = $2, lease_pid = pg_backend_pid(),"
 	" lease_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),"
 	" lease_until = now() + make_interval(secs => $3::bigint)"
 	" WHERE r.id IN (SELECT x.id FROM tlsrpt.reports x WHERE NOT x.final"
 	"  AND (x.lease_token IS NULL OR x.lease_token = $1 OR x.lease_until < now()"
-	"   OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
-	"    WHERE a.pid = x.lease_pid AND a.backend_start = x.lease_start))"
+	"   OR " LEASE_HOLDER_GONE ")"
 	"  AND EXISTS (SELECT 1 FROM tlsrpt.report_dests d WHERE d.report = x.id AND (d.rec ? 'in-flight'"
 	"   OR (d.rec->>'state' = 'pending' AND CASE WHEN jsonb_typeof(d.rec->'next-attempt') = 'number'"
 	"    THEN (d.rec->>'next-attempt')::numeric <= $4::numeric ELSE true END)))"
@@ -557,8 +567,7 @@ int spool_db_claim(struct spool_db *s, const char *id)
 		    " lease_pid = pg_backend_pid(), lease_start = (SELECT backend_start FROM pg_stat_activity"
 		    "  WHERE pid = pg_backend_pid()), lease_until = now() + make_interval(secs => $3::bigint)"
 		    " WHERE x.id = $4 AND (x.lease_token IS NULL OR x.lease_token = $1 OR x.lease_until < now()"
-		    "  OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
-		    "   WHERE a.pid = x.lease_pid AND a.backend_start = x.lease_start)) RETURNING 1",
+		    "  OR " LEASE_HOLDER_GONE ") RETURNING 1",
 		    4, p, &r) != DB_OK)
 		return dberr(s, "leasing a report");
 	got = db_res_rows(r) == 1;

@@ -12,7 +12,9 @@
  * report that is not final and has a destination due at 'now' or an
  * attempt in flight, and that no live node holds: a lease whose session is
  * gone (the node crashed, was killed, lost its connection) or whose time ran
- * out is taken over at once. Every write renews the node's leases, so a
+ * out is taken over at once. A holder connected as another database role
+ * shows its pid but not its start time: it counts as alive while a session
+ * with its pid exists, so its lease ends with the session or the time limit. Every write renews the node's leases, so a
  * node that keeps working keeps them; the lease only needs to be longer than
  * the longest single delivery attempt. A destination record is written only
  * while the report's lease is ours (else -1 with errno ESTALE: another node

@@ -13,6 +13,9 @@ Checked:
     not answer) is taken over by the other node's next run at once: the
     attempts it had in flight are made again (the documented at-least-once
     window: those, and only those, may arrive twice), everything else once;
+  * a node connected as a database role of its own (which sees other
+    roles' sessions without their start time) never takes the leases of a
+    node that is delivering: each destination once;
   * a database outage in the middle of a report run: the run stops with
     exit 75 and a clear message; after the restart the next run finishes
     the work; nothing is lost, nothing outside the window arrives twice;
@@ -267,6 +270,55 @@ def test_kill_and_takeover(fl):
     check_window(fl, DAY2, "b", n, flying, "kill and takeover")
 
 
+def test_other_role(fl, tmp):
+    """A node that connects with a database role of its own (granted the
+    tables, not a member of the first node's role) sees the other nodes'
+    sessions without their start time: it must not take their leases for
+    dead while they deliver (it did: each of those reports went out twice)."""
+    day, n = "2025-05-27", 6
+    fl.ep.released.clear()
+    pw = "b" + fl.pg.password
+    fl.pg.psql(f"CREATE ROLE tlsrpt_b LOGIN PASSWORD '{pw}';"
+               " GRANT USAGE ON SCHEMA tlsrpt TO tlsrpt_b;"
+               " GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA tlsrpt TO tlsrpt_b;"
+               " GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA tlsrpt TO tlsrpt_b",
+               user="postgres")
+    pwfile = os.path.join(tmp, "b.pw")
+    with open(pwfile, "w") as fp:
+        fp.write(pw + "\n")
+    os.chmod(pwfile, 0o600)
+    conf_b = os.path.join(tmp, "node-b.conf")
+    fl.write_node(conf_b, "repb", "")
+    text = open(conf_b).read()
+    text = text.replace("user=tlsrpt ", "user=tlsrpt_b ")
+    text = "\n".join(f"fleet_password_file = {pwfile}" if x.startswith("fleet_password_file =") else x
+                     for x in text.splitlines()) + "\n"
+    with open(conf_b, "w") as fp:
+        fp.write(text)
+    for h in range(3):
+        mkday(fl.hosts[h][0], day, domains("e", n, h, fl.ep, kind="hang"))
+        fl.push(h, day)
+    now = after(day, 3 * 3600)
+    a = report_bg(fl.nodes[0], "--now", now)
+    ok = wait_for(lambda: sum(1 for x, _ in fl.ep.posts if x.startswith("/hang/e")) >= 4, 60)
+    check(ok, "node A is delivering")
+    time.sleep(0.5)
+    held = [r[0] for r in fl.pg.psql(f"SELECT id FROM tlsrpt.reports WHERE day = '{day}'"
+                                     " AND lease_host = 'rep0' ORDER BY id")]
+    check(len(held) >= 1, "node A holds leases")
+    if held:
+        rc, out, err = ctl(conf_b, "spool", "retry", held[0])
+        check(rc == 69 and "being delivered by another node" in err,
+              f"node B (its own role) may not lease a report node A delivers: {rc} {out!r} {err!r}")
+    b = report_bg(conf_b, "--now", after(day, 3 * 3600 + 60))
+    time.sleep(3)
+    fl.ep.release()
+    for x, what in ((a, "node A"), (b, "node B (its own role)")):
+        out, err = x.communicate(timeout=180)
+        check_eq(x.returncode, 0, f"{what}: run ({err[-500:]})")
+    check_window(fl, day, "e", n, set(), "a node with its own role")
+
+
 def test_outage(fl):
     """The database goes away while a run waits on its deliveries."""
     n = 8
@@ -404,6 +456,7 @@ def main():
         test_check_conf(fl, tmp)
         test_concurrent_and_identical(fl, tmp)
         test_kill_and_takeover(fl)
+        test_other_role(fl, tmp)
         test_outage(fl)
         test_wait_and_late(fl)
         test_spool_commands(fl)
