@@ -734,12 +734,13 @@ int spool_db_put_dests(struct spool_db *s, const struct spool_fs_ref *refs, size
 	if (own) {
 		int e = errno;
 
-		if (rc == 0 && db_commit(s->db) != DB_OK)
+		if (rc == 0 && db_commit(s->db) != DB_OK) {
 			rc = dberr(s, "committing destination records");
-		else
-			errno = e;
+			e = errno;
+		}
 		if (rc != 0)
 			db_rollback(s->db);
+		errno = e;	/* the rollback's libpq calls change errno */
 	}
 	if (rc == 0)
 		renew(s);

@@ -13,6 +13,8 @@ Checked:
     not answer) is taken over by the other node's next run at once: the
     attempts it had in flight are made again (the documented at-least-once
     window: those, and only those, may arrive twice), everything else once;
+  * a node that hangs (SIGSTOP) keeps its reports for fleet_lease, then
+    another node takes them over; its outcomes after it wakes are refused;
   * a node connected as a database role of its own (which sees other
     roles' sessions without their start time) never takes the leases of a
     node that is delivering: each destination once;
@@ -319,6 +321,59 @@ def test_other_role(fl, tmp):
     check_window(fl, day, "e", n, set(), "a node with its own role")
 
 
+def test_hang_takeover(fl, tmp):
+    """A node that hangs without dying (SIGSTOP) keeps its leases until
+    fleet_lease has passed since its last write; then the next run of
+    another node takes its reports over. When the hung node wakes up, its
+    outcomes are refused (the other node's records stand)."""
+    day, n = "2025-05-28", 4
+    fl.ep.released.clear()
+    conf_a = os.path.join(tmp, "node-hang.conf")
+    fl.write_node(conf_a, "hang-a", "")
+    text = open(conf_a).read()
+    for key, val in (("fleet_lease", "60s"), ("https_timeout", "20s"), ("mail_timeout", "20s")):
+        text = "\n".join(f"{key} = {val}" if x.startswith(key + " =") else x
+                         for x in text.splitlines()) + "\n"
+    with open(conf_a, "w") as fp:
+        fp.write(text)
+    for h in range(3):
+        mkday(fl.hosts[h][0], day, domains("f", n, h, fl.ep, kind="hang"))
+        fl.push(h, day)
+    now = after(day, 3 * 3600)
+    a = report_bg(conf_a, "--now", now)
+    ok = wait_for(lambda: sum(1 for x, _ in fl.ep.posts if x.startswith("/hang/f")) >= n, 60)
+    check(ok, "node A is delivering")
+    time.sleep(0.5)
+    held = fl.pg.psql(f"SELECT count(*) FROM tlsrpt.reports WHERE day = '{day}' AND lease_host = 'hang-a'")
+    check_eq(held, [[str(n)]], "node A holds the day's reports")
+    flying = in_flight(fl.pg, day)
+    os.killpg(a.pid, signal.SIGSTOP)
+    t_stop = time.time()
+    try:
+        posts = len(fl.ep.posts)
+        rc, out, err = report_run(fl.nodes[1], "--now", after(day, 3 * 3600 + 30))
+        check_eq(rc, 0, f"node B while A hangs ({err[-300:]})")
+        check_eq(len(fl.ep.posts), posts, "node B leaves the reports of a hung node alone within fleet_lease")
+        ok = wait_for(lambda: fl.pg.psql(f"SELECT count(*) FROM tlsrpt.reports WHERE day = '{day}'"
+                                         " AND lease_host = 'hang-a' AND lease_until > now()") == [["0"]], 90)
+        check(ok, "node A's leases run out")
+        print(f"node A's leases ran out {time.time() - t_stop:.1f} s after it hung (fleet_lease 60 s)")
+        b = report_bg(fl.nodes[1], "--now", after(day, 3 * 3600 + 120))
+        ok = wait_for(lambda: len(fl.ep.posts) > posts, 60)
+        check(ok, "node B takes the reports over after fleet_lease")
+        fl.ep.release()
+        out, err = b.communicate(timeout=180)
+        check_eq(b.returncode, 0, f"node B's takeover run ({err[-500:]})")
+    finally:
+        os.killpg(a.pid, signal.SIGCONT)
+    fl.ep.release()
+    out, err = a.communicate(timeout=180)
+    print(f"node A after it woke up: exit {a.returncode}")
+    check("leased by another node" in err and "Success" not in err,
+          f"node A's late outcomes are refused, and it says why: {err[-600:]!r}")
+    check_window(fl, day, "f", n, flying, "a hung node taken over")
+
+
 def test_outage(fl):
     """The database goes away while a run waits on its deliveries."""
     n = 8
@@ -457,6 +512,7 @@ def main():
         test_concurrent_and_identical(fl, tmp)
         test_kill_and_takeover(fl)
         test_other_role(fl, tmp)
+        test_hang_takeover(fl, tmp)
         test_outage(fl)
         test_wait_and_late(fl)
         test_spool_commands(fl)
