@@ -139,11 +139,10 @@ static void set_err(struct db *db, const char *prefix, const char *msg, const ch
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
 		len--;
 	log_printable(clean, sizeof(clean), msg ? msg : "", len);
-	snprintf(db->err, sizeof(db->err), "%s%s%s%s%s", prefix ? prefix : "", prefix ? ": " : "",
-		 clean[0] ? clean : "unknown error", sqlstate ? " (SQLSTATE " : "",
-		 sqlstate ? sqlstate : "");
-	if (sqlstate)
-		snprintf(db->err + strlen(db->err), sizeof(db->err) - strlen(db->err), ")");
+	/* bounded parts: 200 + 2 + 799 + 12 + 5 + 1 < sizeof(db->err), never cut */
+	snprintf(db->err, sizeof(db->err), "%.200s%s%s%s%.5s%s", prefix ? prefix : "",
+		 prefix ? ": " : "", clean[0] ? clean : "unknown error",
+		 sqlstate ? " (SQLSTATE " : "", sqlstate ? sqlstate : "", sqlstate ? ")" : "");
 }
 
 /* The one place where PostgreSQL's errors become ours. */
