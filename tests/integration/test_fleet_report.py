@@ -4,8 +4,9 @@ three hosts push their day files, two reporter nodes (tlsrpt-report with
 fleet_database, each its own configuration) report from the database.
 
 Checked:
-  * two reporters at the same moment build every (day, domain, record)
-    report once, and every destination (the SMTP sink, the HTTPS endpoint)
+  * two reporters at the same moment (both holding claims at once: the
+    reports table is locked while they start) build every (day, domain,
+    record) report once, both of them building, and every destination (the SMTP sink, the HTTPS endpoint)
     receives it exactly once;
   * the reports are byte for byte (gzip) the ones a single host builds from
     the same day files with --input, count for count;
@@ -156,22 +157,43 @@ def fs_reports(spool):
     return out
 
 
+def waiting_reporters(pg):
+    rows = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tlsrpt-report'"
+                   " AND wait_event_type = 'Lock'")
+    return int(rows[0][0]) if rows else 0
+
+
 def test_concurrent_and_identical(fl, tmp):
-    """Two reporters at once: each report once, each destination once,
-    byte-identical to --input."""
-    n = 24
+    """Two reporters at once, each building reports at the same moment: each
+    report once, each destination once, byte-identical to --input."""
+    n = 150       # more than two claims of 64
     for h in range(3):
         mkday(fl.hosts[h][0], DAY1, domains("a", n, h, fl.ep))
         fl.push(h, DAY1)
     now = after(DAY1, 3 * 3600)
+    # The reports table is locked while both nodes start: each claims a
+    # batch (the second skips the first one's items), builds it and waits to
+    # insert it; so both hold claims at the same moment, whatever the load.
+    lock = fl.pg.session()
+    lock.stdin.write("BEGIN;\nLOCK TABLE tlsrpt.reports IN SHARE MODE;\nSELECT 'locked';\n")
+    lock.stdin.flush()
+    check_eq(lock.stdout.readline().strip(), "locked", "the reports table locked")
     p = [report_bg(conf, "--now", now) for conf in fl.nodes]
+    both = wait_for(lambda: waiting_reporters(fl.pg) == 2, 60)
+    check(both, "both reporters hold a claim and wait to insert their reports")
+    lock.stdin.write("ROLLBACK;\n")
+    lock.stdin.close()
+    lock.wait(timeout=30)
     outs = [x.communicate(timeout=180) for x in p]
     for i, x in enumerate(p):
         check_eq(x.returncode, 0, f"reporter {i} at the same moment ({outs[i][1][-800:]})")
     rows = fl.pg.psql(f"SELECT count(*), count(DISTINCT (d, pr)) FROM tlsrpt.reports WHERE day = '{DAY1}'")
     check_eq(rows, [[str(n), str(n)]], "one report per (day, domain, record)")
-    builders = fl.pg.psql(f"SELECT DISTINCT done_by FROM tlsrpt.report_items WHERE day = '{DAY1}'")
-    print(f"reports of {DAY1} built by: {sorted(r[0] for r in builders)}")
+    builders = fl.pg.psql(f"SELECT done_by, count(*) FROM tlsrpt.report_items WHERE day = '{DAY1}'"
+                          " GROUP BY 1 ORDER BY 1")
+    print(f"reports of {DAY1} built by: {builders}")
+    check_eq([r[0] for r in builders], ["rep0", "rep1"], "both nodes built reports of the day")
+    check_eq(sum(int(r[1]) for r in builders), n, "every item built once")
     for i in range(n):
         d = f"a{i}.example"
         check_eq(fl.ep.count(f"/ok/a{i}"), 1, f"{d}: HTTPS arrivals")
