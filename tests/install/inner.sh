@@ -12,8 +12,11 @@ LOWER=$1 UPPER=$2 WORK=$3 R=$4 CONSOLE=$5 NAME=$6 DROP=$7
 mount --make-rprivate /
 mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" "$R"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
-# the kernel's tunables are the host's: read-only, as in any container
+# the kernel's tunables are the host's: read-only, as in any container;
+# the network namespace's own (net.*) stay writable, as systemd-nspawn
+# leaves them with a private network: sysctl.d drop-ins for net.* apply
 mount --bind "$R/proc/sys" "$R/proc/sys"
+mount --bind "$R/proc/sys/net" "$R/proc/sys/net"
 mount -o remount,bind,ro,nosuid,nodev,noexec "$R/proc/sys"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
 mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$R/sys/fs/cgroup"
