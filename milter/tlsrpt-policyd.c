@@ -102,6 +102,7 @@
 #include "sts_cache.h"
 #include "sts_fetch.h"
 #include "sts_policy.h"
+#include "usock.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
 #define WORKERS 8		/* parallel discoveries + fetches */
@@ -759,32 +760,23 @@ static void conn_close(struct conn **conns, size_t *n, size_t i)
 
 /* ---- setup ---- */
 
-static int listen_on(const char *spec, bool *is_unix)
+static int listen_on(const char *spec, bool *is_unix, struct usock *us)
 {
 	int fd = -1;
 
 	*is_unix = false;
 	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un sun = { .sun_family = AF_UNIX };
-		const char *path = spec + 5;
+		/* mode 0660: Postfix (group postfix, from the setgid socket
+		 * directory) connects; bound safely as root (lib/core/usock.h) */
+		struct usock_opts o = { .type = SOCK_STREAM, .mode = 0660, .backlog = 128 };
+		char err[512];
 
 		*is_unix = true;
-		if (strlen(path) >= sizeof(sun.sun_path) || path[0] != '/') {
-			log_fatal("policy_socket %s: need an absolute path shorter than %zu",
-				  spec, sizeof(sun.sun_path));
+		if (usock_bind(spec + 5, &o, us, err, sizeof(err)) != 0) {
+			log_fatal("policy_socket: %s", err);
 			return -1;
 		}
-		memcpy(sun.sun_path, path, strlen(path));
-		unlink(path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-		    chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
-			log_fatal("%s: %s", spec, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		return fd;
+		return us->fd;
 	}
 	if (strncmp(spec, "inet:", 5) == 0) {
 		char host[256];
@@ -860,6 +852,7 @@ int main(int argc, char **argv)
 {
 	struct cmdline cl;
 	bool foreground, is_unix;
+	struct usock us = { .fd = -1, .dirfd = -1 };
 	int verbose, rc, sfd, lfd;
 	struct conf *conf = conf_new();
 	static struct service s;
@@ -906,6 +899,23 @@ int main(int argc, char **argv)
 		log_fatal("out of memory");
 		return 70;
 	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);	/* workers inherit the mask */
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	signal(SIGPIPE, SIG_IGN);
+
+	umask(027);
+	lfd = listen_on(conf_str(conf, "policy_socket"), &is_unix, &us);
+	if (lfd < 0 || sfd < 0)
+		return 71;
+	if (privs_drop(conf_str(conf, "user"), NULL, err, sizeof(err)) < 0) {
+		log_fatal("%s", err);
+		return 71;
+	}
+	/* the cache is read and written as the service user only */
 	loaded = sts_cache_load(s.cache, conf_str(conf, "sts_cache_file"),
 				(size_t)conf_int(conf, "sts_max_policy_size"), &skipped, err,
 				sizeof(err));
@@ -915,23 +925,6 @@ int main(int argc, char **argv)
 	}
 	if (skipped)
 		log_warn("policy cache: %zu bad entries skipped", skipped);
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);	/* workers inherit the mask */
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	signal(SIGPIPE, SIG_IGN);
-
-	umask(022);
-	lfd = listen_on(conf_str(conf, "policy_socket"), &is_unix);
-	if (lfd < 0 || sfd < 0)
-		return 71;
-	if (privs_drop(conf_str(conf, "user"), NULL, err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
-		return 71;
-	}
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.cond, NULL);
 	if (pipe2(s.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -1091,8 +1084,9 @@ int main(int argc, char **argv)
 		free(j);
 	}
 	if (is_unix)
-		unlink(conf_str(conf, "policy_socket") + 5);
-	close(lfd);
+		usock_remove(&us);	/* closes lfd */
+	else
+		close(lfd);
 	buf_free(&data);
 	free(conns);
 	free(pfd);

@@ -11,19 +11,20 @@
  * thread msyncs the day file every sync_interval, which bounds what a power
  * loss can take; a SIGKILL takes nothing that was counted.
  *
- * SECURITY: the socket is bound, its owner and mode set, and the state
- * directory prepared as root; then privileges are dropped (groups, gid,
- * uid, no-new-privs) before the first datagram is read. Every datagram is
+ * SECURITY: systemd starts tlsrptd as its own user (tlsrptd.service), with
+ * LimitRTPRIO for the receiving thread's SCHED_RR and no capabilities.
+ * Started as root (user = NAME), it binds the socket only in a directory
+ * no other user can write (lib/core/usock.h), creates the state directory,
+ * and drops privileges (groups, gid, uid, no-new-privs) before it opens a
+ * day file or reads the first datagram. Every datagram is
  * untrusted (lib/collect/dgram.c); a bad one is counted, logged (rate-limited) and
  * dropped, never fatal.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@
 #include "privs.h"
 #include "pflog.h"
 #include "store.h"
+#include "usock.h"
 
 #define BATCH 32			/* datagrams per recvmmsg */
 #define DGRAM_BUF (256 * 1024)		/* > the kernel's default maximum datagram */
@@ -53,6 +55,7 @@
 struct collector {
 	const struct conf *conf;
 	int sock;
+	struct usock us;		/* the socket and its directory */
 	struct store *store;		/* today's day file */
 	pthread_mutex_t store_lock;	/* store pointer vs. the sync thread */
 	struct dgram_parser *parser;
@@ -235,76 +238,30 @@ static void *syncer_main(void *arg)
 	}
 }
 
-/* Resolve a user or group name; -1 (and log) when unknown. */
-static int lookup_ids(const char *user, const char *group, uid_t *uid, gid_t *gid)
-{
-	if (user && *user) {
-		struct passwd *pw = getpwnam(user);
-
-		if (pw == NULL) {
-			log_fatal("unknown user \"%s\"", user);
-			return -1;
-		}
-		*uid = pw->pw_uid;
-		*gid = pw->pw_gid;
-	}
-	if (group && *group) {
-		struct group *gr = getgrnam(group);
-
-		if (gr == NULL) {
-			log_fatal("unknown group \"%s\"", group);
-			return -1;
-		}
-		*gid = gr->gr_gid;
-	}
-	return 0;
-}
-
 /*
- * Bind the datagram socket. It is bound under a temporary name, given its
- * mode and owner, and only then renamed into place, so Postfix never sees a
- * socket with the wrong permissions; a stale socket is replaced by the
- * rename, any other kind of file at the path is refused.
+ * Bind the datagram socket (lib/core/usock.h): relative to its checked
+ * directory, created with socket_mode under a umask (no chmod by name),
+ * its group from a setgid directory or fchownat without following links,
+ * under a temporary name renamed into place, so Postfix never sees a
+ * socket with the wrong permissions. Started as root, a socket directory
+ * another user can write is refused.
  */
 static int bind_socket(struct collector *col)
 {
-	const char *path = conf_str(col->conf, "socket_path");
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char tmp[sizeof(sun.sun_path) + 32];
-	struct stat st;
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	int rcvbuf = (int)conf_int(col->conf, "socket_receive_buffer");
-	int n = snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	struct usock_opts o = {
+		.type = SOCK_DGRAM,
+		.mode = (mode_t)conf_int(col->conf, "socket_mode"),
+		.owner = conf_str(col->conf, "socket_owner"),
+		.group = conf_str(col->conf, "socket_group"),
+		.rcvbuf = (int)conf_int(col->conf, "socket_receive_buffer"),
+	};
+	char err[512];
 
-	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
-		log_fatal("socket_path %s is too long for a unix socket (at most %zu bytes "
-			  "with room for a temporary name)", path, sizeof(sun.sun_path) - 12);
+	if (usock_bind(conf_str(col->conf, "socket_path"), &o, &col->us, err, sizeof(err)) != 0) {
+		log_fatal("%s", err);
 		return -1;
 	}
-	memcpy(sun.sun_path, tmp, (size_t)n + 1);
-	if (lookup_ids(conf_str(col->conf, "socket_owner"), conf_str(col->conf, "socket_group"),
-		       &uid, &gid) < 0)
-		return -1;
-	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		log_fatal("%s exists and is not a socket", path);
-		return -1;
-	}
-	unlink(tmp);
-	col->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (col->sock < 0 || bind(col->sock, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		log_fatal("bind %s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	if (setsockopt(col->sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
-		setsockopt(col->sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	if (chmod(tmp, (mode_t)conf_int(col->conf, "socket_mode")) != 0 ||
-	    ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(tmp, uid, gid) != 0) ||
-	    rename(tmp, path) != 0) {
-		log_fatal("%s: %s", path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
+	col->sock = col->us.fd;
 	return 0;
 }
 
@@ -342,6 +299,7 @@ int main(int argc, char **argv)
 
 	memset(&col, 0, sizeof(col));
 	col.sock = -1;
+	col.us.fd = col.us.dirfd = -1;
 	if (conf == NULL)
 		return 70;
 	rc = cmdline_daemon(argc, argv, "tlsrptd", DEFAULT_CONFIG,
@@ -378,8 +336,9 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
 
-	umask(022);
-	if (mkdir(conf_str(conf, "state_directory"), 0755) != 0 && errno != EEXIST) {
+	/* day files 0640 in 0750 directories: the collector's user and group only */
+	umask(027);
+	if (mkdir(conf_str(conf, "state_directory"), 0750) != 0 && errno != EEXIST) {
 		log_fatal("%s: %s", conf_str(conf, "state_directory"), strerror(errno));
 		rc = 73;
 		goto out;
@@ -480,7 +439,7 @@ int main(int argc, char **argv)
 	}
 	close(col.sync_pipe[1]);
 	pthread_join(col.syncer, NULL);
-	unlink(conf_str(conf, "socket_path"));
+	usock_remove(&col.us);
 	store_close(col.store);
 	log_info("stopped");
 out:
