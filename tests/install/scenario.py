@@ -78,7 +78,7 @@ def unit_active(c, unit):
 
 def check_running(c, when, units=DAEMONS):
     for u in units:
-        if readme.enabled(u):
+        if c.steps.enabled(u):
             st = unit_active(c, u)
             c.check(st == "active", "%s: %s is %s" % (when, u, st))
 
@@ -222,9 +222,14 @@ def processes_of(c, users):
 
 def run(m, world, release, debs, check, fail, timed):
     c = Ctx(m, world, release, check, fail, timed)
-    steps = readme.Steps(release)
+    from test_install import HOSTNAME
+    steps = c.steps = readme.Steps(release, "tlsrpt-noreply@" + HOSTNAME, "Install Test Org")
     t_install = time.monotonic()
-    steps.run(c, "install")
+    try:
+        steps.run_install(c, M.log)
+    finally:
+        left = steps.not_done()
+        check(not left, "README Installing steps the test did not carry out: %r" % left)
     timed("README install steps (apt install .. enable --now)", time.monotonic() - t_install)
     check_running(c, "after enable --now")
     check_failed(c, "after the README's steps")

@@ -277,6 +277,7 @@ def main():
             import scenario
             scenario.run(m, world, args.release, debs, check, fail, timed)
     except (M.MachineError, aptrepo.RepoError, RuntimeError, OSError) as e:
+        # (readme.ReadmeError is a RuntimeError)
         fail("%s: %s" % (type(e).__name__, e))
     finally:
         if m is not None:
