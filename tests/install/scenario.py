@@ -88,6 +88,43 @@ def stats(c):
     return r.stdout + r.stderr
 
 
+def counters(text):
+    out = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) == 2 and f[1].isdigit():
+            out[f[0]] = int(f[1])
+    return out
+
+
+def check_counts(c, rounds, label):
+    """After each round the day's counters say exactly what was sent: per
+    round one session to good.test, two to self.test (one failed), none
+    for norecord.test. (Only while the rounds stay in one UTC day.)"""
+    if len(c.days) > 1:
+        M.log("the rounds crossed midnight UTC: per-day counts not checked")
+        return
+    # the log follower reads asynchronously: give it a moment, then the
+    # counts must be exact (and stay so: a re-read would add to them)
+    want = (3 * rounds, rounds)
+    deadline = time.monotonic() + 15
+    while True:
+        text = stats(c)
+        n = counters(text)
+        got = (n.get("sessions"), n.get("failed_sessions"))
+        if got == want or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    time.sleep(1)
+    text = stats(c)
+    n = counters(text)
+    got = (n.get("sessions"), n.get("failed_sessions"))
+    M.log("tlsrptctl stats after %s:\n%s" % (label, text))
+    c.check(got == (3 * rounds, rounds),
+            "after %s: tlsrptctl stats says sessions=%s failed_sessions=%s, want %d and %d" % (
+                label, got[0], got[1], 3 * rounds, rounds))
+
+
 # ------------------------------------------------------------------ report
 
 def exec_start_argv(c, unit):
@@ -237,14 +274,15 @@ def run(m, world, release, debs, check, fail, timed):
     t = time.monotonic()
     deliver(c, "round 1")
     timed("round 1 (3 messages)", time.monotonic() - t)
-    log_stats = stats(c)
-    M.log("tlsrptctl stats after round 1:\n" + log_stats)
+    check_counts(c, 1, "round 1")
 
     t = time.monotonic()
     m.run(["systemctl", "restart", "tlsrptd.service"])
     check_running(c, "after restarting tlsrptd", ["tlsrptd.service"])
+    check_counts(c, 1, "the restart")
     deliver(c, "round 2")
     timed("restart + round 2", time.monotonic() - t)
+    check_counts(c, 2, "round 2")
 
     if release == "trixie":
         timed("soft-reboot", m.soft_reboot())
@@ -253,10 +291,11 @@ def run(m, world, release, debs, check, fail, timed):
         timed("new boot", m.boot())
     check_running(c, "after the reboot")
     check_failed(c, "after the reboot")
+    check_counts(c, 2, "the reboot")
     t = time.monotonic()
     deliver(c, "round 3")
     timed("round 3", time.monotonic() - t)
-    M.log("tlsrptctl stats after round 3:\n" + stats(c))
+    check_counts(c, 3, "round 3")
 
     # the end of the (last) day: the reporter's clock one day on, past
     # report_delay (at most 1 h by default)
