@@ -39,6 +39,7 @@
 #include "deliver.h"
 #include "dns.h"
 #include "log.h"
+#include "privs.h"
 #include "report.h"
 #include "spool.h"
 #include "store.h"
@@ -498,6 +499,13 @@ static int cmd_run(const struct conf *c, struct opts *o)
 	}
 	spool_policy_from_conf(c, &pol);
 	if (!o->dry_run) {
+		/* run by hand as root: write the spool as its owner, never leave
+		 * root's files where the service writes (README "Privileges") */
+		if (geteuid() == 0 && access(conf_str(c, "spool_directory"), F_OK) == 0 &&
+		    privs_become_owner_of(conf_str(c, "spool_directory"), err, sizeof(err)) != 0) {
+			log_fatal("cannot act as the owner of the spool: %s", err);
+			return EX_IOERR;
+		}
 		sp = spool_open(conf_str(c, "spool_directory"), true, err, sizeof(err));
 		if (sp == NULL) {
 			log_fatal("spool: %s", err);
