@@ -244,8 +244,8 @@ static int open_key_dir(const char *path, const char **name)
 
 		if (mkdir(dir, 0750) == 0)
 			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0 && geteuid() == 0 && gr)
-			(void)fchown(fd, 0, gr->gr_gid);
+		if (fd >= 0 && geteuid() == 0 && gr && fchown(fd, 0, gr->gr_gid) != 0)
+			fprintf(stderr, "tlsrptctl: %s: %s\n", dir, strerror(errno));
 	}
 	if (fd < 0) {
 		fprintf(stderr, "tlsrptctl: %s: %s\n", dir, strerror(errno));
