@@ -24,5 +24,6 @@ int ctl_spool(int argc, char **argv, const struct conf *c);	/* ctl_spool.c */
 int ctl_received(int argc, char **argv, const struct conf *c);	/* ctl_received.c */
 int ctl_record(int argc, char **argv, const struct conf *c);	/* ctl_record.c */
 int ctl_sts(int argc, char **argv, const struct conf *c);	/* ctl_sts.c */
+int ctl_dkim(int argc, char **argv, const struct conf *c);	/* ctl_dkim.c */
 
 #endif

@@ -21,6 +21,7 @@
  *
  * Reads and writes only received_directory (lib/receive/received.h).
  */
+#include <fcntl.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -28,9 +29,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "ctl.h"
+#include "privs.h"
 #include "received.h"
 #include "rptparse.h"
 
@@ -53,15 +56,18 @@ static int open_store(const struct conf *c, struct received_store **s)
 	return CTL_OK;
 }
 
-/* Read at most 'max' bytes of a file; NULL with errno-ish message in err. */
-static unsigned char *read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errsz)
+/* Read at most 'max' bytes of open file 'fd' (closed); NULL with an
+ * errno-ish message in err. */
+static unsigned char *read_bounded(int fd, size_t max, size_t *len, char *err, size_t errsz)
 {
-	FILE *fp = fopen(path, "rb");
+	FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
 	unsigned char *d;
 	size_t n;
 
 	if (fp == NULL) {
 		snprintf(err, errsz, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	d = malloc(max + 1);
@@ -109,7 +115,8 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 {
 	struct received_store *s;
 	bool trusted = false;
-	int rc = CTL_OK, nfiles = 0, i;
+	int rc = CTL_OK, nfiles = 0, i, fd0 = 0;
+	int *fds = NULL;
 	size_t max = (size_t)conf_int(c, "max_message_size");
 
 	if ((size_t)conf_int(c, "max_report_size") > max)
@@ -129,12 +136,51 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 		received_usage();
 		return CTL_USAGE;
 	}
-	if ((rc = open_store(c, &s)) != CTL_OK)
+	/*
+	 * The files are opened as the caller (root can read the operator's
+	 * files); the store is written as its owner: run as root we become
+	 * the owner of received_directory first, so that no file in it is
+	 * root's and the milter can go on writing there.
+	 */
+	{
+		char err[512];
+		int first = i;
+
+		fds = malloc(sizeof(*fds) * (size_t)(argc - first));
+		if (fds == NULL)
+			return CTL_SOFTWARE;
+		for (int j = first; j < argc; j++) {
+			fds[j - first] = open(argv[j], O_RDONLY | O_CLOEXEC);
+			if (fds[j - first] < 0)
+				fds[j - first] = -errno - 1;
+		}
+		if (privs_become_owner_of(conf_str(c, "received_directory"), err, sizeof(err)) != 0) {
+			fprintf(stderr, "tlsrptctl: cannot act as the owner of the received store, "
+				"refusing to write it as root: %s\n", err);
+			for (int j = 0; j < argc - first; j++)
+				if (fds[j] >= 0)
+					close(fds[j]);
+			free(fds);
+			return CTL_IOERR;
+		}
+		fd0 = first;
+	}
+	if ((rc = open_store(c, &s)) != CTL_OK) {
+		for (int j = 0; j < argc - fd0; j++)
+			if (fds[j] >= 0)
+				close(fds[j]);
+		free(fds);
 		return rc;
+	}
 	for (; i < argc; i++) {
 		char err[512], id[RECEIVED_ID_LEN + 2], reason[600];
 		size_t len = 0;
-		unsigned char *d = read_bounded(argv[i], max, &len, err, sizeof(err));
+		int fd = fds[i - fd0];
+		unsigned char *d;
+
+		if (fd < 0)
+			errno = -fd - 1;
+		d = read_bounded(fd, max, &len, err, sizeof(err));
 		struct received_input in = { 0 };
 		const char *base = strrchr(argv[i], '/');
 
@@ -171,6 +217,7 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 		free(d);
 	}
 	received_close(s);
+	free(fds);
 	return rc;
 }
 

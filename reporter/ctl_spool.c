@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "ctl.h"
+#include "privs.h"
 #include "report.h"
 #include "spool.h"
 
@@ -253,6 +254,12 @@ int ctl_spool(int argc, char **argv, const struct conf *c)
 	if ((strcmp(argv[1], "show") == 0 || strcmp(argv[1], "retry") == 0) && argc == 3) {
 		bool retry = argv[1][0] == 'r';
 
+		/* run as root, write the spool as its owner: no root files in it */
+		if (retry && privs_become_owner_of(dir, err, sizeof(err)) != 0) {
+			fprintf(stderr, "tlsrptctl: cannot act as the owner of the spool, "
+				"refusing to write it as root: %s\n", err);
+			return CTL_IOERR;
+		}
 		s = spool_open(dir, retry, err, sizeof(err));
 		if (s == NULL) {
 			fprintf(stderr, "tlsrptctl: spool %s\n", err);

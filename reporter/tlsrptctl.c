@@ -21,6 +21,7 @@ int ctl_spool(int argc, char **argv, const struct conf *c) __attribute__((weak))
 int ctl_received(int argc, char **argv, const struct conf *c) __attribute__((weak));
 int ctl_record(int argc, char **argv, const struct conf *c) __attribute__((weak));
 int ctl_sts(int argc, char **argv, const struct conf *c) __attribute__((weak));
+int ctl_dkim(int argc, char **argv, const struct conf *c) __attribute__((weak));
 
 static const struct {
 	const char *name;
@@ -33,6 +34,7 @@ static const struct {
 	{ "received", ctl_received, "received import FILE... | summary | show ID   reports others sent us" },
 	{ "record", ctl_record, "record generate --rua URI[,URI] | check DOMAIN   _smtp._tls records" },
 	{ "sts", ctl_sts, "sts show DOMAIN | refresh DOMAIN   MTA-STS policy cache" },
+	{ "dkim", ctl_dkim, "dkim generate [--selector S] [--algorithm A] | record   the reports' DKIM key" },
 };
 
 static void usage(void)

@@ -9,6 +9,7 @@
  * number and lifetime.
  */
 #include "pflog.h"
+#include "pfjournal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -625,6 +626,7 @@ struct pflog {
 	size_t linelen;
 	bool cut;
 	bool dirty;		/* lines processed since the last position write */
+	struct pfjournal *journal;	/* log_source = journal[:DIR], or NULL */
 };
 
 static void bump(struct pflog *pf, int64_t now, enum store_counter c, uint64_t n)
@@ -1197,6 +1199,22 @@ void pflog_set_counter(struct pflog *pf, pflog_count_fn count)
 	pf->count = count;
 }
 
+static uint64_t replay_offset(const struct pflog *pf, uint64_t done);
+
+void pflog_feed_at(struct pflog *pf, const char *line, size_t len, int64_t now,
+		   uint64_t off, bool replay)
+{
+	pf->cur_line_off = off;
+	pf->quiet = replay;
+	pflog_feed(pf, line, len, now);
+	pf->quiet = false;
+}
+
+uint64_t pflog_replay_from(const struct pflog *pf, uint64_t done)
+{
+	return replay_offset(pf, done);
+}
+
 void pflog_set_ops(struct pflog *pf, const struct pflookup_ops *ops)
 {
 	pflookup_set_ops(pf->lookup, ops);
@@ -1417,14 +1435,25 @@ struct pflog *pflog_open(const struct conf *c, pflog_sink_fn sink, void *arg,
 		snprintf(err, errsz, "log_source is not set");
 		return NULL;
 	}
-	if (strcmp(src, "-") != 0 && src[0] != '/') {
-		snprintf(err, errsz, "log_source must be an absolute path or \"-\"");
+	if (strcmp(src, "-") != 0 && src[0] != '/' && strcmp(src, "journal") != 0 &&
+	    strncmp(src, "journal:/", 9) != 0) {
+		snprintf(err, errsz, "log_source must be an absolute path, \"-\", \"journal\" or "
+			 "\"journal:DIRECTORY\"");
 		return NULL;
 	}
 	pf = pflog_new(c, sink, arg, err, errsz);
 	if (pf == NULL)
 		return NULL;
 	pf->has_source = true;
+	if (strncmp(src, "journal", 7) == 0) {
+		pf->journal = pfjournal_open(pf, src[7] == ':' ? src + 8 : NULL,
+					     conf_str(c, "log_position_file"), err, errsz);
+		if (pf->journal == NULL) {
+			pflog_close(pf);
+			return NULL;
+		}
+		return pf;
+	}
 	if (strcmp(src, "-") == 0) {
 		int fl = fcntl(0, F_GETFL);
 
@@ -1461,6 +1490,8 @@ void pflog_rewind(struct pflog *pf)
 
 int pflog_fd(const struct pflog *pf)
 {
+	if (pf->journal)
+		return pfjournal_fd(pf->journal);
 	return pf->from_stdin && !pf->eof ? pf->fd : -1;
 }
 
@@ -1543,6 +1574,8 @@ int pflog_poll(struct pflog *pf, int64_t now)
 	expire_states(pf, now);
 	if (!pf->has_source)
 		return 0;
+	if (pf->journal)
+		return pfjournal_poll(pf->journal, now);
 	if (pf->from_stdin)
 		return pf->eof ? 0 : poll_stdin(pf, now);
 	if (pf->fd < 0 && open_at_zero(pf) != 0)
@@ -1582,6 +1615,7 @@ void pflog_close(struct pflog *pf)
 		write_pos(pf);
 		close(pf->fd);
 	}
+	pfjournal_close(pf->journal);	/* writes the journal position */
 	while (pf->head)
 		state_drop(pf, pf->head);
 	pflookup_free(pf->lookup);

@@ -834,7 +834,7 @@ struct store_view *store_view_open(const char *path, char *err, size_t errsz)
 		snprintf(err, errsz, "out of memory");
 		return NULL;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);	/* readers may be root */
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		goto fail;

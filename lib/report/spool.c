@@ -153,7 +153,7 @@ static int write_json(const char *p, struct json_object *o, bool atomic)
 
 static int read_file(const char *p, unsigned char **out, size_t *len)
 {
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);	/* readers may be root */
 	struct stat st;
 	unsigned char *b;
 	size_t got = 0;

@@ -177,6 +177,79 @@ def test_started_as_user(tmp):
                   f"as nobody with user = daemon: started {started}, rc {rc}, log {text!r}")
 
 
+TLSRPT_REPORT = os.path.join(BUILD, "reporter", "tlsrpt-report")
+
+REPORT = """{"organization-name": "Example Reporter", "date-range": {
+ "start-datetime": "2026-11-27T00:00:00Z", "end-datetime": "2026-11-27T23:59:59Z"},
+ "contact-info": "tlsrpt@reporter.example", "report-id": "2026-11-27.priv@reporter.example",
+ "policies": [{"policy": {"policy-type": "no-policy-found", "policy-domain": "example.org"},
+ "summary": {"total-successful-session-count": 3, "total-failure-session-count": 0}}]}
+"""
+
+
+def owners(top):
+    """(path, uid) of every file and directory below 'top' (and top)."""
+    out = [(top, os.lstat(top).st_uid)]
+    for d, dirs, files in os.walk(top):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            out.append((p, os.lstat(p).st_uid))
+    return out
+
+
+def test_ctl_as_owner(tmp):
+    """tlsrptctl (spool retry, received import) and tlsrpt-report run as
+    root on stores that belong to the service user: every file they leave
+    is the user's (before: root's, and the service failed on them)."""
+    spool = os.path.join(tmp, "spool")
+    store = os.path.join(tmp, "received")
+    state = os.path.join(tmp, "cstate")
+    for d in (spool, store, state):
+        os.mkdir(d, 0o750)
+        os.chown(d, NOBODY.pw_uid, NOBODY.pw_gid)
+    conf = os.path.join(tmp, "ctl.conf")
+    with open(conf, "w") as fp:
+        fp.write(f"state_directory = {state}\nspool_directory = {spool}\n"
+                 f"received_directory = {store}\norganization_name = Test\n"
+                 "contact_info = tlsrpt@example.net\ndkim_sign = no\ndelivery_mail = off\n"
+                 "delivery_https = no\n")
+    # the operator's file, readable by root only: opened as the caller
+    private = os.path.join(tmp, "private")
+    os.mkdir(private, 0o700)
+    report = os.path.join(private, "report.json")
+    with open(report, "w") as fp:
+        fp.write(REPORT)
+    r = subprocess.run([TLSRPTCTL, "-c", conf, "received", "import", report],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and "stored" in r.stdout,
+          f"received import as root: rc {r.returncode}, {r.stdout!r} {r.stderr!r}")
+    r = subprocess.run([TLSRPTCTL, "-c", conf, "spool", "retry", "20261127-0000000000000000"],
+                       capture_output=True, text=True)
+    check(r.returncode == 1 and "no report" in r.stderr,
+          f"spool retry of an unknown report: rc {r.returncode}, {r.stderr!r}")
+    r = subprocess.run([TLSRPT_REPORT, "-c", conf, "run"], capture_output=True, text=True)
+    check_eq(r.returncode, 0, f"tlsrpt-report run as root ({r.stderr.strip()!r})")
+    for top in (spool, store):
+        paths = owners(top)
+        check(len(paths) > 2, f"{top}: nothing written ({paths})")
+        root_owned = [p for p, uid in paths if uid != NOBODY.pw_uid]
+        check(not root_owned, f"files left in the service's store not owned by it: {root_owned}")
+    # the service user reads and writes on: a second import as nobody
+    r = subprocess.run([TLSRPTCTL, "-c", conf, "received", "summary", "--json"],
+                       capture_output=True, text=True, preexec_fn=as_nobody)
+    check(r.returncode == 0 and "example.org" in r.stdout,
+          f"the service user reads the store after a root import: rc {r.returncode}, {r.stderr!r}")
+    # a store that is missing: refused with a clear message, nothing made
+    missing = os.path.join(tmp, "nostore")
+    with open(conf.replace("ctl.conf", "ctl-missing.conf"), "w") as fp:
+        fp.write(f"received_directory = {missing}\n")
+    r = subprocess.run([TLSRPTCTL, "-c", conf.replace("ctl.conf", "ctl-missing.conf"),
+                        "received", "import", report], capture_output=True, text=True)
+    check(r.returncode != 0 and "refusing to write it as root" in r.stderr and
+          not os.path.exists(missing),
+          f"import into a missing store as root: rc {r.returncode}, {r.stderr!r}")
+
+
 def main():
     if os.geteuid() != 0:
         print("test_privileges: needs root (plays a service user against root daemons)")
@@ -187,6 +260,7 @@ def main():
         test_socket_link(tmp)
         test_socket_modes(tmp)
         test_started_as_user(tmp)
+        test_ctl_as_owner(tmp)
     finally:
         cleanup(tmp)
     done("test_privileges")
