@@ -35,7 +35,7 @@ def section(text, title, level=2):
     want = "#" * level + " " + title
     out, inside, fence = [], False, False
     for line in text.split("\n"):
-        if line.startswith("```"):
+        if line.lstrip().startswith("```"):
             fence = not fence
         m = None if fence else re.match(r"(#{1,6}) ", line)
         if m and inside and len(m.group(1)) <= level:
@@ -53,7 +53,7 @@ def code_blocks(text):
     """[(the paragraph before the block, [lines of the block])]."""
     blocks, cur, para, last, before = [], None, [], "", ""
     for line in text.split("\n"):
-        if line.startswith("```"):
+        if line.lstrip().startswith("```"):
             if cur is None:
                 cur = []
                 before = "\n".join(para).strip() or last
@@ -73,98 +73,78 @@ def code_blocks(text):
 
 
 def command_lines(lines):
-    """The commands of a code block: no blank lines, no comment lines;
-    a trailing comment after two spaces is kept (it is part of the line)."""
-    return [l.strip() for l in lines if l.strip() and not l.strip().startswith("#")]
-
-
-POSTFIX_SECTION = "Postfix: what to add to an existing Postfix"
-GEN_SECTION = {"3.10": "Postfix 3.10 and later", "3.7": "Postfix 3.7 to 3.9"}
-# the README's placeholder for the report sender, and what it becomes here
-SENDER_PLACEHOLDER = "tlsrpt-noreply@example.com"
-
-
-def block_after(blocks, lead, where):
-    """The first code block whose preceding paragraph starts with lead."""
-    for before, lines in blocks:
-        if before.startswith(lead):
-            return lines
-    raise ReadmeError("README %s: no code block after a paragraph starting %r" % (where, lead))
-
-
-def conf_lines(lines):
-    """key = value lines of a config block (comments dropped)."""
-    out = []
-    for l in command_lines(lines):
-        k, sep, v = l.partition("=")
-        if not sep:
-            raise ReadmeError("not a key = value line: %r" % l)
-        out.append((k.strip(), v.strip()))
+    """The commands of a code block: no blank lines, no comment lines,
+    continuation lines (ending in a backslash) joined as the shell joins
+    them; a trailing comment is kept (it is part of the line)."""
+    out, cur = [], ""
+    for l in lines:
+        t = l.strip()
+        if not cur and (not t or t.startswith("#")):
+            continue
+        if t.endswith("\\"):
+            cur += t[:-1].rstrip() + " "
+            continue
+        out.append(cur + t)
+        cur = ""
+    if cur:
+        out.append(cur.rstrip())
     return out
 
 
-class Postfix:
-    """The README's Postfix lines for one generation: main.cf (applied with
-    postconf -e), the master.cf entry (appended), and the tlsrptd.conf
-    lines that go with them."""
-
-    def __init__(self, text, gen):
-        sec = section(section(text, POSTFIX_SECTION), GEN_SECTION[gen], level=3)
-        where = "section %r" % GEN_SECTION[gen]
-        blocks = code_blocks(sec)
-        self.main_cf = command_lines(block_after(blocks, "`/etc/postfix/main.cf`", where))
-        self.master_cf = [l for l in block_after(blocks, "`/etc/postfix/master.cf`", where)
-                          if l.strip()]
-        self.tlsrptd_conf = conf_lines(block_after(blocks, "tlsrptd side", where))
+def flat(text):
+    """Text with markup quotes and line breaks gone, for finding a command
+    the README gives inline in its prose."""
+    return " ".join(text.replace("`", "").split())
 
 
-def set_conf(text, key, value):
-    """The edit an operator makes: the first line that sets key, or the
-    commented-out sample line for it ('# key = ...'), becomes 'key = value';
-    without either, the line is appended."""
-    lines = text.split("\n")
-    rx = re.compile(r"^\s*(#\s*)?%s\s*=" % re.escape(key))
-    for i, l in enumerate(lines):
-        if rx.match(l) and not l.lstrip().startswith("#"):
-            lines[i] = "%s = %s" % (key, value)
-            return "\n".join(lines)
-    for i, l in enumerate(lines):
-        if rx.match(l):
-            lines[i] = "%s = %s" % (key, value)
-            return "\n".join(lines)
-    return text.rstrip("\n") + "\n%s = %s\n" % (key, value)
+
+# What the test does for each command of the Installing section, in the
+# README's order. Steps are (README text, what the test runs) or, for
+# commands given inline in the prose, prose=True. RELEASE in a README
+# text is the release the test installs: the README gives Debian 13's
+# paths and says "Debian 12: build-deb/bookworm/".
+HOST_BUILD = [          # done on the build host by ./run test, not on the machine
+    "./run deb           # packages for this machine's Debian release",
+    "./run deb trixie    # Debian 13 packages, built in a Debian 13 build chroot",
+    "./run deb bookworm  # Debian 12 packages",
+]
+CLONE = "/root/tlsrptd"       # the machine's copy of build-deb/ ("a clone")
 
 
 class Steps:
-    """The install steps for one release, each quoting the README."""
+    """The install steps of the README for one release, done in the
+    machine word for word."""
 
-    CONF = "/etc/tlsrptd/tlsrptd.conf"
-
-    def __init__(self, release, sender, organization):
+    def __init__(self, release, milter_rua, authserv_id):
         self.release = release
         self.gen = "3.10" if release == "trixie" else "3.7"
         self.text = read_readme()
-        self.postfix = Postfix(self.text, self.gen)
-        self.sender = sender
-        self.organization = organization
-        self.units = []
         self.install = section(self.text, "Installing")
-        self.done = []          # README command lines the test carried out
+        self.milter_rua = milter_rua
+        self.authserv_id = authserv_id
+        self.done = list(HOST_BUILD)
+        self.units = []
 
-    def quote(self, line, log):
-        """A command line of the Installing section that the test carries
-        out now: it must be there, word for word."""
-        if line not in self.install_lines():
-            raise ReadmeError("the test runs %r, which the README's Installing section "
-                              "does not say (its commands: %r)" % (line, self.install_lines()))
-        self.done.append(line)
-        log("README: " + line)
-
+    # -- the README, both ways
     def install_lines(self):
         out = []
         for _, lines in code_blocks(self.install):
             out += command_lines(lines)
         return out
+
+    def quote(self, line, log, prose=False):
+        """A command of the Installing section that the test carries out:
+        it must be there, word for word (a code block line, or inline in
+        the prose)."""
+        if prose:
+            if flat(line) not in flat(self.install):
+                raise ReadmeError("the test runs %r, which the README's Installing "
+                                  "section does not say" % line)
+        elif line not in self.install_lines():
+            raise ReadmeError("the test runs %r, which is not a command line of the "
+                              "README's Installing section: %r" % (line, self.install_lines()))
+        self.done.append(line)
+        log("README: " + line)
 
     def not_done(self):
         """Command lines of the Installing section the test did not do."""
@@ -176,32 +156,75 @@ class Steps:
     def enabled(self, unit):
         return unit in self.units
 
-    def sub(self, line):
-        return line.replace(SENDER_PLACEHOLDER, self.sender)
+    # -- doing it
+    def here(self, line):
+        """The README's Debian 13 paths, for the release being installed."""
+        return line.replace("build-deb/trixie/", "build-deb/%s/" % self.release)
 
-    def run_install(self, c, log):
+    def sh(self, c, line, log, prose=False, release=None, **kw):
+        """Run one README command in the machine's shell, as root, in the
+        directory with build-deb/ (the README's "clone")."""
+        if release and release != self.release:
+            self.done.append(line)          # the other release's variant
+            return None
+        self.quote(line, log, prose)
+        return c.m.sh("cd %s && %s" % (CLONE, self.here(line)), **kw)
+
+    def run_install(self, c, log, debs):
         m = c.m
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        # the operator answers apt's question
-        cmd = "apt install " + " ".join(self.packages())
-        self.quote(cmd, log)
-        m.sh(cmd, input="Y\n", env=env, timeout=600)
-        # the one config file
-        conf = m.read(self.CONF)
-        edits = [("organization_name", self.organization), ("contact_info", self.sender)]
-        edits += [(k, self.sub(v)) for k, v in self.postfix.tlsrptd_conf]
-        for k, v in edits:
-            log("README: %s: %s = %s" % (self.CONF, k, v))
-            conf = set_conf(conf, k, v)
-        m.write(self.CONF, conf)
-        # the Postfix lines
-        for line in self.postfix.main_cf:
-            log("README: postconf -e '%s'" % self.sub(line))
-            m.run(["postconf", "-e", self.sub(line)])
-        entry = "\n".join(self.sub(l) for l in self.postfix.master_cf) + "\n"
-        log("README: append to /etc/postfix/master.cf:\n" + entry)
-        m.sh("cat >> /etc/postfix/master.cf", input=entry)
-        for cmd in ("systemctl enable --now tlsrptd tlsrpt-report.timer", "postfix reload"):
-            self.quote(cmd, log)
-            m.sh(cmd)
-        self.units = ["tlsrptd.service", "tlsrpt-report.timer"]
+        m.run(["mkdir", "-p", "%s/build-deb/%s" % (CLONE, self.release)])
+        for d in debs:
+            with open(d, "rb") as fp:
+                data = fp.read()
+            m.run(["sh", "-c", 'cat > "$1"', "-", "%s/build-deb/%s/%s" % (
+                CLONE, self.release, d.rsplit("/", 1)[1])], input=data.decode("latin-1"))
+        # 1. Install (the operator answers apt's question). The README's
+        # line is tlsrptd alone; "Add ... tlsrpt-milter ... and tlsrpt-policyd
+        # ... to the same line": the test installs all three.
+        base = "apt install ./build-deb/trixie/tlsrptd_*_amd64.deb"
+        self.quote(base, log)
+        for extra in ("./build-deb/trixie/tlsrpt-milter_*_amd64.deb",
+                      "./build-deb/trixie/tlsrpt-policyd_*_amd64.deb"):
+            if flat(extra) not in flat(self.install):
+                raise ReadmeError("the README no longer says to add %s" % extra)
+        line = self.here(base + " ./build-deb/trixie/tlsrpt-milter_*_amd64.deb "
+                         "./build-deb/trixie/tlsrpt-policyd_*_amd64.deb")
+        log("README (one line, three packages): " + line)
+        m.sh("cd %s && %s" % (CLONE, line), input="Y\n",
+             env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=600)
+        # 2. The one file
+        blocks = [command_lines(l) for _, l in code_blocks(self.install)]
+        sed = [b for b in blocks if b and b[0].startswith("sed -i")]
+        if len(sed) != 2:
+            raise ReadmeError("expected two sed blocks in Installing (all, Debian 12): %r" % sed)
+        self.sh(c, sed[0][0], log)
+        for line in sed[1]:
+            self.sh(c, line, log, release="bookworm")
+        # the milter's keys ("uncomment and set milter_rua_addresses (and
+        # milter_authserv_id)"), as the operator edits them
+        for k in ("milter_rua_addresses", "milter_authserv_id"):
+            if k not in self.install:
+                raise ReadmeError("the README no longer names %s" % k)
+        conf = m.read("/etc/tlsrptd/tlsrptd.conf")
+        conf = set_conf(conf, "milter_rua_addresses", self.milter_rua)
+        conf = set_conf(conf, "milter_authserv_id", self.authserv_id)
+        log("README: uncomment and set milter_rua_addresses = %s, milter_authserv_id = %s" % (
+            self.milter_rua, self.authserv_id))
+        m.write("/etc/tlsrptd/tlsrptd.conf", conf)
+        # 3. DKIM key
+        self.sh(c, "tlsrptctl dkim generate", log)
+        # 4. Postfix
+        pc = [b for b in blocks if b and b[0].startswith("postconf -e")]
+        if len(pc) != 2 or len(pc[0]) != 2 or len(pc[1]) != 2:
+            raise ReadmeError("expected two Postfix blocks (postconf, master.cf) in "
+                              "Installing: %r" % pc)
+        for i, rel in enumerate(("trixie", "bookworm")):
+            for line in pc[i]:
+                self.sh(c, line, log, release=rel)
+        self.sh(c, "postconf -e 'smtpd_milters = unix:run/tlsrpt-milter/milter.sock' "
+                "'milter_default_action = accept'", log, prose=True)
+        # 5. Start
+        self.sh(c, "systemctl enable --now tlsrptd tlsrpt-report.timer", log)
+        self.sh(c, "systemctl reload postfix", log)
+        self.sh(c, "systemctl enable --now tlsrpt-milter", log, prose=True)
+        self.units = ["tlsrptd.service", "tlsrpt-report.timer", "tlsrpt-milter.service"]

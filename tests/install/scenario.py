@@ -260,10 +260,10 @@ def processes_of(c, users):
 def run(m, world, release, debs, check, fail, timed):
     c = Ctx(m, world, release, check, fail, timed)
     from test_install import HOSTNAME
-    steps = c.steps = readme.Steps(release, "tlsrpt-noreply@" + HOSTNAME, "Install Test Org")
+    steps = c.steps = readme.Steps(release, "tlsrpt@" + HOSTNAME, HOSTNAME)
     t_install = time.monotonic()
     try:
-        steps.run_install(c, M.log)
+        steps.run_install(c, M.log, debs)
     finally:
         left = steps.not_done()
         check(not left, "README Installing steps the test did not carry out: %r" % left)
