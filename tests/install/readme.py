@@ -170,14 +170,13 @@ class Steps:
         self.quote(line, log, prose)
         return c.m.sh("cd %s && %s" % (CLONE, self.here(line)), **kw)
 
-    def run_install(self, c, log, debs):
+    def run_install(self, c, log, debs, repo):
         m = c.m
-        m.run(["mkdir", "-p", "%s/build-deb/%s" % (CLONE, self.release)])
-        for d in debs:
-            with open(d, "rb") as fp:
-                data = fp.read()
-            m.run(["sh", "-c", 'cat > "$1"', "-", "%s/build-deb/%s/%s" % (
-                CLONE, self.release, d.rsplit("/", 1)[1])], input=data.decode("latin-1"))
+        # the operator's copy of build-deb/RELEASE/ (the .debs are on the
+        # machine's disk already, in the local repository)
+        dest = "%s/build-deb/%s" % (CLONE, self.release)
+        m.run(["mkdir", "-p", dest])
+        m.run(["cp"] + ["%s/%s" % (repo, d.rsplit("/", 1)[1]) for d in debs] + [dest])
         # 1. Install (the operator answers apt's question). The README's
         # line is tlsrptd alone; "Add ... tlsrpt-milter ... and tlsrpt-policyd
         # ... to the same line": the test installs all three.

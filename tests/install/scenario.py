@@ -23,19 +23,17 @@ Phases, each timed:
   purge       apt purge stops everything and removes the packages' units,
               configuration, state and sockets; Postfix keeps running
 """
-import base64
 import calendar
 import email
 import email.policy
 import gzip
-import hashlib
 import json
 import re
 import time
 
 import machine as M
+import mailhost
 import readme
-import world as W
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 RCPTS = ["u1@good.test", "u2@self.test", "u3@norecord.test"]
@@ -62,9 +60,8 @@ def today():
 
 
 def deliver(c, label):
-    from test_install import deliver_round
     c.days.add(today())
-    got = deliver_round(c.m, c.world, RCPTS, label)
+    got = mailhost.deliver_round(c.m, c.world, RCPTS, label)
     c.days.add(today())
     # self.test: the self-signed MX first (verify fails), then the good one
     c.check(len(got) == 3 and all("tls=yes" in g for g in got) and
@@ -170,9 +167,8 @@ def mbox_messages(text):
 
 def reports_in_mailbox(c):
     """The RFC 8460 reports (parsed JSON) in the rua's mailbox."""
-    from test_install import mailbox
     out = []
-    for msg in mbox_messages(mailbox(c.m)):
+    for msg in mbox_messages(mailhost.mailbox(c.m)):
         for part in msg.walk():
             ct = part.get_content_type()
             if ct in ("application/tlsrpt+gzip", "application/tlsrpt+json"):
@@ -238,8 +234,7 @@ def check_logs(c, when):
 
 
 def check_failed(c, when):
-    from test_install import failed_units
-    f = failed_units(c.m)
+    f = mailhost.failed_units(c.m)
     c.check(not f, "%s: systemctl --failed: %s" % (when, f))
 
 
@@ -259,11 +254,10 @@ def processes_of(c, users):
 
 def run(m, world, release, debs, check, fail, timed):
     c = Ctx(m, world, release, check, fail, timed)
-    from test_install import HOSTNAME
-    steps = c.steps = readme.Steps(release, "tlsrpt@" + HOSTNAME, HOSTNAME)
+    steps = c.steps = readme.Steps(release, "tlsrpt@" + mailhost.HOSTNAME, mailhost.HOSTNAME)
     t_install = time.monotonic()
     try:
-        steps.run_install(c, M.log, debs)
+        steps.run_install(c, M.log, debs, mailhost.REPO_IN_MACHINE)
     finally:
         left = steps.not_done()
         check(not left, "README Installing steps the test did not carry out: %r" % left)

@@ -31,15 +31,17 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import aptrepo  # noqa: E402
+import mailhost  # noqa: E402
+from mailhost import deliver_round, failed_units, mailbox, send, wait_queue_empty  # noqa: E402
 import machine as M  # noqa: E402
 import world as W  # noqa: E402
 
 CACHE = os.environ.get("TLSRPT_CACHE", "/var/cache/tlsrptd-tests")
 SOURCE_DIR = W.SOURCE_DIR
-HOSTNAME = "mail.sender.test"
-MAILBOX_USER = "reports"                 # the rua's local mailbox
+HOSTNAME = mailhost.HOSTNAME
+MAILBOX_USER = mailhost.MAILBOX_USER
 RUA = "mailto:%s@%s" % (MAILBOX_USER, HOSTNAME)
-REPO_IN_MACHINE = "/srv/tlsrptd-repo"
+REPO_IN_MACHINE = mailhost.REPO_IN_MACHINE
 
 failures = []
 timings = []
@@ -120,56 +122,6 @@ def copy_repo_into(m, repo):
     layer, written before the first boot): it survives reboots."""
     dest = os.path.join(m.upper, REPO_IN_MACHINE.lstrip("/"))
     shutil.copytree(repo, dest)
-
-
-# ------------------------------------------------------------------ mail
-
-def queue_empty(m):
-    r = m.run(["postqueue", "-p"], check=False)
-    return "Mail queue is empty" in r.stdout
-
-
-def send(m, rcpt, subject):
-    msg = "From: root@%s\nTo: %s\nSubject: %s\n\nInstall test.\n" % (HOSTNAME, rcpt, subject)
-    m.run(["/usr/sbin/sendmail", "-i", "-f", "root@" + HOSTNAME, "--", rcpt], input=msg)
-
-
-def wait_queue_empty(m, timeout=90):
-    deadline = time.monotonic() + timeout
-    while not queue_empty(m):
-        if time.monotonic() > deadline:
-            raise M.MachineError("mail still queued after %d s:\n%s" % (
-                timeout, m.run(["postqueue", "-p"], check=False).stdout))
-        time.sleep(0.3)
-
-
-def deliver_round(m, world, rcpts, label):
-    """Send one message to each rcpt (one at a time: one session each) and
-    wait until the MX servers have them."""
-    before = len(world.delivered())
-    for r in rcpts:
-        n = len(world.delivered())
-        send(m, r, "%s to %s" % (label, r))
-        deadline = time.monotonic() + 60
-        while len(world.delivered()) == n:
-            if time.monotonic() > deadline:
-                raise M.MachineError("%s: no delivery to %s within 60 s; queue:\n%s" % (
-                    label, r, m.run(["postqueue", "-p"], check=False).stdout))
-            time.sleep(0.2)
-    wait_queue_empty(m)
-    return world.delivered()[before:]
-
-
-def mailbox(m, user=MAILBOX_USER):
-    r = m.run(["cat", "/var/mail/" + user], check=False)
-    return r.stdout if r.returncode == 0 else ""
-
-
-# --------------------------------------------------------------- checks
-
-def failed_units(m):
-    r = m.run(["systemctl", "--failed", "--plain", "--no-legend", "--no-pager"], check=False)
-    return [l for l in r.stdout.splitlines() if l.strip()]
 
 
 def check_no_failed_units(m, when):
