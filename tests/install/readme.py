@@ -98,6 +98,20 @@ def flat(text):
 
 
 
+def set_conf(text, key, value):
+    """The edit an operator makes: the line that sets key, or else its
+    commented-out sample line ('# key = ...'), becomes 'key = value';
+    without either, the line is appended."""
+    lines = text.split("\n")
+    rx = re.compile(r"^\s*(#\s*)?%s\s*=" % re.escape(key))
+    for commented in (False, True):
+        for i, l in enumerate(lines):
+            if rx.match(l) and l.lstrip().startswith("#") == commented:
+                lines[i] = "%s = %s" % (key, value)
+                return "\n".join(lines)
+    return text.rstrip("\n") + "\n%s = %s\n" % (key, value)
+
+
 # What the test does for each command of the Installing section, in the
 # README's order. Steps are (README text, what the test runs) or, for
 # commands given inline in the prose, prose=True. RELEASE in a README

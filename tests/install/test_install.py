@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -170,8 +171,8 @@ def run_harness(m, world, release):
 def find_debs(args):
     d = args.debs or os.path.join(os.environ.get("TLSRPT_DEBS") or
                                   os.path.join(SOURCE_DIR, "build-deb"), args.release)
-    debs = sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".deb")) \
-        if os.path.isdir(d) else []
+    debs = sorted(os.path.join(d, f) for f in os.listdir(d)
+                  if f.endswith(".deb") and "-dbgsym_" not in f) if os.path.isdir(d) else []
     if not debs:
         log("*** FAILED: no .deb files in %s: build them with ./run deb %s ***" % (d, args.release))
         sys.exit(1)
@@ -230,6 +231,9 @@ def main():
             scenario.run(m, world, args.release, debs, check, fail, timed)
     except (M.MachineError, aptrepo.RepoError, RuntimeError, OSError) as e:
         # (readme.ReadmeError is a RuntimeError)
+        fail("%s: %s" % (type(e).__name__, e))
+    except Exception as e:          # a bug of the test itself: still tear down
+        traceback.print_exc()
         fail("%s: %s" % (type(e).__name__, e))
     finally:
         if m is not None:

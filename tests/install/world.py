@@ -79,7 +79,7 @@ class World:
         p = self.env.spawn(pre + [os.path.join(E.TOOLS, "testdns.py"), "--addr", DNS_ADDR,
                                   "--port", "53", "--zone", self.zone],
                            stdout=subprocess.PIPE, stderr=errf, universal_newlines=True)
-        E.wait_ready(p, "testdns.py")
+        E.wait_ready(p, "testdns.py", timeout=60)      # a loaded 2-core machine
         cmd = pre + [os.path.join(E.TOOLS, "testmx.py"), "--spool", self.spool]
         for kind, (addr, name) in MX.items():
             crt, key = self.certs[kind]
@@ -87,7 +87,7 @@ class World:
         self.mxlog = os.path.join(self.tmp, "testmx.log")
         errf = open(self.mxlog, "w")
         p = self.env.spawn(cmd, stdout=subprocess.PIPE, stderr=errf, universal_newlines=True)
-        E.wait_ready(p, "testmx.py")
+        E.wait_ready(p, "testmx.py", timeout=60)
 
     def delivered(self):
         """Lines 'delivered NAME tls=... rcpt=...' the MX servers logged."""
