@@ -152,6 +152,55 @@ def run_report(c, now):
         c.m.run(["systemctl", "daemon-reload"])
 
 
+def mbox_raw(text):
+    """The messages of an mbox as they were delivered (the "From " line
+    dropped), LF line endings as local(8) writes them."""
+    msgs, cur = [], []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("From ") and cur:
+            msgs.append("".join(cur))
+            cur = []
+        cur.append(line)
+    if cur:
+        msgs.append("".join(cur))
+    return [m.split("\n", 1)[1] for m in msgs if m.startswith("From ")]
+
+
+def dkim_record(c):
+    """(name, TXT value) of the key `tlsrptctl dkim generate` made, from
+    `tlsrptctl dkim record` ('NAME. IN TXT ( "..." "..." )')."""
+    out = c.m.run(["tlsrptctl", "dkim", "record"]).stdout
+    name = out.split()[0].rstrip(".")
+    return name, "".join(re.findall(r'"([^"]*)"', out))
+
+
+def check_dkim(c, mbox, when):
+    """Each report mail verifies (dkimpy) with the key the README's
+    `tlsrptctl dkim generate` made, as a receiver would with its record, at
+    the time it was signed: the reporter's shifted clock ('when', unix
+    time) put t= in the future of the real one, which dkimpy refuses."""
+    import types
+    import dkim
+    name, txt = dkim_record(c)
+    lookups = []
+
+    def dnsfunc(qname, timeout=5):
+        lookups.append(qname)
+        return txt.encode() if qname.decode().rstrip(".") == name else None
+
+    real = dkim.time
+    dkim.time = types.SimpleNamespace(time=lambda: when + 60)
+    try:
+        oks = [dkim.verify(raw.encode(), dnsfunc=dnsfunc)
+               for raw in mbox_raw(mbox) if "application/tlsrpt" in raw]
+    finally:
+        dkim.time = real
+    c.check(oks, "no report mail to verify")
+    for ok in oks:
+        c.check(ok is True, "report mail does not verify with the key of %s (lookups %r)" % (
+            name, lookups))
+
+
 def mbox_messages(text):
     msgs, cur = [], []
     for line in text.splitlines(keepends=True):
@@ -305,6 +354,7 @@ def run(m, world, release, debs, check, fail, timed):
           journal(c, "tlsrpt-report.service")[-3000:])
     if reports:
         check_reports(c, reports)
+        check_dkim(c, mailhost.mailbox(m), due)
     sp = m.run(["tlsrptctl", "spool", "list"], check=False)
     M.log("tlsrptctl spool list:\n" + sp.stdout + sp.stderr)
     check(sp.returncode == 0 and "delivered" in sp.stdout and

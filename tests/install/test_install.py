@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The install test: the README's "Installing" section done on a fresh
 Debian machine booted with real systemd as PID 1 (issue 9, item 7).
 
@@ -23,6 +23,7 @@ Exit: 0 passed; 1 failed (also when an input is missing: no root tree, no
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,10 @@ def main():
     debs = None if args.harness else find_debs(args)
 
     M.become_subreaper()
+    # meson's timeout sends SIGTERM: tear down as on any failure
+    def on_term(sig, frame):
+        raise M.MachineError("stopped by signal %d" % sig)
+    signal.signal(signal.SIGTERM, on_term)
     tmp = tempfile.mkdtemp(prefix="tlsrptd-install-%s-" % args.release, dir="/var/tmp")
     world = m = None
     try:

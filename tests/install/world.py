@@ -9,8 +9,11 @@ RFC 5737): they exist only in these two namespaces.
     machine 192.0.2.25/24 on eth0, loopback up
 """
 import os
+import signal
 import subprocess
 import sys
+
+import machine as M
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("SOURCE_DIR", os.path.dirname(os.path.dirname(HERE)))
@@ -28,6 +31,11 @@ MX = {
     "wrong": ("192.0.2.14", "mx-wrong.test"),      # test CA, other name
     "plain": ("192.0.2.15", "mx-plain.test"),      # no STARTTLS
 }
+
+
+def _die_with_us():
+    """preexec: the server dies with the test even if the test is killed."""
+    M._libc.prctl(M.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def ip(*args, check=True):
@@ -78,7 +86,8 @@ class World:
         errf = open(os.path.join(self.tmp, "testdns.log"), "w")
         p = self.env.spawn(pre + [os.path.join(E.TOOLS, "testdns.py"), "--addr", DNS_ADDR,
                                   "--port", "53", "--zone", self.zone],
-                           stdout=subprocess.PIPE, stderr=errf, universal_newlines=True)
+                           stdout=subprocess.PIPE, stderr=errf, universal_newlines=True,
+                           preexec_fn=_die_with_us)
         E.wait_ready(p, "testdns.py", timeout=60)      # a loaded 2-core machine
         cmd = pre + [os.path.join(E.TOOLS, "testmx.py"), "--spool", self.spool]
         for kind, (addr, name) in MX.items():
@@ -86,7 +95,8 @@ class World:
             cmd += ["--listen", addr, "25", name, crt, key]
         self.mxlog = os.path.join(self.tmp, "testmx.log")
         errf = open(self.mxlog, "w")
-        p = self.env.spawn(cmd, stdout=subprocess.PIPE, stderr=errf, universal_newlines=True)
+        p = self.env.spawn(cmd, stdout=subprocess.PIPE, stderr=errf, universal_newlines=True,
+                           preexec_fn=_die_with_us)
         E.wait_ready(p, "testmx.py", timeout=60)
 
     def delivered(self):
