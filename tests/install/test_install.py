@@ -22,6 +22,7 @@ Exit: 0 passed; 1 failed (also when an input is missing: no root tree, no
 """
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -169,6 +170,35 @@ def run_harness(m, world, release):
 
 # ----------------------------------------------------------------- main
 
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def remove_stale():
+    """What an earlier run killed with SIGKILL could not remove (its netns
+    name, cgroup and directory carry its PID): gone before this run."""
+    r = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True)
+    for line in r.stdout.splitlines():
+        m = re.match(r"tlsrptd-install-(\d+)\b", line)
+        if m and not pid_alive(int(m.group(1))):
+            subprocess.run(["ip", "netns", "del", m.group(0)])
+    cg = M.cgroup2_root()
+    for d in os.listdir(cg):
+        m = re.match(r"tlsrptd-install-\w+-(\d+)$", d)
+        if m and not pid_alive(int(m.group(1))):
+            M.remove_cgroup(os.path.join(cg, d))
+    for d in os.listdir("/var/tmp"):
+        m = re.match(r"tlsrptd-install-\w+-(\d+)-", d)
+        if m and not pid_alive(int(m.group(1))):
+            shutil.rmtree(os.path.join("/var/tmp", d), ignore_errors=True)
+
+
 def find_debs(args):
     d = args.debs or os.path.join(os.environ.get("TLSRPT_DEBS") or
                                   os.path.join(SOURCE_DIR, "build-deb"), args.release)
@@ -210,7 +240,9 @@ def main():
     def on_term(sig, frame):
         raise M.MachineError("stopped by signal %d" % sig)
     signal.signal(signal.SIGTERM, on_term)
-    tmp = tempfile.mkdtemp(prefix="tlsrptd-install-%s-" % args.release, dir="/var/tmp")
+    remove_stale()
+    tmp = tempfile.mkdtemp(prefix="tlsrptd-install-%s-%d-" % (args.release, os.getpid()),
+                           dir="/var/tmp")
     world = m = None
     try:
         t0 = time.monotonic()
