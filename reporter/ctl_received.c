@@ -42,7 +42,9 @@ static void received_usage(void)
 	fprintf(stderr,
 		"usage: tlsrptctl received import [--trusted] FILE...\n"
 		"       tlsrptctl received summary [--days N] [--domain D] [--json] [--html FILE]\n"
-		"       tlsrptctl received show ID\n");
+		"       tlsrptctl received show ID\n"
+		"       tlsrptctl received check [--now TIME] [--unverified] [--no-state] [--dry-run] "
+		"[--mail ADDRESS] [--json]\n");
 }
 
 static int open_store(const struct conf *c, struct received_store **s)
@@ -737,6 +739,8 @@ int ctl_received(int argc, char **argv, const struct conf *c)
 		return cmd_summary(argc, argv, c);
 	if (strcmp(argv[1], "show") == 0)
 		return cmd_show(argc, argv, c);
+	if (strcmp(argv[1], "check") == 0)	/* ctl_check.c */
+		return ctl_check(argc, argv, c);
 	received_usage();
 	return CTL_USAGE;
 }

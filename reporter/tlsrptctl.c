@@ -22,6 +22,8 @@ int ctl_received(int argc, char **argv, const struct conf *c) __attribute__((wea
 int ctl_record(int argc, char **argv, const struct conf *c) __attribute__((weak));
 int ctl_sts(int argc, char **argv, const struct conf *c) __attribute__((weak));
 int ctl_dkim(int argc, char **argv, const struct conf *c) __attribute__((weak));
+int ctl_dashboard(int argc, char **argv, const struct conf *c) __attribute__((weak));
+int ctl_metrics(int argc, char **argv, const struct conf *c) __attribute__((weak));
 
 static const struct {
 	const char *name;
@@ -35,6 +37,8 @@ static const struct {
 	{ "record", ctl_record, "record generate --rua URI[,URI] | check DOMAIN   _smtp._tls records" },
 	{ "sts", ctl_sts, "sts show DOMAIN | refresh DOMAIN   MTA-STS policy cache" },
 	{ "dkim", ctl_dkim, "dkim generate [--selector S] [--algorithm A] | record   the reports' DKIM key" },
+	{ "dashboard", ctl_dashboard, "dashboard --output DIR [--days N]   web pages of received and sent reports" },
+	{ "metrics", ctl_metrics, "metrics [--output FILE] [--sending] [--receiving]   Prometheus text format" },
 };
 
 static void usage(void)

@@ -1311,3 +1311,32 @@ int spool_report_gz(struct spool *s, const char *id, unsigned char **gz, size_t 
 		return -1;
 	return read_file(p, gz, len);
 }
+
+struct json_object *spool_suppressions(struct spool *s, int64_t now)
+{
+	struct json_object *arr = json_object_new_array();
+	char p[PATHSZ], f[PATHSZ];
+	struct dirent *de;
+	DIR *d;
+
+	if (arr == NULL || path(p, s, "suppressed", NULL, NULL) != 0 || (d = opendir(p)) == NULL)
+		return arr;
+	while ((de = readdir(d)) != NULL) {
+		struct json_object *o, *e;
+		const char *uri;
+
+		if (de->d_name[0] == '.' || path(f, s, "suppressed", de->d_name, NULL) != 0 ||
+		    (o = read_json(f)) == NULL)
+			continue;
+		uri = jstr(o, "uri");
+		if (uri && jint(o, "until", 0) > now && (e = json_object_new_object()) != NULL) {
+			jset_str(e, "uri", uri);
+			jset_int(e, "until", jint(o, "until", 0));
+			jset_str(e, "reason", jstr(o, "reason") ? jstr(o, "reason") : "");
+			json_object_array_add(arr, e);
+		}
+		json_object_put(o);
+	}
+	closedir(d);
+	return arr;
+}

@@ -170,6 +170,11 @@ void spool_ids_free(char **ids, size_t n);
  */
 struct json_object *spool_entry(struct spool *s, const char *id);
 
+/* The suppression list: [{"uri", "until" (Unix seconds), "reason"}] of
+ * the entries still in force at 'now' (json-c, caller puts; empty when
+ * there are none or the list can not be read). */
+struct json_object *spool_suppressions(struct spool *s, int64_t now);
+
 /* The stored gzip bytes; caller frees. -1 if absent. */
 int spool_report_gz(struct spool *s, const char *id, unsigned char **gz, size_t *len);
 

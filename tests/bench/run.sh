@@ -8,4 +8,5 @@ python3 bench_collector.py "$BUILD" "$@"
 for extra in "$BUILD"/tests/bench/bench_report "$BUILD"/tests/bench/bench_https "$BUILD"/tests/bench/bench_policyd; do
   [ -x "$extra" ] && { echo; "$extra"; }
 done
+echo; python3 bench_dashboard.py "$BUILD"
 exit 0

@@ -45,8 +45,16 @@ REPORT_DOMAIN = "self-secure.test"
 
 
 def skip(why):
+    """The environment cannot run this test (no root, no trees): exit 77."""
     sys.stderr.write("\n*** SKIPPED: %s ***\n\n" % why)
     sys.exit(SKIP)
+
+
+def missing_input(why):
+    """An input the test needs (a program of this build, a file of this
+    repository) is missing: a failure, never a skip."""
+    sys.stderr.write("\n*** FAILED: missing input: %s ***\n\n" % why)
+    sys.exit(1)
 
 
 def log(msg):

@@ -8,7 +8,7 @@ mailbox, and the milter stores the reports (issue 5).
 Options: --keep (keep the temporary directory, printed).
 Env: BUILD_DIR (milter/tlsrpt-milter, reporter/tlsrptctl), SOURCE_DIR,
 TLSRPT_CACHE (tree cache), SAMPLES (real reports, default
-/work/shared/samples/real-reports next to the source tree).
+tests/data/real-reports of the source tree).
 
 Postfix runs chrooted in the cached tree inside a private network
 namespace (e2elib), smtpd on 127.0.0.1:25 with the documented settings
@@ -66,7 +66,7 @@ VMAIL_UID = 65534
 VMAIL_BASE = "var/mail/tlsrptd-e2e"          # in the tree
 MILTER_SOCK = "run/tlsrpt/milter.sock"       # relative to the queue directory
 SAMPLES = os.environ.get("SAMPLES") or os.path.join(
-    os.path.dirname(os.path.abspath(E.SOURCE_DIR)), "shared", "samples", "real-reports")
+    os.path.abspath(E.SOURCE_DIR), "tests", "data", "real-reports")
 # what an upstream DKIM verifier (OpenDKIM) in front of this milter adds
 OUR_AR = ("Authentication-Results: %s;\r\n\tdkim=pass (2048-bit key; unprotected)"
           " header.d=google.com header.i=@google.com header.b=m4YV2PRj\r\n" % AUTHSERV_ID)
@@ -430,10 +430,10 @@ class Run:
 
     def run(self):
         if self.missing:
-            E.skip("programs not built: %s (BUILD_DIR=%s)" % (
+            E.missing_input("programs not built: %s (BUILD_DIR=%s)" % (
                 ", ".join(self.missing), os.environ.get("BUILD_DIR", "")))
         if not os.path.isfile(os.path.join(SAMPLES, "google-5.eml")):
-            E.skip("sample reports not found in %s (set SAMPLES)" % SAMPLES)
+            E.missing_input("sample reports not found in %s" % SAMPLES)
         google = Sample("google-5.eml", add_ar=True)
         microsoft = Sample("microsoft-4.eml")
         self.setup()

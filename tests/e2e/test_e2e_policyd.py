@@ -600,7 +600,7 @@ class Run:
     def run(self):
         missing = [k for k, v in self.progs.items() if not os.access(v, os.X_OK)]
         if missing:
-            E.skip("programs not built: %s (BUILD_DIR=%s)" % (", ".join(missing), self.build))
+            E.missing_input("programs not built: %s (BUILD_DIR=%s)" % (", ".join(missing), self.build))
         self.collector = self.policyd = None
         self.setup()
         day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")

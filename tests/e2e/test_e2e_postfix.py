@@ -335,7 +335,7 @@ class Run:
     def run(self):
         args = self.args
         if not args.probe and set(self.missing) & {"tlsrptd", "tlsrptctl"}:
-            E.skip("programs not built: %s (BUILD_DIR=%s)" % (
+            E.missing_input("programs not built: %s (BUILD_DIR=%s)" % (
                 ", ".join(self.missing), os.environ.get("BUILD_DIR", "")))
         self.setup()
         day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
@@ -368,7 +368,7 @@ class Run:
             self.stop_collector()
             if not failures:
                 E.log("collector checks passed (%.1fs)" % self.elapsed())
-                E.skip("report stage not run: %s not built" % self.progs["tlsrpt-report"])
+                E.missing_input("report stage not run: %s not built" % self.progs["tlsrpt-report"])
             return
         self.check_reports(day, 2)
         self.stop_collector()

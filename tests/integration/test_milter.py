@@ -21,7 +21,7 @@ from tlsrpttest import BUILD, TLSRPTCTL, check, check_eq, done  # noqa: E402
 
 MILTER = os.path.join(BUILD, "milter", "tlsrpt-milter")
 SAMPLES = os.environ.get("SAMPLES", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                 "..", "..", "..", "shared", "samples", "real-reports"))
+                                                 "..", "data", "real-reports"))
 MILTERTEST = shutil.which("miltertest") or "/usr/bin/miltertest"
 
 

@@ -13,7 +13,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from tlsrpttest import SOURCE, TLSRPTCTL, check, check_eq, done  # noqa: E402
 
-SAMPLES = os.environ.get("SAMPLES", os.path.join(SOURCE, "..", "shared", "samples", "real-reports"))
+SAMPLES = os.environ.get("SAMPLES", os.path.join(SOURCE, "tests", "data", "real-reports"))
 
 # file -> (status, class) of `received import`; mailru-2.json is the payload
 # of mailru-1.eml, so it is the same report (same submitter, id, domain, range).
