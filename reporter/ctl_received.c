@@ -22,12 +22,15 @@
  * Reads and writes only received_directory (lib/receive/received.h).
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +60,8 @@ static int open_store(const struct conf *c, struct received_store **s)
 	}
 	return CTL_OK;
 }
+
+#define OPEN_LATER INT_MIN	/* cmd_import: the file is opened when its turn comes */
 
 /* Read at most 'max' bytes of open file 'fd' (closed); NULL with an
  * errno-ish message in err. */
@@ -140,26 +145,49 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 	}
 	/*
 	 * The files are opened as the caller (root can read the operator's
-	 * files); the store is written as its owner: run as root we become
-	 * the owner of received_directory first, so that no file in it is
-	 * root's and the milter can go on writing there.
+	 * files); the store is written as its owner: run as root on a store
+	 * that belongs to another user, we open every file first and then
+	 * become the owner of received_directory, so that no file in it is
+	 * root's and the milter can go on writing there. Otherwise each file
+	 * is opened when its turn comes (OPEN_LATER).
 	 */
 	{
 		char err[512];
-		int first = i;
+		int first = i, n = argc - i;
+		struct stat st;
+		bool switching = geteuid() == 0 &&
+			lstat(conf_str(c, "received_directory"), &st) == 0 && st.st_uid != 0;
 
-		fds = malloc(sizeof(*fds) * (size_t)(argc - first));
+		fds = malloc(sizeof(*fds) * (size_t)n);
 		if (fds == NULL)
 			return CTL_SOFTWARE;
-		for (int j = first; j < argc; j++) {
-			fds[j - first] = open(argv[j], O_RDONLY | O_CLOEXEC);
-			if (fds[j - first] < 0)
-				fds[j - first] = -errno - 1;
+		for (int j = 0; j < n; j++)
+			fds[j] = OPEN_LATER;
+		if (switching) {
+			struct rlimit rl;
+
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+				rl.rlim_cur = rl.rlim_max;
+				setrlimit(RLIMIT_NOFILE, &rl);
+			}
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)n + 32 > rl.rlim_cur) {
+				fprintf(stderr, "tlsrptctl: as root, import at most %ld files at a time "
+					"(they are opened before switching to the store's owner), or run "
+					"it as the owner of %s\n", (long)rl.rlim_cur - 32,
+					conf_str(c, "received_directory"));
+				free(fds);
+				return CTL_USAGE;
+			}
+			for (int j = 0; j < n; j++) {
+				fds[j] = open(argv[first + j], O_RDONLY | O_CLOEXEC);
+				if (fds[j] < 0)
+					fds[j] = -errno - 1;
+			}
 		}
 		if (privs_become_owner_of(conf_str(c, "received_directory"), err, sizeof(err)) != 0) {
 			fprintf(stderr, "tlsrptctl: cannot act as the owner of the received store, "
 				"refusing to write it as root: %s\n", err);
-			for (int j = 0; j < argc - first; j++)
+			for (int j = 0; j < n; j++)
 				if (fds[j] >= 0)
 					close(fds[j]);
 			free(fds);
@@ -180,6 +208,8 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 		int fd = fds[i - fd0];
 		unsigned char *d;
 
+		if (fd == OPEN_LATER && (fd = open(argv[i], O_RDONLY | O_CLOEXEC)) < 0)
+			fd = -errno - 1;
 		if (fd < 0)
 			errno = -fd - 1;
 		d = read_bounded(fd, max, &len, err, sizeof(err));
