@@ -35,7 +35,7 @@ static const struct {
 	{ "spool", ctl_spool, "spool list [--json] | show ID | retry ID   reports built and sent" },
 	{ "received", ctl_received, "received import FILE... | summary | show ID   reports others sent us" },
 	{ "record", ctl_record, "record generate --rua URI[,URI] | check DOMAIN   _smtp._tls records" },
-	{ "sts", ctl_sts, "sts show DOMAIN | refresh DOMAIN   MTA-STS policy cache" },
+	{ "sts", ctl_sts, "sts show DOMAIN | refresh DOMAIN | stats   MTA-STS cache, policy service" },
 	{ "dkim", ctl_dkim, "dkim generate [--selector S] [--algorithm A] | record   the reports' DKIM key" },
 	{ "dashboard", ctl_dashboard, "dashboard --output DIR [--days N]   web pages of received and sent reports" },
 	{ "metrics", ctl_metrics, "metrics [--output FILE] [--sending] [--receiving]   Prometheus text format" },

@@ -855,6 +855,7 @@ static void emit(struct pflog *pf, const struct sess *s, const char *rcpt_domain
 	struct result_str d, pr;
 	struct result_policy p;
 	struct result_detail det;
+	bool dane;
 
 	if (pf->quiet)
 		return;
@@ -877,10 +878,12 @@ static void emit(struct pflog *pf, const struct sess *s, const char *rcpt_domain
 		return;
 	}
 	memset(&p, 0, sizeof(p));
-	pflookup_policy(pf->lookup, domain, now, &p);
-	if (s->dane) {
-		/* the failure itself shows a DANE policy; its TLSA records
-		 * are not known here */
+	dane = pflookup_policy(pf->lookup, domain, now, &p);
+	if ((dane || s->dane) && pflookup_tlsa(pf->lookup, s->host, now, &p)) {
+		/* Postfix did DANE: the MX host's TLSA records are the policy */
+	} else if (s->dane) {
+		/* the failure itself shows a DANE policy, but the TLSA records
+		 * are not known (no secure RRset, lookup failed) */
 		p.type = POLICY_TLSA;
 		p.domain.p = s->host[0] ? s->host : domain;
 		p.domain.len = strlen(p.domain.p);

@@ -69,6 +69,8 @@ static const struct conf_key conf_keys[] = {
 	  "comma separated syslog names whose lines are never counted (report transport)" },
 	{ "log_policy_map", T_STR, "", 0, 0,
 	  "Postfix table (type:name) giving the TLS policy per domain, queried with postmap -q" },
+	{ "log_tls_security_level", T_STR, "may", 0, 0,
+	  "your Postfix smtp_tls_security_level; with dane or dane-only, sessions the table has no policy for are reported under their MX host's DNSSEC-validated TLSA records" },
 	{ "dns_cache_size", T_INT, "10000", 16, 10000000, "TLSRPT records cached by the log follower" },
 	{ "dns_cache_ttl", T_DURATION, "1h", 1, 7 * DAY, "how long a looked-up TLSRPT record is kept" },
 	{ "dns_resolver", T_STR, "", 0, 0, "resolver address[:port] for lookups (empty: system)" },
@@ -152,7 +154,7 @@ static const struct conf_key conf_keys[] = {
 	{ "metrics_max_domains", T_INT, "1000", 1, 1000000,
 	  "metrics: per-domain series for at most this many domains (by sessions); the rest are summed as domain=\"_other\"" },
 
-	/* tlsrpt-policyd: MTA-STS for smtp_tls_policy_maps */
+	/* tlsrpt-policyd: DANE and MTA-STS for smtp_tls_policy_maps */
 	{ "policy_socket", T_STR, "unix:/var/spool/postfix/run/tlsrpt-policyd/policy.sock", 0, 0,
 	  "socketmap socket (unix:PATH or inet:HOST:PORT)" },
 	{ "postfix_generation", T_STR, "3.10", 0, 0,
@@ -166,6 +168,11 @@ static const struct conf_key conf_keys[] = {
 	{ "sts_ca_file", T_STR, "", 0, 0, "CA bundle for policy hosts (empty: system store; tests)" },
 	{ "sts_https_port", T_INT, "443", 1, 65535, "policy host port (tests)" },
 	{ "policy_default_level", T_STR, "may", 0, 0, "your smtp_tls_security_level (may, encrypt or dane): level of 3.10 replies for STS testing-mode policies, which must not enforce (dane: NOTFOUND)" },
+	{ "policy_dane", T_BOOL, "yes", 0, 0,
+	  "DANE first: destinations with DNSSEC-validated TLSA records get a dane level, not MTA-STS (dns_resolver must validate DNSSEC and be local)" },
+	{ "policy_dane_level", T_STR, "dane-only", 0, 0,
+	  "level for destinations with usable TLSA records: dane-only (mandatory DANE) or dane" },
+	{ "dane_cache_size", T_INT, "100000", 16, 10000000, "DANE verdicts cached by tlsrpt-policyd (for their DNS TTLs)" },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

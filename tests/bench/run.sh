@@ -9,4 +9,7 @@ for extra in "$BUILD"/tests/bench/bench_report "$BUILD"/tests/bench/bench_https 
   [ -x "$extra" ] && { echo; "$extra"; }
 done
 echo; python3 bench_dashboard.py "$BUILD"
+# tlsrpt-policyd side by side with postfix-mta-sts-resolver (root: namespaces)
+echo
+python3 bench_compare.py "$BUILD"
 exit 0

@@ -336,7 +336,8 @@ def run_310(d, pd):
         (".enforce.test", "NOTFOUND "),
         ("[127.0.0.1]", "NOTFOUND "),
         ("[mx1.enforce.test]:587", "NOTFOUND "),
-        ("enforce.test:25", "NOTFOUND "),
+        # the Policy Domain of a next hop with a port is its domain (RFC 8461 3.4)
+        ("enforce.test:25", want_enforce("enforce.test", ENFORCE, ["mx1.enforce.test", "*.mail.enforce.test"])),
         ("localhost", "NOTFOUND "),
         ("bad_name.test", "NOTFOUND "),
     ]
