@@ -89,6 +89,7 @@
 #include "buf.h"
 #include "cmdline.h"
 #include "conf.h"
+#include "confcheck.h"
 #include "config.h"
 #include "dane.h"
 #include "dns.h"
@@ -606,37 +607,39 @@ static void conn_close(struct conn **conns, size_t *n, size_t i)
 
 static int check_conf(const struct conf *c, struct service *s)
 {
-	const char *gen = conf_str(c, "postfix_generation");
+	/* postfix_generation and policy_default_level are enumerated (conf.c) */
 	const char *lvl = conf_str(c, "policy_default_level");
+	char origin[1200];
 
-	if (strcmp(gen, "3.10") == 0) {
-		s->gen = STS_GEN_310;
-	} else if (strcmp(gen, "3.7") == 0) {
-		s->gen = STS_GEN_37;
-	} else {
-		log_fatal("postfix_generation: want 3.10 or 3.7, not \"%s\"", gen);
-		return -1;
-	}
-	if (strcmp(lvl, "may") == 0 || strcmp(lvl, "encrypt") == 0) {
-		s->level = lvl;
-	} else if (strcmp(lvl, "dane") == 0) {
-		s->level = NULL;	/* never lower a dane default: NOTFOUND */
-	} else {
-		log_fatal("policy_default_level: want may, encrypt or dane, not \"%s\"", lvl);
-		return -1;
-	}
+	s->gen = strcmp(conf_str(c, "postfix_generation"), "3.7") == 0 ? STS_GEN_37 : STS_GEN_310;
+	/* never lower a dane default: NOTFOUND */
+	s->level = strcmp(lvl, "dane") == 0 ? NULL : lvl;
 	s->dane_on = conf_bool(c, "policy_dane");
-	s->dane_level = conf_str(c, "policy_dane_level");
-	if (strcmp(s->dane_level, "dane-only") != 0 && strcmp(s->dane_level, "dane") != 0) {
-		log_fatal("policy_dane_level: want dane-only or dane, not \"%s\"", s->dane_level);
-		return -1;
-	}
+	s->dane_level = conf_str(c, "policy_dane_level");	/* dane-only or dane (conf.c) */
 	if (strncmp(conf_str(c, "policy_socket"), "unix:", 5) != 0 &&
 	    strncmp(conf_str(c, "policy_socket"), "inet:", 5) != 0) {
-		log_fatal("policy_socket: want unix:PATH or inet:HOST:PORT");
+		log_fatal("%s: want unix:PATH or inet:HOST:PORT, not \"%s\"",
+			  conf_origin(c, "policy_socket", origin, sizeof(origin)),
+			  conf_str(c, "policy_socket"));
 		return -1;
 	}
 	return 0;
+}
+
+/* -n beyond syntax: what the service needs, as the user it runs as. */
+static int check_files(const struct conf *c)
+{
+	struct confcheck *cc = confcheck_new(c, "tlsrpt-policyd", "tlsrpt-policyd", true);
+	const char *spec = conf_str(c, "policy_socket");
+
+	if (cc == NULL)
+		return 70;
+	/* the socket is bound before privileges are dropped */
+	if (strncmp(spec, "unix:", 5) == 0)
+		confcheck_parent_dir(cc, "policy_socket", spec + 5, confcheck_starts_as_root(cc));
+	confcheck_parent_dir(cc, "sts_cache_file", conf_str(c, "sts_cache_file"), false);
+	confcheck_readable(cc, "sts_ca_file");
+	return confcheck_finish(cc);
 }
 
 static void save_cache(struct service *s)
@@ -680,9 +683,9 @@ int main(int argc, char **argv)
 	if (check_conf(conf, &s) < 0)
 		return 78;
 	if (cl.check) {
-		printf("tlsrpt-policyd: configuration OK\n");
+		rc = check_files(conf);
 		conf_free(conf);
-		return 0;
+		return rc;
 	}
 	s.budget_ms = conf_int(conf, "sts_reply_budget") * 1000;
 	s.refresh = conf_int(conf, "sts_refresh_interval");
@@ -692,6 +695,8 @@ int main(int argc, char **argv)
 	s.fopts.port = (int)conf_int(conf, "sts_https_port");
 	s.fopts.timeout = (long)conf_int(conf, "sts_fetch_timeout");
 	s.fopts.max_size = (size_t)conf_int(conf, "sts_max_policy_size");
+	s.fopts.allow_private = conf_bool(conf, "sts_allow_private_destinations");
+	s.fopts.allow_loopback = conf_bool(conf, "sts_allow_loopback_destinations");
 	s.cache = sts_cache_new();
 	s.dane = dane_cache_new((size_t)conf_int(conf, "dane_cache_size"));
 	conns = calloc(MAX_CONNS, sizeof(*conns));
@@ -710,13 +715,17 @@ int main(int argc, char **argv)
 
 	umask(027);
 	lfd = socketmap_listen(conf_str(conf, "policy_socket"), &is_unix, &us, err, sizeof(err));
-	if (lfd < 0)
+	if (lfd < 0) {
 		log_fatal("%s", err);
-	if (lfd < 0 || sfd < 0)
+		return cmdline_status_of(err, 71);
+	}
+	if (sfd < 0)
 		return 71;
 	if (privs_drop(conf_str(conf, "user"), NULL, err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
-		return 71;
+		char origin[1200];
+
+		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
+		return strstr(err, "unknown user") ? 78 : cmdline_status_of(err, 71);
 	}
 	/* the cache is read and written as the service user only */
 	loaded = sts_cache_load(s.cache, conf_str(conf, "sts_cache_file"),
@@ -724,7 +733,7 @@ int main(int argc, char **argv)
 				sizeof(err));
 	if (loaded < 0) {
 		log_fatal("%s", err);
-		return 73;
+		return cmdline_status_of(err, 73);
 	}
 	if (skipped)
 		log_warn("policy cache: %zu bad entries skipped", skipped);

@@ -14,7 +14,8 @@
  *
  * Exit: 0 done (refresh: fetched or unchanged), 1 domain not cached or
  * without policy, 64 usage, 69 the service is unreachable or the fetch
- * failed, 74 the cache file is unreadable.
+ * failed, 74 the cache file is unreadable, 77 permission denied (the cache
+ * file, the socket).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -84,7 +85,7 @@ static int sts_show(const struct conf *c, const char *domain)
 			   sizeof(err)) < 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		sts_cache_free(cache);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	found = sts_cache_get(cache, domain, &e);
 	sts_cache_free(cache);
@@ -183,9 +184,11 @@ static int ask_service(const struct conf *c, const char *name, const char *key, 
 	size_t plen = 0, used;
 
 	if (fd < 0) {
+		int e = errno;
+
 		fprintf(stderr, "tlsrptctl: cannot reach tlsrpt-policyd at %s: %s\n", spec,
-			strerror(errno));
-		return CTL_UNAVAILABLE;
+			strerror(e));
+		return ctl_errno_status(e, CTL_UNAVAILABLE);
 	}
 	n = snprintf(req, sizeof(req), "%zu:%s %s,", strlen(name) + 1 + strlen(key), name, key);
 	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n) {
@@ -234,6 +237,14 @@ static int sts_refresh(const struct conf *c, const char *domain)
 	return strncmp(line, "PERM", 4) == 0 ? CTL_USAGE : CTL_UNAVAILABLE;
 }
 
+const char ctl_sts_usage[] =
+	"sts show DOMAIN\n"
+	"    the cached MTA-STS policy of a domain, its expiry and the last error\n"
+	"sts refresh DOMAIN\n"
+	"    ask tlsrpt-policyd to discover and fetch the domain's policy now\n"
+	"sts stats\n"
+	"    the policy service's counters (lookups, replies, fetches, DANE)\n";
+
 /* The service's counters, one "name value" line each. */
 static int sts_stats(const struct conf *c)
 {
@@ -263,10 +274,8 @@ int ctl_sts(int argc, char **argv, const struct conf *c)
 
 	if (argc == 2 && strcmp(argv[1], "stats") == 0)
 		return sts_stats(c);
-	if (argc != 3 || (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "refresh") != 0)) {
-		fprintf(stderr, "usage: tlsrptctl sts show DOMAIN | sts refresh DOMAIN | sts stats\n");
-		return CTL_USAGE;
-	}
+	if (argc != 3 || (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "refresh") != 0))
+		return ctl_usage(ctl_sts_usage);
 	if (lower_domain(argv[2], domain, sizeof(domain)) < 0) {
 		fprintf(stderr, "tlsrptctl: %s: not a domain name\n", argv[2]);
 		return CTL_USAGE;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mail.h"
 
 /* ==== the line parser ==== */
 
@@ -1175,6 +1176,7 @@ struct pflog *pflog_new(const struct conf *c, pflog_sink_fn sink, void *arg,
 			char *err, size_t errsz)
 {
 	struct pflog *pf = calloc(1, sizeof(*pf));
+	char sender[MAIL_ADDR_MAX + 1], why[300];
 
 	if (pf == NULL) {
 		snprintf(err, errsz, "out of memory");
@@ -1188,7 +1190,10 @@ struct pflog *pflog_new(const struct conf *c, pflog_sink_fn sink, void *arg,
 		pflog_close(pf);
 		return NULL;
 	}
-	if ((pf->report_sender = strdup(conf_str(c, "report_sender"))) == NULL ||
+	/* the envelope sender tlsrpt-report sends with (none: nothing skipped) */
+	if (mail_envelope_sender(c, sender, sizeof(sender), why, sizeof(why)) != 0)
+		sender[0] = '\0';
+	if ((pf->report_sender = strdup(sender)) == NULL ||
 	    split_ignore(pf, conf_str(c, "log_ignore_syslog_names")) != 0) {
 		snprintf(err, errsz, "out of memory");
 		pflog_close(pf);

@@ -1,5 +1,5 @@
 /*
- * dns - TXT lookups through the system resolver. See dns.h.
+ * dns - TXT lookups and name existence through the system resolver. See dns.h.
  *
  * SECURITY: answers are untrusted; ns_initparse/ns_parserr check every
  * length against the message, and each TXT character-string is checked
@@ -221,4 +221,45 @@ enum dns_status dns_query(const char *name, int type, const char *resolver,
 	}
 	*anslen = (size_t)n > anssz ? anssz : (size_t)n;
 	return DNS_OK;
+}
+
+enum dns_status dns_name_exists(const char *name, const char *resolver, char *err, size_t errsz)
+{
+	struct __res_state st;
+	unsigned char answer[512];
+	enum dns_status status = DNS_OK;
+
+	memset(&st, 0, sizeof(st));
+	if (strlen(name) > 253 || name[0] == '\0') {
+		snprintf(err, errsz, "bad domain name");
+		return DNS_ERROR;
+	}
+	if (res_ninit(&st) != 0) {
+		snprintf(err, errsz, "resolver initialisation failed");
+		return DNS_TEMPFAIL;
+	}
+	if (resolver && *resolver && set_resolver(&st, resolver, err, errsz) < 0) {
+		res_nclose(&st);
+		return DNS_ERROR;
+	}
+	/* asked after a failure, in a loop others wait on: one short try */
+	st.retrans = 2;
+	st.retry = 1;
+	/* the answer itself does not matter, only whether the name exists */
+	if (res_nquery(&st, name, ns_c_in, ns_t_a, answer, sizeof(answer)) < 0) {
+		switch (st.res_h_errno) {
+		case HOST_NOT_FOUND:
+			snprintf(err, errsz, "%s: no such domain (NXDOMAIN)", name);
+			status = DNS_NOTFOUND;
+			break;
+		case NO_DATA:
+			break;
+		default:
+			snprintf(err, errsz, "%s: lookup failed (server failure or timeout)", name);
+			status = DNS_TEMPFAIL;
+			break;
+		}
+	}
+	res_nclose(&st);
+	return status;
 }

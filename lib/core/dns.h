@@ -1,6 +1,7 @@
 /*
  * dns - TXT lookups for the collector's log follower, the reporter, the
- * record checker and the MTA-STS policy service.
+ * record checker and the MTA-STS policy service; whether a name exists at
+ * all (NXDOMAIN) for the reporter's HTTPS delivery.
  *
  * A thin wrapper over the system resolver (res_nquery, thread safe with one
  * state per call); the answer is parsed with bounds checks (ns_initparse).
@@ -55,5 +56,13 @@ void dns_txt_free(struct dns_txt *t);
 enum dns_status dns_query(const char *name, int type, const char *resolver,
 			  unsigned char *ans, size_t anssz, size_t *anslen,
 			  char *err, size_t errsz);
+
+/*
+ * Does 'name' exist? DNS_OK: it has records (of any type: an A query that
+ * answers or says NODATA), DNS_NOTFOUND: NXDOMAIN, DNS_TEMPFAIL: no answer
+ * to go by (one try of 2 s per server). 'resolver' as above; 'err' gets a
+ * short reason.
+ */
+enum dns_status dns_name_exists(const char *name, const char *resolver, char *err, size_t errsz);
 
 #endif

@@ -41,7 +41,9 @@ struct usock_opts {
  */
 int usock_check_dir(const char *path, char *err, size_t errsz);
 
-/* Bind 'path'. 0 and *u filled, or -1 with a message in 'err'. */
+/* Bind 'path'. 0 and *u filled, or -1 with a message in 'err' and errno:
+ * EINVAL for a configuration error (path, unknown user or group), EPERM for
+ * a directory refused as root, else the failing call's. */
 int usock_bind(const char *path, const struct usock_opts *o, struct usock *u,
 	       char *err, size_t errsz);
 

@@ -205,7 +205,8 @@ def inside(build, n):
                 fp.write("policy_socket = unix:%s\ndns_resolver = 127.0.0.53:53\n"
                          "sts_https_port = 443\nsts_ca_file = %s/ca.pem\n"
                          "sts_cache_file = %s/cache-%s\nsts_reply_budget = 60s\n"
-                         "sts_fetch_timeout = 30s\npolicy_dane = %s\n" % (
+                         "sts_fetch_timeout = 30s\npolicy_dane = %s\n"
+                         "sts_allow_loopback_destinations = yes\n" % (
                              sock, tmp, tmp, dane, dane))
             rows.append(measure(build, "tlsrpt-policyd" + (" (DANE on)" if dane == "yes" else ""),
                                 lambda conf=conf: subprocess.Popen(

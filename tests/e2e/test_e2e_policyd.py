@@ -199,7 +199,7 @@ class Domain:
         else:
             code, reason = DANE_FAIL if self.dane() else E.MUST_MATCH[self.mxkind]
             if gen == "3.10":
-                helo = E.EHLO % (self.mxname, "250-STARTTLS\r\n")
+                helo = self.mxname.lower()     # the greeting name of E.EHLO
                 det = (E.RT[code], E.SMTP_BIND, self.mxname, helo, self.mxaddr, None, reason, 1)
             else:
                 det = (E.RT[code], None, self.mxname, None, self.mxaddr, None, reason, 1)
@@ -457,6 +457,8 @@ class Run:
             "sts_cache_file = " + os.path.join(state, "sts-cache"),
             "sts_https_port = %d" % self.https.server_address[1],
             "sts_ca_file = " + os.path.join(pki, "ca.crt"),
+            # the test's policy host is on loopback (issue 10 item 8)
+            "sts_allow_loopback_destinations = yes",
             "sts_reply_budget = 10s",
             "sts_fetch_timeout = 10s",
         ]
