@@ -208,6 +208,8 @@ int usock_bind(const char *path, const struct usock_opts *o, struct usock *u,
 		unlinkat(u->dirfd, tmp, 0);
 		goto fail;
 	}
+	u->dev = st.st_dev;	/* the inode we bound: usock_remove removes only it */
+	u->ino = st.st_ino;
 	return 0;
 fail:
 	saved = errno;
@@ -229,7 +231,9 @@ void usock_remove(struct usock *u)
 	struct stat st;
 
 	if (u->dirfd >= 0) {
-		if (fstatat(u->dirfd, u->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode))
+		/* another instance may have renamed its own socket into place */
+		if (fstatat(u->dirfd, u->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
+		    st.st_dev == u->dev && st.st_ino == u->ino)
 			unlinkat(u->dirfd, u->name, 0);
 		close(u->dirfd);
 	}
