@@ -44,6 +44,7 @@
 #include "buf.h"
 #include "cmdline.h"
 #include "conf.h"
+#include "confcheck.h"
 #include "config.h"
 #include "log.h"
 #include "privs.h"
@@ -317,11 +318,11 @@ static int parse_rua(const char *list, char *err, size_t errsz)
 
 				memcpy(a, s, n);
 				a[n] = '\0';
-				snprintf(err, errsz, "milter_rua_addresses: \"%s\" is not an address", a);
+				snprintf(err, errsz, "\"%s\" is not an address", a);
 				return -1;
 			}
 			if (g.nrua == MAX_RUA) {
-				snprintf(err, errsz, "milter_rua_addresses: more than %d addresses", MAX_RUA);
+				snprintf(err, errsz, "more than %d addresses", MAX_RUA);
 				return -1;
 			}
 			g.rua[g.nrua] = strndup(s, (size_t)(t - s));
@@ -334,10 +335,37 @@ static int parse_rua(const char *list, char *err, size_t errsz)
 		p = *e ? e + 1 : e;
 	}
 	if (g.nrua == 0) {
-		snprintf(err, errsz, "milter_rua_addresses is empty: nothing to collect");
+		snprintf(err, errsz, "empty: nothing to collect");
 		return -1;
 	}
 	return 0;
+}
+
+/* The socket's path of a unix: or local: milter_socket, else NULL. */
+static const char *socket_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	return NULL;
+}
+
+/* -n beyond syntax: what the milter needs, as the user it runs as. */
+static int check_config(const struct conf *c)
+{
+	struct confcheck *cc = confcheck_new(c, "tlsrpt-milter", "tlsrpt-milter", true);
+	const char *path = socket_path(conf_str(c, "milter_socket"));
+	bool root;
+
+	if (cc == NULL)
+		return 70;
+	root = confcheck_starts_as_root(cc);
+	/* libmilter binds before privileges are dropped */
+	if (path)
+		confcheck_parent_dir(cc, "milter_socket", path, root);
+	confcheck_dir(cc, "received_directory", NULL, root ? CC_DIR_OWNED : CC_DIR_WRITE);
+	return confcheck_finish(cc);
 }
 
 static void cleanup(struct conf *conf)
@@ -355,7 +383,7 @@ int main(int argc, char **argv)
 	const char *action, *sock;
 	struct cmdline cl;
 	struct conf *conf;
-	char err[512];
+	char err[512], origin[1200];
 	int rc = 0;
 
 	conf = conf_new();
@@ -368,28 +396,27 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		goto out;
 	rc = 0;
-	action = conf_str(conf, "milter_action");
-	if (strcmp(action, "accept") != 0 && strcmp(action, "discard") != 0) {
-		log_fatal("milter_action must be accept or discard, not \"%s\"", action);
-		rc = 78;
-		goto out;
-	}
+	action = conf_str(conf, "milter_action");	/* accept or discard (conf.c) */
 	if (parse_rua(conf_str(conf, "milter_rua_addresses"), err, sizeof(err)) != 0) {
-		log_fatal("%s", err);
+		log_fatal("%s: %s", conf_origin(conf, "milter_rua_addresses", origin, sizeof(origin)),
+			  err);
 		rc = 78;
 		goto out;
 	}
 	sock = conf_str(conf, "milter_socket");
-	if (strncmp(sock, "unix:", 5) != 0 && strncmp(sock, "local:", 6) != 0 &&
-	    strncmp(sock, "inet:", 5) != 0 && strncmp(sock, "inet6:", 6) != 0) {
-		log_fatal("milter_socket must be unix:PATH or inet:PORT@HOST, not \"%s\"", sock);
+	if (socket_path(sock) == NULL && strncmp(sock, "inet:", 5) != 0 &&
+	    strncmp(sock, "inet6:", 6) != 0) {
+		log_fatal("%s: want unix:PATH or inet:PORT@HOST, not \"%s\"",
+			  conf_origin(conf, "milter_socket", origin, sizeof(origin)), sock);
 		rc = 78;
 		goto out;
 	}
 	if (*conf_str(conf, "milter_authserv_id") == '\0')
 		log_warn("milter_authserv_id is empty: every report will be stored as unverified");
-	if (cl.check)
+	if (cl.check) {
+		rc = check_config(conf);
 		goto out;
+	}
 	g.discard = strcmp(action, "discard") == 0;
 	g.authserv_id = conf_str(conf, "milter_authserv_id");
 	g.max_message = (size_t)conf_int(conf, "max_message_size");
@@ -408,7 +435,7 @@ int main(int argc, char **argv)
 	if ((strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0) &&
 	    usock_check_dir(strchr(sock, ':') + 1, err, sizeof(err)) != 0) {
 		log_fatal("milter_socket: %s", err);
-		rc = 71;
+		rc = cmdline_status_of(err, 71);
 		goto out;
 	}
 	umask(0117);
@@ -422,19 +449,21 @@ int main(int argc, char **argv)
 	 * such as /var/lib) and given to the user, who alone writes in it */
 	if (geteuid() == 0 && *conf_str(conf, "user") &&
 	    mkdir(conf_str(conf, "received_directory"), 0750) != 0 && errno != EEXIST) {
-		log_fatal("%s: %s", conf_str(conf, "received_directory"), strerror(errno));
-		rc = 73;
+		int e = errno;
+
+		log_fatal("%s: %s", conf_str(conf, "received_directory"), strerror(e));
+		rc = e == EACCES || e == EPERM ? 77 : 73;
 		goto out;
 	}
 	if (privs_drop(conf_str(conf, "user"), *conf_str(conf, "user") && geteuid() == 0 ?
 		       conf_str(conf, "received_directory") : NULL, err, sizeof(err)) != 0) {
-		log_fatal("%s", err);
-		rc = 77;
+		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
+		rc = strstr(err, "unknown user") ? 78 : 77;
 		goto out;
 	}
 	if (received_open(conf_str(conf, "received_directory"), &g.store, err, sizeof(err)) != 0) {
 		log_fatal("%s", err);
-		rc = 73;
+		rc = cmdline_status_of(err, 73);
 		goto out;
 	}
 	if (!cl.foreground && daemon(0, 0) != 0) {

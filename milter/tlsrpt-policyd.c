@@ -1,72 +1,69 @@
 /*
- * tlsrpt-policyd - MTA-STS (RFC 8461) for Postfix's smtp_tls_policy_maps,
- * over the socketmap protocol (lib/sts/socketmap.h), with the TLSRPT attributes
- * of Postfix 3.10 so that reports name the policy that was applied.
+ * tlsrpt-policyd - DANE first (RFC 7672), then MTA-STS (RFC 8461), for
+ * Postfix's smtp_tls_policy_maps, over the socketmap protocol
+ * (lib/sts/socketmap.h), with the TLSRPT attributes of Postfix 3.10 so that
+ * reports name the policy that was applied.
  *
  * A separate program from the collector because it needs the network
- * (HTTPS fetches of policies) and the collector does not.
+ * (DNS, HTTPS fetches of policies) and the collector does not.
  *
  * Design: one thread runs a poll loop over the listening socket and every
- * Postfix connection and answers from the cache (lib/sts/sts_cache.h) at once.
- * A lookup with nothing usable cached queues a discovery + fetch job for a
- * bounded pool of worker threads (WORKERS threads, QUEUE_MAX jobs, one job
- * per domain at a time) and waits for it at most sts_reply_budget; then it
- * answers with the fallback for an unknown domain, NOTFOUND, so that
- * Postfix uses its default level (never TEMP, which would defer all mail to
- * the domain) while the fetch completes in the background. Workers signal
- * the loop through a pipe. Cached policies are refreshed in the background:
+ * Postfix connection and answers from the caches at once: DANE verdicts
+ * (lib/dane/dane.h, kept for the DNS TTLs) and MTA-STS policies
+ * (lib/sts/sts_cache.h). A lookup with nothing usable cached queues a job
+ * (DANE lookups, then MTA-STS discovery + fetch when DANE does not apply)
+ * for a bounded pool of worker threads (WORKERS threads, QUEUE_MAX jobs,
+ * one job per key at a time) and waits for it at most sts_reply_budget;
+ * then it answers from what is known (an expired DANE verdict, else the
+ * fallback for an unknown domain, NOTFOUND, so that Postfix uses its
+ * default level; never TEMP, which would defer all mail to the domain)
+ * while the job completes in the background. Workers signal the loop
+ * through a pipe. Cached policies are refreshed in the background:
  * discovery again when a domain is used and STS_CHECK_INTERVAL has passed
  * (a new TXT id fetches the new policy), and a sweep fetches policies older
  * than sts_refresh_interval or close to expiry.
  *
- * Replies (postfix_generation = 3.10):
- *   enforce:  OK secure match=P1:P2 servername=hostname policy_type=sts
- *             policy_domain=D mx_host_pattern=P... { policy_string = L }...
- *             ("*.example.net" is written ".example.net" in match=; 3.10.5+
- *             applies the exact RFC rule from mx_host_pattern).
- *   testing:  OK LEVEL policy_type=sts policy_domain=D mx_host_pattern=P...
- *             { policy_string = L }...
- *             LEVEL is policy_default_level (may or encrypt): never more
- *             than the sender's own default, so delivery is not enforced
- *             (RFC 8461 5). Seen with Debian 13's Postfix 3.10.13: at may
- *             and encrypt, mail goes to any MX (mx_host_pattern is not
- *             enforced at these levels), and each session is reported under
- *             the sts policy with its strings and patterns; an untrusted,
- *             expired or wrong-name certificate is still reported as
- *             success, because Postfix checks certificates only at levels
- *             that require a match (a Postfix limitation, not curable from
- *             a policy map without enforcing).
- *   mode none, no valid policy, dane as default level: NOTFOUND (Postfix's
- *             own default level applies).
- * A failed fetch is never answered with policy_failure=: Postfix 3.10.13
- * ignores it at may (the session is reported as an sts *success* without
- * policy strings, which is false), and at levels that match certificates it
- * forces the match to fail and defers the mail, while RFC 8461 3.3 says to
- * deliver as if there were no policy (no cache) or to apply the cached
- * policy (valid cache). Instead, with either generation, every failed fetch
- * (at most one per STS_RETRY_DELAY and policy id) is reported to the
- * collector as one libtlsrpt datagram (no dpv, one sts policy with f=1, one
- * failure detail with only c, the cached policy's strings when there is
- * one) for the domain's TLSRPT record, when it has exactly one; not when
- * the cached policy's mode is none (RFC 8461 6). The report then shows the
- * failure once per failed fetch, next to the sessions Postfix reported.
- * With 3.7 the TLSRPT attributes are rejected by Postfix, so: enforce gives
- * "OK secure match=... servername=hostname", everything else NOTFOUND.
- * The request name "tlsrpt" is always answered as for 3.10, whatever the
- * generation: it is for tlsrptd's log follower (log_policy_map =
- * socketmap:unix:PATH:tlsrpt, queried with postmap -q), so that on 3.7 the
- * sessions are reported under the sts policy Postfix applied (the log has
- * no policy data). Postfix 3.7 itself must use another name ("postfix").
+ * DANE (policy_dane = yes; lib/dane/dane.h has the verdict rules): with
+ * DNSSEC-validated (AD bit) usable TLSA records for the destination's MX
+ * hosts the reply is "OK dane-only" (policy_dane_level; or "dane"), with
+ * only unusable ones or a failed TLSA lookup under a secure MX "OK dane":
+ * Postfix then does DANE itself (its own TLSA lookups, its own tlsa
+ * reports on 3.10), and MTA-STS never overrides it (RFC 8461 2). No TLSRPT
+ * attributes go with a dane reply (Postfix allows them only for sts).
+ * Otherwise the MTA-STS reply (lib/sts/sts_reply.h); a dane
+ * policy_default_level still gives NOTFOUND for testing-mode policies.
  *
- * Keys: the next-hop domain. NOTFOUND for ".parent" forms, "[ip]",
- * "host:port" and anything that is not a host name with a dot. The request
- * name "tlsrptctl-refresh" (tlsrptctl sts refresh) forces a fetch and
- * answers with a one-line status once it is done.
+ * A failed fetch is never answered with policy_failure=: Postfix 3.10.13
+ * ignores it at may and defers mail at levels that match certificates,
+ * while RFC 8461 3.3 says to deliver as if there were no policy, or with
+ * the cached one. Instead every failed fetch (at most one per
+ * STS_RETRY_DELAY and policy id) is sent to the collector as a datagram
+ * (lib/sts/sts_report.h). max_age 0: the policy fetched applies to the
+ * lookups waiting for that fetch and is not cached; the next lookup
+ * fetches again.
+ *
+ * Keys (lib/dane/dane.h dane_dest_parse): "domain", "domain:port",
+ * "[domain]", "[domain]:port" (relayhost and transport next hops); the
+ * Policy Domain is the domain (RFC 8461 3.4), DANE looks at its MX hosts
+ * (not for "[domain]", which is the host itself) on that port. NOTFOUND
+ * for ".parent" forms, address literals and anything that is not a host
+ * name with a dot.
+ *
+ * Request names: any name gets replies for postfix_generation; "tlsrpt"
+ * always 3.10-style replies (tlsrptd's log_policy_map on Postfix 3.7, so
+ * that its log follower knows the sts policy, or the dane level after
+ * which it looks up the TLSA records of the MX it saw); Postfix 3.7 itself
+ * must use another name ("postfix"). "tlsrptctl-refresh" forces a lookup
+ * and answers with a one-line status once it is done; "tlsrptctl-stats"
+ * answers with the counters (replies by kind, policy lines Postfix's
+ * syntax cannot carry).
  *
  * SECURITY: requests come from any process that can reach the socket: they
  * are bounded netstrings, keys are validated host names. The unix socket
  * is made before privileges are dropped (user, no-new-privs); the HTTPS
- * side is lib/sts/sts_fetch.h.
+ * side is lib/sts/sts_fetch.h, DNS replies are parsed by bounded parsers.
+ * DANE trusts the AD bit of dns_resolver: it must be a validating resolver
+ * on this host (or reached over a trusted path).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +71,6 @@
 #include <grp.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -93,7 +89,9 @@
 #include "buf.h"
 #include "cmdline.h"
 #include "conf.h"
+#include "confcheck.h"
 #include "config.h"
+#include "dane.h"
 #include "dns.h"
 #include "log.h"
 #include "privs.h"
@@ -103,43 +101,47 @@
 #include "sts_fetch.h"
 #include "sts_policy.h"
 #include "usock.h"
+#include "sts_reply.h"
+#include "sts_report.h"
+#include "workq.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
-#define WORKERS 8		/* parallel discoveries + fetches */
+#define WORKERS 8		/* parallel lookups + fetches */
 #define QUEUE_MAX 1024		/* jobs waiting for a worker */
 #define MAX_CONNS 1000		/* Postfix connections at a time */
 #define IDLE_TIMEOUT 300	/* s before an idle connection is closed */
 #define SWEEP_INTERVAL 30	/* s between refresh sweeps */
 #define REFRESH_NAME "tlsrptctl-refresh"
+#define STATS_NAME "tlsrptctl-stats"
 #define REPORT_NAME "tlsrpt"	/* 3.10 replies for tlsrptd's log_policy_map */
-#define DGRAM_MAX (200 * 1024)
 
-enum generation { GEN_37, GEN_310 };
+/* job flags (lib/core/workq.h): WORKQ_FORCE for tlsrptctl-refresh (DANE and
+ * MTA-STS looked up again); JOB_DANE: the DANE lookups (unless fresh);
+ * JOB_STS: MTA-STS discovery and fetch when due, unless DANE applies. A
+ * max_age 0 policy fetched by a job is its result. */
+#define JOB_DANE 2u
+#define JOB_STS 4u
+#define JOB_ALL (JOB_DANE | JOB_STS)
 
-struct job {
-	struct job *next;
-	char domain[STS_DOMAIN_MAX + 1];
-	bool force;
+struct counters {
+	uint64_t lookups, dane_only, dane, sts, notfound, waited, budget_spent;
+	uint64_t lines_unsendable;	/* policy lines with { or }, per policy fetched */
+	uint64_t once;			/* max_age 0 policies applied */
 };
 
 struct service {
 	const struct conf *conf;
-	enum generation gen;
+	enum sts_reply_gen gen;
 	const char *level;		/* policy_default_level, or NULL for NOTFOUND */
+	bool dane_on;
+	const char *dane_level;		/* policy_dane_level */
 	int64_t budget_ms, refresh;
 	struct sts_fetch_opts fopts;
 	const char *resolver;
 	struct sts_cache *cache;
-
-	pthread_mutex_t lock;		/* the queue, busy list and done list */
-	pthread_cond_t cond;
-	struct job *qhead, *qtail;
-	size_t queued;
-	char busy[WORKERS][STS_DOMAIN_MAX + 1];	/* domain each worker works on */
-	struct job *done;		/* finished jobs for the loop */
-	bool stop;
-	int wake[2];			/* workers -> loop */
-	pthread_t workers[WORKERS];
+	struct dane_cache *dane;
+	struct counters n;		/* loop thread only, but lines_unsendable (atomic) */
+	struct workq *q;		/* lookups and fetches off the loop */
 };
 
 struct conn {
@@ -148,13 +150,14 @@ struct conn {
 	size_t inlen;
 	struct buf out;
 	size_t outoff;
-	bool waiting;			/* for a job on wait_domain */
+	bool waiting;			/* for a job on wait.key */
 	bool wait_refresh;		/* ... started by tlsrptctl-refresh */
 	bool wait_attrs;		/* ... for REPORT_NAME: reply as for 3.10 */
-	char wait_domain[STS_DOMAIN_MAX + 1];
+	struct dane_dest wait;
 	int64_t deadline;		/* ms, monotonic */
 	int64_t started;		/* unix time the wait began */
 	int64_t active;			/* s, monotonic */
+	char req[160];			/* "NAME KEY" of the request answered next (printable) */
 };
 
 static int64_t mono_ms(void)
@@ -165,302 +168,125 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- validation of keys ---- */
-
-/* A lower-case host name with at least one dot, or -1. */
-static int normalise_domain(const char *key, size_t klen, char *out, size_t outsz)
-{
-	size_t label = 0, dots = 0;
-
-	if (klen > 0 && key[klen - 1] == '.')
-		klen--;
-	if (klen == 0 || klen > STS_DOMAIN_MAX || klen >= outsz)
-		return -1;
-	for (size_t i = 0; i < klen; i++) {
-		char c = key[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		if (c == '.') {
-			if (label == 0 || out[i - 1] == '-')
-				return -1;
-			label = 0;
-			dots++;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			   (c == '-' && label > 0)) {
-			if (++label > 63)
-				return -1;
-		} else {
-			return -1;
-		}
-		out[i] = c;
-	}
-	out[klen] = '\0';
-	if (label == 0 || out[klen - 1] == '-' || dots == 0)
-		return -1;
-	return 0;
-}
-
 /* ---- replies ---- */
 
-/* Postfix's match= syntax: "*.example.net" -> ".example.net". */
-static void add_match(struct buf *b, const struct sts_policy *p)
+/* The DANE level for a verdict, or NULL when MTA-STS decides. */
+static const char *dane_reply_level(const struct service *s, enum dane_verdict v)
 {
-	buf_adds(b, "secure match=");
-	for (size_t i = 0; i < p->nmx; i++) {
-		const char *m = p->mx[i];
-
-		if (i)
-			buf_addc(b, ':');
-		buf_adds(b, m[0] == '*' ? m + 1 : m);
-	}
-	buf_adds(b, " servername=hostname");
-}
-
-static void add_tlsrpt(struct buf *b, const char *domain, const struct sts_policy *p,
-		       bool patterns)
-{
-	buf_printf(b, " policy_type=sts policy_domain=%s", domain);
-	if (patterns)
-		for (size_t i = 0; i < p->nmx; i++)
-			buf_printf(b, " mx_host_pattern=%s", p->mx[i]);
-	for (size_t i = 0; i < p->nlines; i++) {
-		const char *l = p->lines[i];
-
-		/* braces would end Postfix's { name = value } early: leave out */
-		if (strpbrk(l, "{}"))
-			continue;
-		buf_printf(b, " { policy_string = %s }", l);
+	switch (v) {
+	case DANE_USABLE:
+		return s->dane_level;
+	case DANE_UNUSABLE:	/* TLS required, not authenticated; Postfix reports tlsa-invalid */
+	case DANE_FAILED:	/* Postfix looks up again and defers if it fails too */
+		return "dane";
+	default:
+		return NULL;
 	}
 }
 
 /*
- * The reply for 'e' at 'now' for Postfix generation 'gen': status (static)
- * and data in 'data'.
+ * The reply for destination 'd' at 'now' for generation 'gen': status
+ * (static) and data in 'data'. 'once' is a max_age 0 policy body fetched
+ * for this lookup (or NULL).
  */
-static const char *build_reply(const struct service *s, enum generation gen,
-			       const struct sts_entry *e, int64_t now, struct buf *data)
+static const char *build_reply(struct service *s, enum sts_reply_gen gen,
+			       const struct dane_dest *d, int64_t now, const char *once,
+			       size_t once_len, struct buf *data)
 {
-	struct sts_policy p;
-	char err[200];
+	const char *status = "NOTFOUND";
 
 	buf_reset(data);
-	if (sts_entry_valid(e, now)) {
-		if (sts_policy_parse(e->text, e->len, SIZE_MAX, &p, err, sizeof(err)) !=
-		    STS_POLICY_OK)
-			return "NOTFOUND";
-		if (p.mode == STS_MODE_ENFORCE) {
-			add_match(data, &p);
-			if (gen == GEN_310) {
-				add_tlsrpt(data, e->domain, &p, true);
-				if (data->overflow) {	/* too long: without the report data */
-					log_warn("%s: reply too long, sent without policy strings",
-						 e->domain);
-					buf_reset(data);
-					add_match(data, &p);
-				}
-			}
-		} else if (p.mode == STS_MODE_TESTING && gen == GEN_310 && s->level) {
-			buf_adds(data, s->level);
-			add_tlsrpt(data, e->domain, &p, true);
-			if (data->overflow) {
-				buf_reset(data);
-				buf_printf(data, "%s policy_type=sts policy_domain=%s",
-					   s->level, e->domain);
-			}
+	s->n.lookups++;
+	if (s->dane_on) {
+		struct dane_result dr;
+		const char *lvl;
+
+		if (dane_cache_get(s->dane, d->key, now, &dr) > 0 &&
+		    (lvl = dane_reply_level(s, dr.verdict)) != NULL) {
+			buf_adds(data, lvl);
+			if (strcmp(lvl, "dane") == 0)
+				s->n.dane++;
+			else
+				s->n.dane_only++;
+			return "OK";
 		}
-		sts_policy_free(&p);
-		if (data->len == 0 || data->overflow) {
-			if (data->overflow)
-				log_warn("%s: reply too long for socketmap", e->domain);
-			buf_reset(data);
-			return "NOTFOUND";
-		}
-		return "OK";
 	}
-	return "NOTFOUND";
+	if (once) {
+		struct sts_policy p;
+		char err[200];
+
+		if (sts_policy_parse(once, once_len, SIZE_MAX, &p, err, sizeof(err)) ==
+		    STS_POLICY_OK) {
+			status = sts_reply_policy(gen, s->level, d->domain, &p, data);
+			sts_policy_free(&p);
+			s->n.once++;
+		}
+	} else {
+		struct sts_entry e;
+
+		if (sts_cache_get(s->cache, d->domain, &e) >= 0) {
+			status = sts_reply_entry(gen, s->level, &e, now, data);
+			sts_entry_free(&e);
+		}
+	}
+	if (strcmp(status, "OK") == 0)
+		s->n.sts++;
+	else
+		s->n.notfound++;
+	return status;
 }
 
-/* One-line status for tlsrptctl sts refresh. */
-static void build_status(const struct sts_entry *e, int64_t since, int64_t now,
-			 struct buf *data)
+static void build_stats(struct service *s, struct buf *data)
 {
+	uint64_t unsendable;
+
+	unsendable = __atomic_load_n(&s->n.lines_unsendable, __ATOMIC_RELAXED);
 	buf_reset(data);
-	if (!e->txt_present && e->checked >= since)
-		buf_printf(data, "no-policy no valid _mta-sts.%s TXT record", e->domain);
-	else if (e->last_attempt >= since && e->last_error_code)
-		buf_printf(data, "failed %s %s", result_code_name(e->last_error_code),
-			   e->last_error);
-	else if (e->last_attempt >= since && sts_entry_valid(e, now))
-		buf_printf(data, "fetched id=%s expires=%lld", e->id, (long long)e->expires);
-	else if (e->checked >= since)
-		buf_printf(data, "unchanged id=%s", e->txt_id);
-	else
-		buf_printf(data, "pending");
-}
-
-/* ---- the TLSRPT datagram of Postfix 3.7 mode ---- */
-
-static void json_str(struct buf *b, const char *s, size_t n)
-{
-	buf_addc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\') {
-			buf_addc(b, '\\');
-			buf_addc(b, (char)c);
-		} else if (c < 0x20 || c == 0x7f) {
-			buf_printf(b, "\\u%04x", c);
-		} else {
-			buf_addc(b, (char)c);
-		}
-	}
-	buf_addc(b, '"');
-}
-
-/* The one TLSRPT record of 'domain' (printable), or -1. */
-static int tlsrpt_record(const struct service *s, const char *domain, struct buf *pr)
-{
-	struct dns_txt t;
-	char name[STS_DOMAIN_MAX + 16], err[200];
-	int found = 0, which = 0;
-
-	snprintf(name, sizeof(name), "_smtp._tls.%s", domain);
-	if (dns_lookup_txt(name, s->resolver, &t, err, sizeof(err)) != DNS_OK)
-		return -1;
-	for (size_t i = 0; i < t.n; i++) {
-		const char *r = t.rec[i];
-		size_t k = 10;
-
-		if (t.len[i] < 10 || memcmp(r, "v=TLSRPTv1", 10) != 0)
-			continue;
-		while (k < t.len[i] && (r[k] == ' ' || r[k] == '\t'))
-			k++;
-		if (k < t.len[i] && r[k] == ';') {
-			found++;
-			which = (int)i;
-		}
-	}
-	if (found == 1) {
-		for (size_t k = 0; k < t.len[which]; k++) {
-			unsigned char c = (unsigned char)t.rec[which][k];
-
-			buf_addc(pr, c < 0x20 || c == 0x7f ? ' ' : (char)c);
-		}
-	}
-	dns_txt_free(&t);
-	return found == 1 ? 0 : -1;
-}
-
-static void add_lines(struct buf *b, const char *key, char **v, size_t n)
-{
-	if (n == 0)
-		return;
-	buf_printf(b, ",\"%s\":[", key);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			buf_addc(b, ',');
-		json_str(b, v[i], strlen(v[i]));
-	}
-	buf_addc(b, ']');
-}
-
-/*
- * Tell the collector that the fetch of 'domain' failed with 'code'. The
- * policy strings are those of the cached policy, or for an invalid policy
- * the lines fetched (RFC 8460 4.5); a body that does not even split into
- * lines is left out.
- */
-static void send_failure(const struct service *s, const struct sts_entry *e, int code,
-			 const struct sts_fetch_result *r)
-{
-	struct buf pr, d;
-	struct sts_policy cached;
-	bool have_cached = false;
-	char err[200];
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *path = conf_str(s->conf, "socket_path");
-	int fd;
-
-	buf_init(&pr, 8192);
-	if (tlsrpt_record(s, e->domain, &pr) < 0) {
-		log_debug("%s: no TLSRPT record, failure not reported", e->domain);
-		buf_free(&pr);
-		return;
-	}
-	if (e->have_policy && sts_policy_parse(e->text, e->len, SIZE_MAX, &cached, err,
-					       sizeof(err)) == STS_POLICY_OK)
-		have_cached = true;
-	if (have_cached && cached.mode == STS_MODE_NONE && sts_entry_valid(e, time(NULL))) {
-		sts_policy_free(&cached);	/* RFC 8461 6: not for mode none */
-		buf_free(&pr);
-		return;
-	}
-	buf_init(&d, DGRAM_MAX);
-	buf_adds(&d, "{\"d\": ");
-	json_str(&d, e->domain, strlen(e->domain));
-	buf_adds(&d, ",\"pr\": ");
-	json_str(&d, pr.data ? pr.data : "", pr.len);
-	buf_adds(&d, ",\"policies\":[{\"policy-type\":2,\"policy-domain\": ");
-	json_str(&d, e->domain, strlen(e->domain));
-	if (have_cached) {
-		add_lines(&d, "policy-string", cached.lines, cached.nlines);
-		add_lines(&d, "mx-host", cached.mx, cached.nmx);
-	} else if (code == RESULT_STS_POLICY_INVALID && r->body) {
-		/* the lines fetched, including their errors */
-		char **lines = NULL;
-		size_t n = 0;
-		const char *p = r->body, *end = r->body + r->len;
-
-		while (p < end && n < 1000) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			const char *le = nl ? nl : end;
-			char **nv = realloc(lines, (n + 1) * sizeof(*lines));
-
-			if (nv == NULL)
-				break;
-			lines = nv;
-			if (le > p && le[-1] == '\r')
-				le--;
-			lines[n] = strndup(p, (size_t)(le - p));
-			if (lines[n] == NULL)
-				break;
-			n++;
-			p = nl ? nl + 1 : end;
-		}
-		add_lines(&d, "policy-string", lines, n);
-		for (size_t i = 0; i < n; i++)
-			free(lines[i]);
-		free(lines);
-	}
-	buf_printf(&d, ",\"failure-details\":[{\"c\":%d}],\"t\":1,\"f\":1}]}", code);
-	if (have_cached)
-		sts_policy_free(&cached);
-	buf_free(&pr);
-	if (d.overflow || strlen(path) >= sizeof(sun.sun_path)) {
-		log_warn("%s: failure datagram not sent (too long)", e->domain);
-		buf_free(&d);
-		return;
-	}
-	memcpy(sun.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || sendto(fd, d.data, d.len, MSG_DONTWAIT | MSG_NOSIGNAL,
-			     (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		log_warn("%s: cannot send the failure to %s: %s", e->domain, path,
-			 strerror(errno));
-	else
-		log_debug("%s: reported %s to the collector", e->domain, result_code_name(code));
-	if (fd >= 0)
-		close(fd);
-	buf_free(&d);
+	buf_printf(data, "lookups=%llu dane-only=%llu dane=%llu sts=%llu notfound=%llu "
+		   "waited=%llu budget_spent=%llu max_age_0=%llu policy_lines_unsendable=%llu "
+		   "dane_cached=%zu sts_cached=%zu",
+		   (unsigned long long)s->n.lookups, (unsigned long long)s->n.dane_only,
+		   (unsigned long long)s->n.dane, (unsigned long long)s->n.sts,
+		   (unsigned long long)s->n.notfound, (unsigned long long)s->n.waited,
+		   (unsigned long long)s->n.budget_spent, (unsigned long long)s->n.once,
+		   (unsigned long long)unsendable, s->dane ? dane_cache_count(s->dane) : (size_t)0,
+		   sts_cache_count(s->cache));
 }
 
 /* ---- workers ---- */
 
-/* Discovery and, when due, a fetch for one domain. Runs in a worker. */
-static void process(struct service *s, const char *domain, bool force)
+/* DANE lookups for the job's destination; true when DANE decides. */
+static bool process_dane(struct service *s, const struct dane_dest *d, bool force)
 {
+	struct dane_result dr;
+	int64_t now = (int64_t)time(NULL);
+	int have = dane_cache_get(s->dane, d->key, now, &dr);
+
+	if (have != 1 || force) {
+		dane_check(s->resolver, d, &dr);
+		now = (int64_t)time(NULL);
+		if (dane_cache_put(s->dane, d->key, now, &dr) < 0)
+			log_warn("%s: cannot cache the DANE verdict (out of memory)", d->key);
+		if (dr.verdict == DANE_NONE)
+			log_debug("%s: DANE %s, ttl %u: %s", d->key, dane_verdict_name(dr.verdict),
+				  dr.ttl, dr.why);
+		else
+			log_info("%s: DANE %s, ttl %u: %s", d->key, dane_verdict_name(dr.verdict),
+				 dr.ttl, dr.why);
+		/* Postfix 3.10 defers such mail without a report of its own; the
+		 * 3.7 log follower finds its "TLSA lookup error" line itself */
+		if (dr.verdict == DANE_FAILED && s->gen == STS_GEN_310)
+			sts_report_dane_failure(conf_str(s->conf, "socket_path"), s->resolver,
+						d->domain, dr.fail_host, RESULT_DNSSEC_INVALID);
+	}
+	return dane_reply_level(s, dr.verdict) != NULL;
+}
+
+/* Discovery and, when due, a fetch for the job's domain. Runs in a worker. */
+static void process_sts(struct service *s, const struct dane_dest *d, bool force,
+			struct workq_job *j)
+{
+	const char *domain = d->domain;
 	struct sts_entry e;
 	struct dns_txt t;
 	char name[STS_DOMAIN_MAX + 16], err[256], id[STS_ID_MAX + 1] = "";
@@ -494,17 +320,32 @@ static void process(struct service *s, const char *domain, bool force)
 		now = (int64_t)time(NULL);
 		if (code == 0) {
 			uint32_t max_age = r.policy.max_age;
+			size_t bad = sts_reply_unsendable(&r.policy);
 
-			log_info("%s: MTA-STS policy id=%s mode=%s max_age=%u fetched", domain, id,
-				 sts_mode_name(r.policy.mode), max_age);
-			sts_entry_fetched(&e, now, id, r.body, r.len, max_age);
+			log_info("%s: MTA-STS policy id=%s mode=%s max_age=%u fetched%s", domain, id,
+				 sts_mode_name(r.policy.mode), max_age,
+				 max_age == 0 ? " (applied to this lookup, not cached)" : "");
+			if (bad) {
+				log_warn("%s: %zu policy lines hold { or }, which Postfix's attribute "
+					 "syntax cannot carry: left out of policy_string", domain, bad);
+				__atomic_fetch_add(&s->n.lines_unsendable, bad, __ATOMIC_RELAXED);
+			}
+			if (max_age == 0) {
+				free(j->result);
+				j->result = r.body;
+				j->result_len = r.len;
+				sts_entry_fetched(&e, now, id, NULL, 0, 0);
+			} else {
+				sts_entry_fetched(&e, now, id, r.body, r.len, max_age);
+			}
 			r.body = NULL;
 		} else {
 			log_warn("%s: MTA-STS policy fetch failed (%s): %s%s", domain,
 				 result_code_name(code), r.err,
 				 sts_entry_valid(&e, now) ? "; using the cached policy" : "");
 			sts_entry_failed(&e, now, id, code, r.err);
-			send_failure(s, &e, code, &r);
+			sts_report_failure(conf_str(s->conf, "socket_path"), s->resolver, &e, code,
+					   r.body, r.len);
 		}
 		sts_fetch_result_free(&r);
 	}
@@ -517,78 +358,33 @@ static void process(struct service *s, const char *domain, bool force)
 	sts_entry_free(&e);
 }
 
-static void *worker_main(void *arg)
+/* One job of the work queue. Runs in a worker. */
+static void process(void *arg, struct workq_job *j)
 {
 	struct service *s = arg;
-	size_t me;
+	struct dane_dest d;
+	bool force = j->flags & WORKQ_FORCE;
 
-	pthread_mutex_lock(&s->lock);
-	for (me = 0; me < WORKERS && !pthread_equal(s->workers[me], pthread_self()); me++)
-		;
-	for (;;) {
-		struct job *j;
-
-		while (!s->stop && s->qhead == NULL)
-			pthread_cond_wait(&s->cond, &s->lock);
-		if (s->stop)
-			break;
-		j = s->qhead;
-		s->qhead = j->next;
-		if (s->qhead == NULL)
-			s->qtail = NULL;
-		s->queued--;
-		if (me < WORKERS)
-			snprintf(s->busy[me], sizeof(s->busy[me]), "%s", j->domain);
-		pthread_mutex_unlock(&s->lock);
-
-		process(s, j->domain, j->force);
-
-		pthread_mutex_lock(&s->lock);
-		if (me < WORKERS)
-			s->busy[me][0] = '\0';
-		j->next = s->done;
-		s->done = j;
-		if (write(s->wake[1], "x", 1) < 0 && errno != EAGAIN)
-			log_err("wake-up pipe: %s", strerror(errno));
-	}
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
+	if (dane_dest_parse(j->key, strlen(j->key), &d) < 0)
+		return;
+	if (s->dane_on && (j->flags & JOB_DANE) && process_dane(s, &d, force) && !force)
+		return;		/* DANE applies: MTA-STS is not consulted */
+	if (j->flags & JOB_STS)
+		process_sts(s, &d, force, j);
 }
 
-/*
- * Queue a job unless one for the domain is queued or running. Returns 1 if
- * one is (now) pending, 0 if the queue is full.
- */
-static int enqueue(struct service *s, const char *domain, bool force)
+/* Queue a lookup for 'd' with 'flags'. 1 if one is pending, 0 if the
+ * queue is full. */
+static int enqueue(struct service *s, const struct dane_dest *d, unsigned flags)
 {
-	struct job *j;
-	int rc = 1;
+	return workq_add(s->q, d->key, flags);
+}
 
-	pthread_mutex_lock(&s->lock);
-	for (j = s->qhead; j; j = j->next)
-		if (strcmp(j->domain, domain) == 0) {
-			j->force |= force;
-			goto out;
-		}
-	for (size_t i = 0; i < WORKERS; i++)
-		if (strcmp(s->busy[i], domain) == 0 && !force)
-			goto out;
-	if (s->queued >= QUEUE_MAX || (j = calloc(1, sizeof(*j))) == NULL) {
-		rc = 0;
-		goto out;
-	}
-	snprintf(j->domain, sizeof(j->domain), "%s", domain);
-	j->force = force;
-	if (s->qtail)
-		s->qtail->next = j;
-	else
-		s->qhead = j;
-	s->qtail = j;
-	s->queued++;
-	pthread_cond_signal(&s->cond);
-out:
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+/* A fresh DANE verdict in the last quarter of its TTL is looked up again in
+ * the background, so that busy destinations never wait for it. */
+static bool dane_refresh_due(const struct dane_result *dr, int64_t now)
+{
+	return dr->expires - now < (int64_t)dr->ttl / 4;
 }
 
 /* ---- connections ---- */
@@ -597,31 +393,57 @@ static void save_cache(struct service *s);
 
 static void conn_reply(struct conn *c, const char *status, const struct buf *data)
 {
+	if (log_debug_on()) {
+		char pr[120];
+
+		log_debug("lookup %s: %s%s%s", c->req, status, data->len ? " " : "",
+			  log_printable(pr, sizeof(pr), data->data ? data->data : "", data->len));
+	}
 	if (socketmap_reply(&c->out, status, data->data, data->len) < 0)
 		socketmap_reply(&c->out, "TEMP", "reply too long", 14);
 }
 
-/* Answer a waiting connection now. */
-static void finish_wait(struct service *s, struct conn *c, struct buf *data)
+/* Answer a waiting connection now: its job 'j' is done, or (NULL) the
+ * budget is spent. */
+static void finish_wait(struct service *s, struct conn *c, const struct workq_job *j,
+			struct buf *data)
 {
-	struct sts_entry e;
 	int64_t now = (int64_t)time(NULL);
+	enum sts_reply_gen gen = c->wait_attrs ? STS_GEN_310 : s->gen;
 
 	c->waiting = false;
-	if (sts_cache_get(s->cache, c->wait_domain, &e) < 0) {
-		buf_reset(data);
-		conn_reply(c, "TEMP", data);
+	if (j == NULL)
+		s->n.budget_spent++;
+	if (c->wait_refresh) {
+		struct sts_entry e;
+		struct dane_result dr;
+		struct buf st;
+
+		if (sts_cache_get(s->cache, c->wait.domain, &e) < 0) {
+			buf_reset(data);
+			conn_reply(c, "TEMP", data);
+			return;
+		}
+		save_cache(s);	/* tlsrptctl sts show reads the file next */
+		sts_reply_status(&e, c->started, now, data);
+		sts_entry_free(&e);
+		if (s->dane_on && dane_cache_get(s->dane, c->wait.key, now, &dr) > 0 &&
+		    dane_reply_level(s, dr.verdict)) {
+			buf_init(&st, 1024);
+			buf_printf(&st, "; dane %s: %s", dane_verdict_name(dr.verdict), dr.why);
+			buf_add(data, st.data, st.len);
+			buf_free(&st);
+		}
+		conn_reply(c, "OK", data);
 		return;
 	}
-	if (c->wait_refresh) {
-		save_cache(s);	/* tlsrptctl sts show reads the file next */
-		build_status(&e, c->started, now, data);
-		conn_reply(c, "OK", data);
-	} else {
-		conn_reply(c, build_reply(s, c->wait_attrs ? GEN_310 : s->gen, &e, now, data),
-			   data);
-	}
-	sts_entry_free(&e);
+	conn_reply(c, build_reply(s, gen, &c->wait, now, j ? j->result : NULL,
+				  j ? j->result_len : 0, data), data);
+}
+
+static bool name_is(const char *name, size_t nlen, const char *lit)
+{
+	return nlen == strlen(lit) && memcmp(name, lit, nlen) == 0;
 }
 
 /* One request; may leave the connection waiting. */
@@ -630,64 +452,87 @@ static void handle_request(struct service *s, struct conn *c, const char *req,
 {
 	const char *name, *key;
 	size_t nlen, klen;
-	char domain[STS_DOMAIN_MAX + 1];
+	struct dane_dest d;
 	struct sts_entry e;
+	struct dane_result dr;
 	int64_t now = (int64_t)time(NULL);
-	int found;
-	bool refresh, attrs;
-	enum generation gen;
+	int found, dane_have = 1;
+	bool refresh, attrs, sts_fresh, need_sts;
+	enum sts_reply_gen gen;
 
 	buf_reset(data);
+	log_printable(c->req, sizeof(c->req), req, len);
 	if (socketmap_split(req, len, &name, &nlen, &key, &klen) < 0) {
 		buf_adds(data, "malformed request");
 		conn_reply(c, "PERM", data);
 		return;
 	}
-	refresh = nlen == strlen(REFRESH_NAME) && memcmp(name, REFRESH_NAME, nlen) == 0;
-	attrs = nlen == strlen(REPORT_NAME) && memcmp(name, REPORT_NAME, nlen) == 0;
-	gen = attrs ? GEN_310 : s->gen;
-	if (normalise_domain(key, klen, domain, sizeof(domain)) < 0) {
-		/* ".parent", "[ip]", "host:port", paths: not ours */
+	if (name_is(name, nlen, STATS_NAME)) {
+		build_stats(s, data);
+		conn_reply(c, "OK", data);
+		return;
+	}
+	refresh = name_is(name, nlen, REFRESH_NAME);
+	attrs = name_is(name, nlen, REPORT_NAME);
+	gen = attrs ? STS_GEN_310 : s->gen;
+	if (dane_dest_parse(key, klen, &d) < 0) {
+		/* ".parent", "[ip]", paths: not ours */
 		if (refresh) {
 			buf_adds(data, "not a domain name");
 			conn_reply(c, "PERM", data);
 		} else {
+			s->n.lookups++;
+			s->n.notfound++;
 			conn_reply(c, "NOTFOUND", data);
 		}
 		return;
 	}
+	c->wait = d;
+	c->wait_attrs = attrs;
+	c->wait_refresh = refresh;
+	c->started = now;
 	if (refresh) {
-		if (!enqueue(s, domain, true)) {
+		if (!enqueue(s, &d, WORKQ_FORCE | JOB_ALL)) {
 			buf_adds(data, "queue full");
 			conn_reply(c, "TEMP", data);
 			return;
 		}
-		c->waiting = c->wait_refresh = true;
-		snprintf(c->wait_domain, sizeof(c->wait_domain), "%s", domain);
-		c->started = now;
+		c->waiting = true;
 		c->deadline = mono_ms() + (s->fopts.timeout + 10) * 1000;
 		return;
 	}
-	found = sts_cache_get(s->cache, domain, &e);
+	if (s->dane_on) {
+		dane_have = dane_cache_get(s->dane, d.key, now, &dr);
+		if (dane_have == 1 && dane_reply_level(s, dr.verdict)) {
+			if (dane_refresh_due(&dr, now))
+				enqueue(s, &d, JOB_DANE);
+			conn_reply(c, build_reply(s, gen, &d, now, NULL, 0, data), data);
+			return;		/* DANE decides: MTA-STS not consulted */
+		}
+	}
+	found = sts_cache_get(s->cache, d.domain, &e);
 	if (found < 0) {
-		conn_reply(c, "NOTFOUND", data);
+		conn_reply(c, build_reply(s, gen, &d, now, NULL, 0, data), data);
 		return;
 	}
-	if (sts_entry_valid(&e, now) || (found && now - e.checked < STS_CHECK_INTERVAL)) {
-		if (sts_needs_check(&e, now, s->refresh))
-			enqueue(s, domain, false);
-		conn_reply(c, build_reply(s, gen, &e, now, data), data);
-	} else if (enqueue(s, domain, false)) {
+	sts_fresh = !e.zero_age &&
+		    (sts_entry_valid(&e, now) || (found && now - e.checked < STS_CHECK_INTERVAL));
+	need_sts = sts_fresh && sts_needs_check(&e, now, s->refresh);
+	sts_entry_free(&e);
+	if (dane_have == 1 && sts_fresh) {
+		unsigned bg = (need_sts ? JOB_STS : 0) |
+			      (s->dane_on && dane_refresh_due(&dr, now) ? JOB_DANE : 0);
+
+		if (bg)
+			enqueue(s, &d, bg);
+		conn_reply(c, build_reply(s, gen, &d, now, NULL, 0, data), data);
+	} else if (enqueue(s, &d, dane_have == 1 ? JOB_STS : sts_fresh ? JOB_DANE : JOB_ALL)) {
+		s->n.waited++;
 		c->waiting = true;
-		c->wait_refresh = false;
-		c->wait_attrs = attrs;
-		snprintf(c->wait_domain, sizeof(c->wait_domain), "%s", domain);
-		c->started = now;
 		c->deadline = mono_ms() + s->budget_ms;
 	} else {
-		conn_reply(c, build_reply(s, gen, &e, now, data), data);
+		conn_reply(c, build_reply(s, gen, &d, now, NULL, 0, data), data);
 	}
-	sts_entry_free(&e);
 }
 
 /* Parse and answer what has arrived, up to the first request that waits. */
@@ -760,83 +605,41 @@ static void conn_close(struct conn **conns, size_t *n, size_t i)
 
 /* ---- setup ---- */
 
-static int listen_on(const char *spec, bool *is_unix, struct usock *us)
-{
-	int fd = -1;
-
-	*is_unix = false;
-	if (strncmp(spec, "unix:", 5) == 0) {
-		/* mode 0660: Postfix (group postfix, from the setgid socket
-		 * directory) connects; bound safely as root (lib/core/usock.h) */
-		struct usock_opts o = { .type = SOCK_STREAM, .mode = 0660, .backlog = 128 };
-		char err[512];
-
-		*is_unix = true;
-		if (usock_bind(spec + 5, &o, us, err, sizeof(err)) != 0) {
-			log_fatal("policy_socket: %s", err);
-			return -1;
-		}
-		return us->fd;
-	}
-	if (strncmp(spec, "inet:", 5) == 0) {
-		char host[256];
-		const char *colon = strrchr(spec + 5, ':');
-		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
-		struct addrinfo *ai;
-		int one = 1, rc;
-
-		if (colon == NULL || (size_t)(colon - spec - 5) >= sizeof(host)) {
-			log_fatal("policy_socket %s: want inet:HOST:PORT", spec);
-			return -1;
-		}
-		memcpy(host, spec + 5, (size_t)(colon - spec - 5));
-		host[colon - spec - 5] = '\0';
-		if ((rc = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai)) != 0) {
-			log_fatal("policy_socket %s: %s", spec, gai_strerror(rc));
-			return -1;
-		}
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-			log_fatal("%s: %s", spec, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			fd = -1;
-		}
-		freeaddrinfo(ai);
-		return fd;
-	}
-	log_fatal("policy_socket %s: want unix:PATH or inet:HOST:PORT", spec);
-	return -1;
-}
-
 static int check_conf(const struct conf *c, struct service *s)
 {
-	const char *gen = conf_str(c, "postfix_generation");
+	/* postfix_generation and policy_default_level are enumerated (conf.c) */
 	const char *lvl = conf_str(c, "policy_default_level");
+	char origin[1200];
 
-	if (strcmp(gen, "3.10") == 0) {
-		s->gen = GEN_310;
-	} else if (strcmp(gen, "3.7") == 0) {
-		s->gen = GEN_37;
-	} else {
-		log_fatal("postfix_generation: want 3.10 or 3.7, not \"%s\"", gen);
-		return -1;
-	}
-	if (strcmp(lvl, "may") == 0 || strcmp(lvl, "encrypt") == 0) {
-		s->level = lvl;
-	} else if (strcmp(lvl, "dane") == 0) {
-		s->level = NULL;	/* never lower a dane default: NOTFOUND */
-	} else {
-		log_fatal("policy_default_level: want may, encrypt or dane, not \"%s\"", lvl);
-		return -1;
-	}
+	s->gen = strcmp(conf_str(c, "postfix_generation"), "3.7") == 0 ? STS_GEN_37 : STS_GEN_310;
+	/* never lower a dane default: NOTFOUND */
+	s->level = strcmp(lvl, "dane") == 0 ? NULL : lvl;
+	s->dane_on = conf_bool(c, "policy_dane");
+	s->dane_level = conf_str(c, "policy_dane_level");	/* dane-only or dane (conf.c) */
 	if (strncmp(conf_str(c, "policy_socket"), "unix:", 5) != 0 &&
 	    strncmp(conf_str(c, "policy_socket"), "inet:", 5) != 0) {
-		log_fatal("policy_socket: want unix:PATH or inet:HOST:PORT");
+		log_fatal("%s: want unix:PATH or inet:HOST:PORT, not \"%s\"",
+			  conf_origin(c, "policy_socket", origin, sizeof(origin)),
+			  conf_str(c, "policy_socket"));
 		return -1;
 	}
 	return 0;
+}
+
+/* -n beyond syntax: what the service needs, as the user it runs as. */
+static int check_files(const struct conf *c)
+{
+	struct confcheck *cc = confcheck_new(c, "tlsrpt-policyd", "tlsrpt-policyd", true);
+	const char *spec = conf_str(c, "policy_socket");
+
+	if (cc == NULL)
+		return 70;
+	/* the socket is bound before privileges are dropped */
+	if (strncmp(spec, "unix:", 5) == 0)
+		confcheck_parent_dir(cc, "policy_socket", spec + 5, confcheck_starts_as_root(cc));
+	confcheck_parent_dir(cc, "sts_cache_file", conf_str(c, "sts_cache_file"), false);
+	confcheck_readable(cc, "sts_ca_file");
+	return confcheck_finish(cc);
 }
 
 static void save_cache(struct service *s)
@@ -880,9 +683,9 @@ int main(int argc, char **argv)
 	if (check_conf(conf, &s) < 0)
 		return 78;
 	if (cl.check) {
-		printf("tlsrpt-policyd: configuration OK\n");
+		rc = check_files(conf);
 		conf_free(conf);
-		return 0;
+		return rc;
 	}
 	s.budget_ms = conf_int(conf, "sts_reply_budget") * 1000;
 	s.refresh = conf_int(conf, "sts_refresh_interval");
@@ -892,10 +695,13 @@ int main(int argc, char **argv)
 	s.fopts.port = (int)conf_int(conf, "sts_https_port");
 	s.fopts.timeout = (long)conf_int(conf, "sts_fetch_timeout");
 	s.fopts.max_size = (size_t)conf_int(conf, "sts_max_policy_size");
+	s.fopts.allow_private = conf_bool(conf, "sts_allow_private_destinations");
+	s.fopts.allow_loopback = conf_bool(conf, "sts_allow_loopback_destinations");
 	s.cache = sts_cache_new();
+	s.dane = dane_cache_new((size_t)conf_int(conf, "dane_cache_size"));
 	conns = calloc(MAX_CONNS, sizeof(*conns));
 	pfd = calloc(MAX_CONNS + 3, sizeof(*pfd));
-	if (s.cache == NULL || conns == NULL || pfd == NULL || sts_fetch_global_init() < 0) {
+	if (s.cache == NULL || s.dane == NULL || conns == NULL || pfd == NULL || sts_fetch_global_init() < 0) {
 		log_fatal("out of memory");
 		return 70;
 	}
@@ -908,12 +714,18 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	umask(027);
-	lfd = listen_on(conf_str(conf, "policy_socket"), &is_unix, &us);
-	if (lfd < 0 || sfd < 0)
+	lfd = socketmap_listen(conf_str(conf, "policy_socket"), &is_unix, &us, err, sizeof(err));
+	if (lfd < 0) {
+		log_fatal("%s", err);
+		return cmdline_status_of(err, 71);
+	}
+	if (sfd < 0)
 		return 71;
 	if (privs_drop(conf_str(conf, "user"), NULL, err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
-		return 71;
+		char origin[1200];
+
+		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
+		return strstr(err, "unknown user") ? 78 : cmdline_status_of(err, 71);
 	}
 	/* the cache is read and written as the service user only */
 	loaded = sts_cache_load(s.cache, conf_str(conf, "sts_cache_file"),
@@ -921,26 +733,19 @@ int main(int argc, char **argv)
 				sizeof(err));
 	if (loaded < 0) {
 		log_fatal("%s", err);
-		return 73;
+		return cmdline_status_of(err, 73);
 	}
 	if (skipped)
 		log_warn("policy cache: %zu bad entries skipped", skipped);
-	pthread_mutex_init(&s.lock, NULL);
-	pthread_cond_init(&s.cond, NULL);
-	if (pipe2(s.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-		log_fatal("pipe: %s", strerror(errno));
+	s.q = workq_new(WORKERS, QUEUE_MAX, process, &s, err, sizeof(err));
+	if (s.q == NULL) {
+		log_fatal("%s", err);
 		return 71;
 	}
-	pthread_mutex_lock(&s.lock);	/* workers find their slot after this */
-	for (size_t i = 0; i < WORKERS; i++)
-		if (pthread_create(&s.workers[i], NULL, worker_main, &s) != 0) {
-			log_fatal("cannot start worker threads");
-			return 71;
-		}
-	pthread_mutex_unlock(&s.lock);
 	buf_init(&data, SOCKETMAP_MAX_REPLY - 16);
-	log_info("MTA-STS policy service on %s for Postfix %s, %ld cached policies",
-		 conf_str(conf, "policy_socket"), s.gen == GEN_310 ? "3.10" : "3.7", loaded);
+	log_info("%s policy service on %s for Postfix %s, %ld cached policies",
+		 s.dane_on ? "DANE and MTA-STS" : "MTA-STS", conf_str(conf, "policy_socket"),
+		 s.gen == STS_GEN_310 ? "3.10" : "3.7", loaded);
 
 	while (!stop) {
 		size_t np = 0;
@@ -948,7 +753,7 @@ int main(int argc, char **argv)
 		int64_t now = (int64_t)time(NULL);
 
 		pfd[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		pfd[np++] = (struct pollfd){ .fd = s.wake[0], .events = POLLIN };
+		pfd[np++] = (struct pollfd){ .fd = workq_fd(s.q), .events = POLLIN };
 		pfd[np++] = (struct pollfd){ .fd = nconns < MAX_CONNS ? lfd : -1, .events = POLLIN };
 		for (size_t i = 0; i < nconns; i++) {
 			struct conn *c = conns[i];
@@ -978,25 +783,18 @@ int main(int argc, char **argv)
 		}
 		/* finished jobs: answer who waits for them */
 		if (pfd[1].revents & POLLIN) {
-			char drain[256];
-			struct job *done;
+			struct workq_job *done = workq_take_done(s.q);
 
-			while (read(s.wake[0], drain, sizeof(drain)) > 0)
-				;
-			pthread_mutex_lock(&s.lock);
-			done = s.done;
-			s.done = NULL;
-			pthread_mutex_unlock(&s.lock);
 			while (done) {
-				struct job *next_job = done->next;
+				struct workq_job *next_job = done->next;
 
 				for (size_t i = 0; i < nconns; i++)
 					if (conns[i]->waiting &&
-					    strcmp(conns[i]->wait_domain, done->domain) == 0) {
-						finish_wait(&s, conns[i], &data);
+					    strcmp(conns[i]->wait.key, done->key) == 0) {
+						finish_wait(&s, conns[i], done, &data);
 						conn_process(&s, conns[i], &data);
 					}
-				free(done);
+				workq_job_free(done);
 				done = next_job;
 			}
 		}
@@ -1008,8 +806,8 @@ int main(int argc, char **argv)
 			int bad = 0;
 
 			if (c->waiting && now_ms >= c->deadline) {
-				log_debug("%s: reply budget spent, fallback reply", c->wait_domain);
-				finish_wait(&s, c, &data);
+				log_debug("%s: reply budget spent, fallback reply", c->wait.key);
+				finish_wait(&s, c, NULL, &data);
 				bad = conn_process(&s, c, &data) < 0;
 			}
 			if (!bad && (rev & (POLLIN | POLLHUP | POLLERR)))
@@ -1048,8 +846,12 @@ int main(int argc, char **argv)
 			char due[64][STS_DOMAIN_MAX + 1];
 			size_t n = sts_cache_due(s.cache, now, s.refresh, due, 64);
 
-			for (size_t i = 0; i < n; i++)
-				enqueue(&s, due[i], false);
+			for (size_t i = 0; i < n; i++) {
+				struct dane_dest d;
+
+				if (dane_dest_parse(due[i], strlen(due[i]), &d) == 0)
+					enqueue(&s, &d, JOB_STS);
+			}
 			n = sts_cache_prune(s.cache, now);
 			if (n)
 				log_debug("forgot %zu cache entries", n);
@@ -1062,27 +864,10 @@ int main(int argc, char **argv)
 	}
 
 	log_info("stopping");
-	pthread_mutex_lock(&s.lock);
-	s.stop = true;
-	pthread_cond_broadcast(&s.cond);
-	pthread_mutex_unlock(&s.lock);
-	for (size_t i = 0; i < WORKERS; i++)
-		pthread_join(s.workers[i], NULL);
+	workq_free(s.q);	/* waits for the running jobs */
 	save_cache(&s);
 	while (nconns)
 		conn_close(conns, &nconns, 0);
-	while (s.qhead) {
-		struct job *j = s.qhead;
-
-		s.qhead = j->next;
-		free(j);
-	}
-	while (s.done) {
-		struct job *j = s.done;
-
-		s.done = j->next;
-		free(j);
-	}
 	if (is_unix)
 		usock_remove(&us);	/* closes lfd */
 	else
@@ -1091,6 +876,7 @@ int main(int argc, char **argv)
 	free(conns);
 	free(pfd);
 	sts_cache_free(s.cache);
+	dane_cache_free(s.dane);
 	conf_free(conf);
 	return 0;
 }

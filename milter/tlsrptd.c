@@ -20,11 +20,15 @@
  * untrusted (lib/collect/dgram.c); a bad one is counted, logged (rate-limited) and
  * dropped, never fatal.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +45,7 @@
 #include "config.h"
 #include "cmdline.h"
 #include "conf.h"
+#include "confcheck.h"
 #include "dgram.h"
 #include "log.h"
 #include "privs.h"
@@ -56,8 +61,13 @@ struct collector {
 	const struct conf *conf;
 	int sock;
 	struct usock us;		/* the socket and its directory */
-	struct store *store;		/* today's day file */
+	struct store *store;		/* today's day file; NULL while none can be opened */
 	pthread_mutex_t store_lock;	/* store pointer vs. the sync thread */
+	int64_t open_failed_day;	/* the day whose file could not be opened, or -1 */
+	int64_t open_retry_ms;		/* not tried again before (CLOCK_MONOTONIC) */
+	int open_errno;			/* why it could not be opened */
+	int64_t unstored_day;		/* what arrived while no day file was open */
+	uint64_t unstored_dgrams, unstored_results;
 	struct dgram_parser *parser;
 	int64_t clock_offset;		/* tests only: TLSRPTD_TEST_CLOCK_OFFSET */
 	volatile sig_atomic_t stop;
@@ -79,21 +89,19 @@ static int64_t day_of(int64_t t)
 	return t >= 0 ? t / 86400 : (t - 86399) / 86400;
 }
 
-/* Make sure the store is today's; open the new day at 00:00 UTC. */
-static int collector_rollover(struct collector *col, int64_t day)
+static int64_t monotonic_ms(void)
 {
-	char err[512];
-	struct store *s, *old;
+	struct timespec ts;
 
-	if (col->store && store_day(col->store) == day)
-		return 0;
-	s = store_open(conf_str(col->conf, "state_directory"), day,
-		       (uint64_t)conf_int(col->conf, "store_max_size"),
-		       (size_t)conf_int(col->conf, "max_string_length"), err, sizeof(err));
-	if (s == NULL) {
-		log_err("cannot open the day file: %s", err);
-		return -1;
-	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Install 's' as the current day file (NULL: none) and close the old one. */
+static void collector_swap(struct collector *col, struct store *s)
+{
+	struct store *old;
+
 	pthread_mutex_lock(&col->store_lock);
 	old = col->store;
 	col->store = s;
@@ -105,17 +113,112 @@ static int collector_rollover(struct collector *col, int64_t day)
 		log_info("day %s closed", ds);
 		store_close(old);
 	}
+}
+
+/* What arrived while no day file could be opened, for a day now past. */
+static void log_unstored_lost(const struct collector *col)
+{
+	char od[16];
+
+	store_format_day(od, sizeof(od), col->unstored_day);
+	log_err("%llu datagram(s) with %llu result(s) of %s were not counted: that day's file "
+		"could not be opened", (unsigned long long)col->unstored_dgrams,
+		(unsigned long long)col->unstored_results, od);
+}
+
+/*
+ * Make sure the store is today's; open the new day at 00:00 UTC. When the
+ * day file cannot be opened (a full disk: its header needs blocks), results
+ * are not counted into another day's file: they are counted as unstored,
+ * the open is tried again at most once a second, and once it succeeds they
+ * go into the day's overflow_results (and datagrams). 0, or -1 (errno in
+ * col->open_errno) while there is no day file for 'day'.
+ */
+static int collector_rollover(struct collector *col, int64_t day)
+{
+	static struct log_limit lim_open;
+	char err[512], ds[16];
+	struct store *s;
+
+	if (col->store && store_day(col->store) == day)
+		return 0;
+	if (col->open_failed_day == day && monotonic_ms() < col->open_retry_ms)
+		return -1;
+	s = store_open(conf_str(col->conf, "state_directory"), day,
+		       (uint64_t)conf_int(col->conf, "store_max_size"),
+		       (size_t)conf_int(col->conf, "max_string_length"), err, sizeof(err));
+	store_format_day(ds, sizeof(ds), day);
+	if (s == NULL) {
+		col->open_errno = errno;
+		col->open_failed_day = day;
+		col->open_retry_ms = monotonic_ms() + 1000;
+		log_warn_limited(&lim_open, "cannot open the day file of %s: %s; results are counted "
+				 "in overflow_results once it can be opened", ds, err);
+		if (col->store)
+			collector_swap(col, NULL);	/* never count into another day */
+		return -1;
+	}
+	if (col->open_failed_day == day)
+		log_info("day file of %s opened", ds);
+	col->open_failed_day = -1;
+	collector_swap(col, s);
+	if (col->unstored_dgrams || col->unstored_results) {
+		if (col->unstored_day == day) {
+			store_bump(s, STC_DATAGRAMS, col->unstored_dgrams);
+			store_bump(s, STC_OVERFLOW, col->unstored_results);
+			log_warn("%llu datagram(s) with %llu result(s) that arrived while the day file "
+				 "could not be opened are counted in overflow_results",
+				 (unsigned long long)col->unstored_dgrams,
+				 (unsigned long long)col->unstored_results);
+		} else {
+			log_unstored_lost(col);
+		}
+		col->unstored_dgrams = col->unstored_results = 0;
+	}
 	return 0;
+}
+
+/* Something arrived while there is no day file: remember how much. */
+static void count_unstored(struct collector *col, uint64_t dgrams, uint64_t results)
+{
+	int64_t day = day_of(now_seconds(col));
+
+	if (col->unstored_day != day) {
+		if (col->unstored_dgrams || col->unstored_results)
+			log_unstored_lost(col);
+		col->unstored_day = day;
+		col->unstored_dgrams = col->unstored_results = 0;
+	}
+	col->unstored_dgrams += dgrams;
+	col->unstored_results += results;
+}
+
+static void log_full(enum store_status st)
+{
+	static struct log_limit lim_full, lim_nospace;
+
+	if (st == STORE_NOSPACE)
+		log_warn_limited(&lim_nospace, "day file full: no space left on the file system "
+				 "for it: a result was counted in overflow_results only (known keys "
+				 "go on counting; new ones again when there is space)");
+	else
+		log_warn_limited(&lim_full, "day file full (store_max_size): a result "
+				 "was counted in overflow_results only");
 }
 
 static void count_datagram(struct collector *col, const char *data, size_t len)
 {
-	static struct log_limit lim_bad, lim_flags, lim_full;
+	static struct log_limit lim_bad, lim_flags;
 	struct store *s = col->store;
 	struct dgram dg;
 	const char *why;
 	enum dgram_status st;
 
+	if (s == NULL) {
+		st = dgram_parse(col->parser, data, len, &dg, &why);
+		count_unstored(col, 1, st == DGRAM_OK ? dg.npolicies : 0);
+		return;
+	}
 	store_bump(s, STC_DATAGRAMS, 1);
 	store_bump(s, STC_BYTES, len);
 	st = dgram_parse(col->parser, data, len, &dg, &why);
@@ -148,33 +251,35 @@ static void count_datagram(struct collector *col, const char *data, size_t len)
 				dg.flags & DGRAM_F_UNKNOWN_RESULT ? "unknown result code kept " : "");
 		}
 	}
-	for (size_t i = 0; i < dg.npolicies; i++)
-		if (store_add(s, dg.d, dg.pr, &dg.policies[i]) == STORE_FULL)
-			log_warn_limited(&lim_full, "day file full (store_max_size): a result "
-					 "was counted in overflow_results only");
+	for (size_t i = 0; i < dg.npolicies; i++) {
+		enum store_status r = store_add(s, dg.d, dg.pr, &dg.policies[i]);
+
+		if (r != STORE_OK)
+			log_full(r);
+	}
 }
 
 /* The log follower's results: counted like datagrams, on the day they were read. */
 static void log_sink(void *arg, int64_t when, struct result_str d, struct result_str pr,
 		     const struct result_policy *p)
 {
-	static struct log_limit lim_full;
 	struct collector *col = arg;
+	enum store_status r;
 
-	if (day_of(when) != store_day(col->store) && collector_rollover(col, day_of(when)) < 0)
-		log_err("still counting into the previous day file");
-	if (store_add(col->store, d, pr, p) == STORE_FULL)
-		log_warn_limited(&lim_full, "day file full (store_max_size): a result "
-				 "was counted in overflow_results only");
+	if (collector_rollover(col, day_of(when)) < 0) {
+		count_unstored(col, 0, 1);
+		return;
+	}
+	if ((r = store_add(col->store, d, pr, p)) != STORE_OK)
+		log_full(r);
 }
 
 static void log_count(void *arg, int64_t when, enum store_counter c, uint64_t n)
 {
 	struct collector *col = arg;
 
-	if (day_of(when) != store_day(col->store))
-		collector_rollover(col, day_of(when));
-	store_bump(col->store, c, n);
+	if (collector_rollover(col, day_of(when)) == 0)
+		store_bump(col->store, c, n);
 }
 
 /* Receive until the socket is empty. */
@@ -203,10 +308,13 @@ static void drain(struct collector *col, char *bufs)
 		}
 		/* the day of receipt; checked once per batch */
 		day = day_of(now_seconds(col));
-		if (day != store_day(col->store) && collector_rollover(col, day) < 0)
-			log_err("still counting into the previous day file");
+		collector_rollover(col, day);
 		for (int i = 0; i < n; i++) {
 			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				if (col->store == NULL) {
+					count_unstored(col, 1, 0);
+					continue;
+				}
 				store_bump(col->store, STC_DATAGRAMS, 1);
 				store_bump(col->store, STC_TRUNCATED, 1);
 				log_warn_limited(&lim_trunc, "dropped a datagram larger than %d bytes",
@@ -245,6 +353,7 @@ static void *syncer_main(void *arg)
  * under a temporary name renamed into place, so Postfix never sees a
  * socket with the wrong permissions. Started as root, a socket directory
  * another user can write is refused.
+ * Returns 0 or the exit status (71, 77 permission denied, 78 configuration).
  */
 static int bind_socket(struct collector *col)
 {
@@ -255,14 +364,124 @@ static int bind_socket(struct collector *col)
 		.group = conf_str(col->conf, "socket_group"),
 		.rcvbuf = (int)conf_int(col->conf, "socket_receive_buffer"),
 	};
-	char err[512];
+	char err[512], origin[1200];
 
+	/* a name that does not exist: the key and where it was set */
+	if (*o.owner && getpwnam(o.owner) == NULL) {
+		log_fatal("%s: unknown user \"%s\"",
+			  conf_origin(col->conf, "socket_owner", origin, sizeof(origin)), o.owner);
+		return 78;
+	}
+	if (*o.group && getgrnam(o.group) == NULL) {
+		log_fatal("%s: unknown group \"%s\"",
+			  conf_origin(col->conf, "socket_group", origin, sizeof(origin)), o.group);
+		return 78;
+	}
 	if (usock_bind(conf_str(col->conf, "socket_path"), &o, &col->us, err, sizeof(err)) != 0) {
+		int e = errno;
+
 		log_fatal("%s", err);
-		return -1;
+		return e == EINVAL ? 78 : e == EACCES || e == EPERM ? 77 : 71;
 	}
 	col->sock = col->us.fd;
 	return 0;
+}
+
+/* The first regular "*.journal" file of 'dir' into 'out' (0), or -1. */
+static int journal_file_in(const char *dir, char *out, size_t outsz)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = -1;
+
+	while (d && rc != 0 && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		struct stat st;
+		int len;
+
+		if (n <= 8 || strcmp(de->d_name + n - 8, ".journal") != 0)
+			continue;
+		len = snprintf(out, outsz, "%s/%s", dir, de->d_name);
+		if (len > 0 && (size_t)len < outsz && stat(out, &st) == 0 && S_ISREG(st.st_mode))
+			rc = 0;
+	}
+	if (d)
+		closedir(d);
+	return rc;
+}
+
+/*
+ * log_source = journal[:DIR]: the follower reads the journal files of
+ * /var/log/journal and /run/log/journal (or DIR), each in its machine-id
+ * directory, and sd_journal shows a user only the files it may read (group
+ * systemd-journal or adm for the system's): without them it would follow
+ * nothing and say nothing. So one journal file of the machine must be
+ * readable as the service user.
+ */
+static void check_journal(struct confcheck *cc, const char *dir)
+{
+	static const char *const roots[] = { "/var/log/journal", "/run/log/journal" };
+	char mid[64] = "", sub[PATH_MAX], file[PATH_MAX];
+	FILE *fp = fopen("/etc/machine-id", "re");
+	size_t nroots = dir ? 1 : 2;
+
+	if (fp) {
+		if (fgets(mid, sizeof(mid), fp) == NULL)
+			mid[0] = '\0';
+		mid[strcspn(mid, "\n")] = '\0';
+		fclose(fp);
+	}
+	if (dir && dir[0] != '/') {
+		confcheck_problem(cc, "log_source", "journal:%s: want an absolute directory", dir);
+		return;
+	}
+	for (size_t i = 0; i < nroots; i++) {
+		const char *root = dir ? dir : roots[i];
+
+		snprintf(sub, sizeof(sub), "%s/%s", root, mid);
+		if ((*mid && journal_file_in(sub, file, sizeof(file)) == 0) ||
+		    journal_file_in(root, file, sizeof(file)) == 0) {
+			confcheck_path_readable(cc, "log_source", file);
+			return;
+		}
+	}
+	confcheck_problem(cc, "log_source", "no journal file in %s%s", dir ? dir : roots[0],
+			  dir ? "" : " or /run/log/journal");
+}
+
+/*
+ * -n: what the collector needs, as the user it runs as, and what the
+ * reporter needs to turn its counts into reports (one file configures
+ * both; tlsrpt-report -n checks the reporter's files as its own user).
+ */
+static int check_config(const struct conf *c)
+{
+	struct confcheck *cc = confcheck_new(c, "tlsrptd", "tlsrptd", true);
+	const char *log = conf_str(c, "log_source");
+	bool root = false;
+
+	if (cc == NULL)
+		return 70;
+	root = confcheck_starts_as_root(cc);
+	confcheck_user_exists(cc, "socket_owner");
+	confcheck_group_exists(cc, "socket_group");
+	/* bound before privileges are dropped: by root when 'user' is set */
+	confcheck_parent_dir(cc, "socket_path", conf_str(c, "socket_path"), root);
+	confcheck_dir(cc, "state_directory", NULL, root ? CC_DIR_OWNED : CC_DIR_WRITE);
+	if (*log && strcmp(log, "-") != 0) {
+		if (strcmp(log, "journal") == 0 || strncmp(log, "journal:", 8) == 0)
+			check_journal(cc, log[7] == ':' ? log + 8 : NULL);
+		else if (log[0] != '/')
+			confcheck_problem(cc, "log_source", "want an absolute path, \"journal\", "
+					  "\"journal:DIRECTORY\" or \"-\", not \"%s\"", log);
+		else
+			confcheck_readable(cc, "log_source");
+		confcheck_parent_dir(cc, "log_position_file", conf_str(c, "log_position_file"), false);
+	}
+	confcheck_required(cc, "organization_name", "tlsrpt-report needs it for every report");
+	confcheck_required(cc, "contact_info", "tlsrpt-report needs it for every report");
+	confcheck_address(cc, "contact_info");
+	return confcheck_finish(cc);
 }
 
 /* systemd Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -312,7 +531,7 @@ int main(int argc, char **argv)
 	if (cl.check) {
 		if (verbose)
 			conf_print(conf, stdout);
-		printf("tlsrptd: configuration OK\n");
+		rc = check_config(conf);
 		goto out;
 	}
 
@@ -339,14 +558,14 @@ int main(int argc, char **argv)
 	/* day files 0640 in 0750 directories: the collector's user and group only */
 	umask(027);
 	if (mkdir(conf_str(conf, "state_directory"), 0750) != 0 && errno != EEXIST) {
-		log_fatal("%s: %s", conf_str(conf, "state_directory"), strerror(errno));
-		rc = 73;
+		int e = errno;
+
+		log_fatal("%s: %s", conf_str(conf, "state_directory"), strerror(e));
+		rc = e == EACCES || e == EPERM ? 77 : 73;
 		goto out;
 	}
-	if (bind_socket(&col) < 0) {
-		rc = 71;
+	if ((rc = bind_socket(&col)) != 0)
 		goto out;
-	}
 	if (pipe2(col.sync_pipe, O_CLOEXEC) != 0 ||
 	    pthread_create(&col.syncer, NULL, syncer_main, &col) != 0) {
 		log_fatal("cannot start the sync thread");
@@ -370,12 +589,17 @@ int main(int argc, char **argv)
 	}
 	if (privs_drop(conf_str(conf, "user"), conf_str(conf, "state_directory"),
 		       err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
-		rc = 71;
+		char origin[1200];
+
+		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
+		rc = strstr(err, "unknown user") ? 78 : cmdline_status_of(err, 71);
 		goto out;
 	}
-	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0) {
-		rc = 73;
+	col.open_failed_day = -1;
+	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0 &&
+	    col.open_errno != ENOSPC && col.open_errno != EDQUOT) {
+		log_fatal("cannot open the day file: %s", strerror(col.open_errno));
+		rc = col.open_errno == EACCES || col.open_errno == EPERM ? 77 : 73;
 		goto out;
 	}
 
@@ -383,7 +607,7 @@ int main(int argc, char **argv)
 		col.pflog = pflog_open(conf, log_sink, &col, err, sizeof(err));
 		if (col.pflog == NULL) {
 			log_fatal("log_source: %s", err);
-			rc = 78;
+			rc = cmdline_status_of(err, 78);
 			goto out;
 		}
 		pflog_set_counter(col.pflog, log_count);
@@ -432,7 +656,17 @@ int main(int argc, char **argv)
 	}
 
 	notify_systemd("STOPPING=1");
-	drain(&col, bufs);		/* what is already queued is ours */
+	/*
+	 * Stop new datagrams before the last drain, or whatever a sender
+	 * queues between that drain and close() is lost although its sendto()
+	 * succeeded: after shutdown(SHUT_RD) the kernel refuses every sendto()
+	 * to this socket (EPIPE, decided under the lock that queues datagrams).
+	 * Then everything the kernel accepted is drained, to the last datagram;
+	 * the socket's name goes below (ENOENT for senders from then on).
+	 */
+	if (shutdown(col.sock, SHUT_RD) != 0)
+		log_warn("shutdown of the socket: %s", strerror(errno));
+	drain(&col, bufs);		/* what is queued is ours; nothing more can come */
 	if (col.pflog) {
 		pflog_poll(col.pflog, now_seconds(&col));
 		pflog_close(col.pflog);	/* writes the log position */
@@ -441,6 +675,8 @@ int main(int argc, char **argv)
 	pthread_join(col.syncer, NULL);
 	usock_remove(&col.us);
 	store_close(col.store);
+	if (col.unstored_dgrams || col.unstored_results)
+		log_unstored_lost(&col);
 	log_info("stopped");
 out:
 	dgram_parser_free(col.parser);

@@ -3,7 +3,7 @@
  *
  * Each takes the arguments after its own name (argv[0] is the subcommand
  * name) and the loaded configuration, prints to stdout/stderr and returns an
- * exit status that scripts can rely on:
+ * exit status that scripts can rely on (sysexits.h where one fits):
  */
 #ifndef TLSRPT_CTL_H
 #define TLSRPT_CTL_H
@@ -12,7 +12,7 @@
 
 #include "conf.h"
 
-#define CTL_OK 0		/* done */
+#define CTL_OK 0		/* done (also: listed, and the list is empty) */
 #define CTL_EMPTY 1		/* nothing found (no such day, id, domain) */
 #define CTL_ALERT 2		/* received check: something new to look at */
 #define CTL_USAGE 64		/* bad command line (sysexits EX_USAGE) */
@@ -20,6 +20,34 @@
 #define CTL_UNAVAILABLE 69	/* a service or lookup failed */
 #define CTL_SOFTWARE 70		/* internal error */
 #define CTL_IOERR 74		/* reading or writing failed */
+#define CTL_NOPERM 77		/* permission denied (EX_NOPERM) */
+#define CTL_CONFIG 78		/* the configuration is wrong (EX_CONFIG) */
+
+/*
+ * Each subcommand's usage: one line per form, "NAME ARGS" then two spaces
+ * and what it does. tlsrptctl -h prints them all; "tlsrptctl NAME -h" (or
+ * --help anywhere among its arguments) prints its own, on stdout, exit 0;
+ * a usage error prints it on stderr (ctl_usage).
+ */
+extern const char ctl_stats_usage[], ctl_dump_usage[];	/* ctl_collector.c */
+extern const char ctl_spool_usage[];			/* ctl_spool.c */
+extern const char ctl_received_usage[];			/* ctl_received.c */
+extern const char ctl_record_usage[];			/* ctl_record.c */
+extern const char ctl_sts_usage[];			/* ctl_sts.c */
+extern const char ctl_dkim_usage[];			/* ctl_dkim.c */
+extern const char ctl_dashboard_usage[];		/* ctl_dashboard.c */
+extern const char ctl_metrics_usage[];			/* ctl_metrics.c */
+
+/* Print a subcommand's usage on stderr (after a usage error); CTL_USAGE. */
+int ctl_usage(const char *usage);
+
+/*
+ * The exit status for a failure whose message 'err' (as the libraries
+ * write them, with strerror) or errno 'e' says why: CTL_NOPERM for
+ * "Permission denied" and "Operation not permitted", else 'otherwise'.
+ */
+int ctl_status_of(const char *err, int otherwise);
+int ctl_errno_status(int e, int otherwise);
 
 int ctl_stats(int argc, char **argv, const struct conf *c);	/* ctl_collector.c */
 int ctl_dump(int argc, char **argv, const struct conf *c);	/* ctl_collector.c */

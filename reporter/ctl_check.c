@@ -50,10 +50,10 @@
 #define HISTORY_DAYS 30
 #define STATE_MAX (64u << 20)
 
+/* the usage of received check is in ctl_received_usage (ctl_received.c) */
 static void check_usage(void)
 {
-	fprintf(stderr, "usage: tlsrptctl received check [--now TIME] [--unverified] [--no-state] "
-		"[--dry-run] [--mail ADDRESS] [--json]\n");
+	ctl_usage(ctl_received_usage);
 }
 
 static const char *jstr(struct json_object *o, const char *k)
@@ -365,7 +365,7 @@ int ctl_check(int argc, char **argv, const struct conf *c)
 	}
 	if (received_open(conf_str(c, "received_directory"), &rs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	/* the window, and the 30 days before it */
 	ro.now = ck.now;
@@ -379,7 +379,7 @@ int ctl_check(int argc, char **argv, const struct conf *c)
 	if (cur == NULL || hist == NULL) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		json_object_put(cur);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	ck.state_in = ck.stateless ? NULL : read_state(statefile);
 	ck.state_out = json_object_new_object();
@@ -428,8 +428,10 @@ int ctl_check(int argc, char **argv, const struct conf *c)
 		printf("nothing new (window %d day%s ending %.10s)\n", ro.days, ro.days == 1 ? "" : "s",
 		       jstr(cur, "last"));
 	if (!ck.stateless && !dry && write_state(statefile, ck.state_out) != 0) {
-		fprintf(stderr, "tlsrptctl: %s: %s\n", statefile, strerror(errno));
-		rc = CTL_IOERR;
+		int e = errno;
+
+		fprintf(stderr, "tlsrptctl: %s: %s\n", statefile, strerror(e));
+		rc = ctl_errno_status(e, CTL_IOERR);
 	}
 	if (rc == CTL_OK && nalerts > 0 && *mail && !dry && send_mail(c, mail, &ck, nalerts) != 0)
 		rc = CTL_UNAVAILABLE;

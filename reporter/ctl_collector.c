@@ -14,8 +14,17 @@
 #include "ctl.h"
 #include "result.h"
 #include "store.h"
+#include "termesc.h"
 
 #define MAX_INPUTS 256
+
+const char ctl_stats_usage[] =
+	"stats [--day YYYY-MM-DD] [--json]\n"
+	"    a day's counters (default: today, UTC)\n";
+const char ctl_dump_usage[] =
+	"dump [--day YYYY-MM-DD] [--json] [--input DAYFILE...]\n"
+	"    a day's results per TLSRPT domain and record (--json: RFC 8460 shape);\n"
+	"    --input reads these day files (copied from other hosts) instead\n";
 
 struct day_args {
 	int64_t day;
@@ -24,7 +33,8 @@ struct day_args {
 	int ninputs;
 };
 
-static int parse_day_args(int argc, char **argv, struct day_args *a, bool allow_input)
+static int parse_day_args(int argc, char **argv, struct day_args *a, bool allow_input,
+			  const char *usage)
 {
 	static const struct option opts[] = {
 		{ "day", required_argument, NULL, 'd' },
@@ -44,21 +54,21 @@ static int parse_day_args(int argc, char **argv, struct day_args *a, bool allow_
 			a->day = store_parse_day(optarg);
 			if (a->day < 0) {
 				fprintf(stderr, "tlsrptctl: bad day \"%s\" (want YYYY-MM-DD)\n", optarg);
-				return CTL_USAGE;
+				return ctl_usage(usage);
 			}
 			break;
 		case 'j': a->json = true; break;
 		case 'i':
 			if (!allow_input)
-				return CTL_USAGE;
+				return ctl_usage(usage);
 			input = true;
 			break;
-		default: return CTL_USAGE;
+		default: return ctl_usage(usage);
 		}
 	}
 	if (optind < argc && !input) {
 		fprintf(stderr, "tlsrptctl: unexpected argument \"%s\"\n", argv[optind]);
-		return CTL_USAGE;
+		return ctl_usage(usage);
 	}
 	for (; optind < argc; optind++) {
 		if (a->ninputs == MAX_INPUTS) {
@@ -85,7 +95,7 @@ static int open_views(const struct conf *c, const struct day_args *a,
 
 			store_format_day(ds, sizeof(ds), a->day);
 			fprintf(stderr, "tlsrptctl: no data for %s: %s\n", ds, err);
-			return strstr(err, "No such file") ? CTL_EMPTY : CTL_DATAERR;
+			return strstr(err, "No such file") ? CTL_EMPTY : ctl_status_of(err, CTL_DATAERR);
 		}
 		*n = 1;
 		return CTL_OK;
@@ -96,7 +106,7 @@ static int open_views(const struct conf *c, const struct day_args *a,
 			fprintf(stderr, "tlsrptctl: %s\n", err);
 			for (int j = 0; j < i; j++)
 				store_view_close(views[j]);
-			return CTL_DATAERR;
+			return ctl_status_of(err, CTL_DATAERR);
 		}
 	}
 	*n = a->ninputs;
@@ -115,7 +125,7 @@ int ctl_stats(int argc, char **argv, const struct conf *c)
 	struct day_args a;
 	struct store_view *v[1];
 	const struct store_view_info *info;
-	int n, rc = parse_day_args(argc, argv, &a, false);
+	int n, rc = parse_day_args(argc, argv, &a, false, ctl_stats_usage);
 	size_t domains = 0, policies, details = 0;
 	char ds[16];
 
@@ -181,30 +191,30 @@ static void print_text(const struct agg *ag)
 	for (size_t i = 0; i < agg_ndomains(ag); i++) {
 		const struct agg_domain *d = agg_domain(ag, i);
 
-		printf("%s  (record \"%s\")\n", d->domain, d->record);
+		printf("%s  (record \"%s\")\n", termesc(d->domain), termesc(d->record));
 		for (size_t j = 0; j < d->npolicies; j++) {
 			const struct agg_policy *p = &d->policies[j];
 			const char *t = result_policy_type_name(p->type);
 
 			printf("  policy %s %s: %llu successful, %llu failed sessions\n",
-			       t ? t : "?", p->domain, (unsigned long long)p->successes,
+			       t ? t : "?", termesc(p->domain), (unsigned long long)p->successes,
 			       (unsigned long long)p->failures);
 			for (size_t k = 0; k < p->nstrings; k++)
-				printf("    policy-string \"%s\"\n", p->strings[k]);
+				printf("    policy-string \"%s\"\n", termesc(p->strings[k]));
 			for (size_t k = 0; k < p->nmx; k++)
-				printf("    mx-host \"%s\"\n", p->mx[k]);
+				printf("    mx-host \"%s\"\n", termesc(p->mx[k]));
 			for (size_t k = 0; k < p->ndetails; k++) {
 				const struct agg_detail *dt = &p->details[k];
 				const char *rn = result_code_name(dt->code);
 
 				printf("    %6llu x %s", (unsigned long long)dt->count, rn ? rn : "unknown");
 				if (dt->reason)
-					printf(" (%s)", dt->reason);
+					printf(" (%s)", termesc(dt->reason));
 				if (dt->mx_hostname || dt->receiving_ip)
-					printf(" mx %s[%s]", dt->mx_hostname ? dt->mx_hostname : "?",
-					       dt->receiving_ip ? dt->receiving_ip : "?");
+					printf(" mx %s[%s]", dt->mx_hostname ? termesc(dt->mx_hostname) : "?",
+					       dt->receiving_ip ? termesc(dt->receiving_ip) : "?");
 				if (dt->sending_ip)
-					printf(" from %s", dt->sending_ip);
+					printf(" from %s", termesc(dt->sending_ip));
 				printf("\n");
 			}
 		}
@@ -216,7 +226,7 @@ int ctl_dump(int argc, char **argv, const struct conf *c)
 	struct day_args a;
 	struct store_view *v[MAX_INPUTS];
 	struct agg *ag;
-	int n, rc = parse_day_args(argc, argv, &a, true);
+	int n, rc = parse_day_args(argc, argv, &a, true, ctl_dump_usage);
 	char ds[16];
 
 	if (rc != CTL_OK || (rc = open_views(c, &a, v, &n)) != CTL_OK)

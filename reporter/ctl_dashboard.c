@@ -27,10 +27,14 @@
 #include "spool.h"
 #include "sstats.h"
 
+const char ctl_dashboard_usage[] =
+	"dashboard --output DIR [--days N] [--now TIME] [--chartjs FILE] [--no-sent]\n"
+	"    write a static web site of the reports received and sent (the last N\n"
+	"    days, default dashboard_days) into DIR\n";
+
 static void dashboard_usage(void)
 {
-	fprintf(stderr, "usage: tlsrptctl dashboard --output DIR [--days N] [--now TIME] "
-		"[--chartjs FILE] [--no-sent]\n");
+	ctl_usage(ctl_dashboard_usage);
 }
 
 /* "YYYY-MM-DD" (noon UTC of that day) or an RFC 3339 time; 0 or -1. */
@@ -110,17 +114,17 @@ int ctl_dashboard(int argc, char **argv, const struct conf *c)
 	dc.site = site_open(out, err, sizeof(err));
 	if (dc.site == NULL) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	if (site_assets(dc.site, chartjs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		site_close(dc.site);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	if (received_open(conf_str(c, "received_directory"), &rs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		site_close(dc.site);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	ro.now = so.now;
 	ro.days = so.days;
@@ -132,11 +136,11 @@ int ctl_dashboard(int argc, char **argv, const struct conf *c)
 	if (stats == NULL) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		site_close(dc.site);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	if (site_received(dc.site, stats, &so, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
-		rc = CTL_IOERR;
+		rc = ctl_status_of(err, CTL_IOERR);
 	}
 	for (int i = 0; i < 2; i++) {
 		struct json_object *m = json_object_object_get(stats, i ? "unverified" : "verified");
@@ -160,7 +164,7 @@ int ctl_dashboard(int argc, char **argv, const struct conf *c)
 		}
 		if (site_sent(dc.site, sent, serr, &so, err, sizeof(err)) != 0) {
 			fprintf(stderr, "tlsrptctl: %s\n", err);
-			rc = CTL_IOERR;
+			rc = ctl_status_of(err, CTL_IOERR);
 		}
 	}
 	if (rc == CTL_OK)

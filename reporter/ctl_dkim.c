@@ -55,14 +55,17 @@ struct dkim_args {
 	char domainbuf[REPORT_DOMAIN_MAX + 1];
 };
 
-static void dkim_usage(void)
+const char ctl_dkim_usage[] =
+	"dkim generate [--selector S] [--algorithm rsa-sha256|ed25519-sha256] [--domain D]\n"
+	"              [--key-file PATH] [--bits N] [--group G] [--service-tlsrpt] [--force]\n"
+	"    write the reporter's DKIM key (root:tlsrpt-report 0640; kept unless --force)\n"
+	"    and print its DNS TXT record and the configuration lines\n"
+	"dkim record [--selector S] [--domain D] [--key-file PATH] [--service-tlsrpt]\n"
+	"    print the DNS TXT record of an existing key\n";
+
+static int dkim_usage(void)
 {
-	fprintf(stderr,
-		"usage: tlsrptctl dkim generate [--selector S] [--algorithm rsa-sha256|ed25519-sha256]\n"
-		"                               [--domain D] [--key-file PATH] [--bits N] [--group G]\n"
-		"                               [--service-tlsrpt] [--force]\n"
-		"       tlsrptctl dkim record [--selector S] [--domain D] [--key-file PATH]\n"
-		"                             [--service-tlsrpt]\n");
+	return ctl_usage(ctl_dkim_usage);
 }
 
 /* Options and their defaults from the configuration. 0, or CTL_USAGE. */
@@ -75,36 +78,32 @@ static int parse_args(int argc, char **argv, const struct conf *c, struct dkim_a
 	a->group = KEY_GROUP;
 	a->bits = 2048;
 	for (int i = 2; i < argc; i++) {
-		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(o, "--force")) {
+		if (!strcmp(argv[i], "--force")) {
 			a->force = true;
 			continue;
 		}
-		if (!strcmp(o, "--service-tlsrpt")) {
+		if (!strcmp(argv[i], "--service-tlsrpt")) {
 			a->service = true;
 			continue;
 		}
-		if (v == NULL) {
-			dkim_usage();
-			return CTL_USAGE;
-		}
-		if (!strcmp(o, "--selector"))
+		if (v == NULL)
+			return dkim_usage();
+		if (!strcmp(argv[i], "--selector"))
 			a->selector = v;
-		else if (!strcmp(o, "--algorithm"))
+		else if (!strcmp(argv[i], "--algorithm"))
 			a->algorithm = v;
-		else if (!strcmp(o, "--domain"))
+		else if (!strcmp(argv[i], "--domain"))
 			a->domain = v;
-		else if (!strcmp(o, "--key-file"))
+		else if (!strcmp(argv[i], "--key-file"))
 			a->key_file = v;
-		else if (!strcmp(o, "--group"))
+		else if (!strcmp(argv[i], "--group"))
 			a->group = v;
-		else if (!strcmp(o, "--bits"))
+		else if (!strcmp(argv[i], "--bits"))
 			a->bits = atoi(v);
-		else {
-			dkim_usage();
-			return CTL_USAGE;
-		}
+		else
+			return dkim_usage();
 		i++;
 	}
 	if (strcmp(a->algorithm, "rsa-sha256") && strcmp(a->algorithm, "ed25519-sha256")) {
@@ -381,10 +380,8 @@ int ctl_dkim(int argc, char **argv, const struct conf *c)
 	struct dkim_args a;
 	int rc;
 
-	if (argc < 2 || (strcmp(argv[1], "generate") && strcmp(argv[1], "record"))) {
-		dkim_usage();
-		return CTL_USAGE;
-	}
+	if (argc < 2 || (strcmp(argv[1], "generate") && strcmp(argv[1], "record")))
+		return dkim_usage();
 	if ((rc = parse_args(argc, argv, c, &a)) != 0)
 		return rc;
 	return argv[1][0] == 'g' ? cmd_generate(&a) : cmd_record(&a);

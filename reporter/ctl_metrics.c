@@ -34,9 +34,14 @@
 
 #define METRICS_MAX (256u << 20)
 
+const char ctl_metrics_usage[] =
+	"metrics [--output FILE] [--sending] [--receiving] [--now TIME]\n"
+	"    the counters of both sides in the Prometheus text format (--output:\n"
+	"    written atomically to FILE, for node_exporter's textfile collector)\n";
+
 static void metrics_usage(void)
 {
-	fprintf(stderr, "usage: tlsrptctl metrics [--output FILE] [--sending] [--receiving] [--now TIME]\n");
+	ctl_usage(ctl_metrics_usage);
 }
 
 static int64_t jint(struct json_object *o, const char *k)
@@ -349,7 +354,7 @@ int ctl_metrics(int argc, char **argv, const struct conf *c)
 	if (out) {
 		if (prom_write_file(&b, out, err, sizeof(err)) != 0) {
 			fprintf(stderr, "tlsrptctl: %s\n", err);
-			rc = CTL_IOERR;
+			rc = ctl_status_of(err, CTL_IOERR);
 		}
 	} else if (b.overflow) {
 		fprintf(stderr, "tlsrptctl: the metrics are too large\n");

@@ -14,37 +14,61 @@
  *         Totals add up the report's policy entries; a session under both
  *         DANE and MTA-STS may be in two entries, so the split by policy
  *         type is shown too.
- *         Reports without a trusted DKIM pass are listed apart. --days N
- *         keeps reports whose range ends within the last N days.
+ *         Reports without a trusted DKIM pass are listed apart. Who signed
+ *         what an organization claims is shown with it ("signed_by" in
+ *         --json: organization -> signer -> counts), an unaligned signer
+ *         as "DOMAIN, not the submitter". Sums saturate at INT64_MAX.
+ *         --days N keeps reports whose range ends within the last N days.
  *   received show ID
  *         the stored record (JSON); CTL_EMPTY if there is none.
+ *   received rejected [--json]
+ *         the inputs that could not be used: id, when, source, file name
+ *         and reason, oldest first (CTL_OK, also when there are none).
  *
- * Reads and writes only received_directory (lib/receive/received.h).
+ * Reads and writes only received_directory (lib/receive/received.h). A
+ * store the caller may not read is CTL_NOPERM.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "ctl.h"
+#include "log.h"
 #include "privs.h"
 #include "received.h"
 #include "rptparse.h"
+#include "rstats.h"
+#include "termesc.h"
 
-static void received_usage(void)
+const char ctl_received_usage[] =
+	"received import [--trusted] FILE...\n"
+	"    store reports fetched by other means (.eml, .json, .json.gz, .zip);\n"
+	"    --trusted: as DKIM-verified\n"
+	"received summary [--days N] [--domain DOMAIN] [--json] [--html FILE]\n"
+	"    per policy domain and day: sessions per reporting organization, failure\n"
+	"    types, failing MX hosts and IPs; --html FILE writes a page with a chart\n"
+	"received show ID\n"
+	"    one stored report, or one rejected input and why\n"
+	"received rejected [--json]\n"
+	"    the inputs that could not be used: id, when, source, file and reason\n"
+	"received check [--now TIME] [--unverified] [--no-state] [--dry-run] [--mail ADDRESS]\n"
+	"               [--json]\n"
+	"    alerts: failure rate, new result types or failing MX hosts, a usual\n"
+	"    reporter gone silent; exit 2 when something new was found\n";
+
+static int received_usage(void)
 {
-	fprintf(stderr,
-		"usage: tlsrptctl received import [--trusted] FILE...\n"
-		"       tlsrptctl received summary [--days N] [--domain D] [--json] [--html FILE]\n"
-		"       tlsrptctl received show ID\n"
-		"       tlsrptctl received check [--now TIME] [--unverified] [--no-state] [--dry-run] "
-		"[--mail ADDRESS] [--json]\n");
+	return ctl_usage(ctl_received_usage);
 }
 
 static int open_store(const struct conf *c, struct received_store **s)
@@ -53,10 +77,12 @@ static int open_store(const struct conf *c, struct received_store **s)
 
 	if (received_open(conf_str(c, "received_directory"), s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	return CTL_OK;
 }
+
+#define OPEN_LATER INT_MIN	/* cmd_import: the file is opened when its turn comes */
 
 /* Read at most 'max' bytes of open file 'fd' (closed); NULL with an
  * errno-ish message in err. */
@@ -130,36 +156,57 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 			i++;
 			break;
 		} else {
-			received_usage();
-			return CTL_USAGE;
+			return received_usage();
 		}
 	}
 	if (i >= argc) {
-		received_usage();
-		return CTL_USAGE;
+		return received_usage();
 	}
 	/*
 	 * The files are opened as the caller (root can read the operator's
-	 * files); the store is written as its owner: run as root we become
-	 * the owner of received_directory first, so that no file in it is
-	 * root's and the milter can go on writing there.
+	 * files); the store is written as its owner: run as root on a store
+	 * that belongs to another user, we open every file first and then
+	 * become the owner of received_directory, so that no file in it is
+	 * root's and the milter can go on writing there. Otherwise each file
+	 * is opened when its turn comes (OPEN_LATER).
 	 */
 	{
 		char err[512];
-		int first = i;
+		int first = i, n = argc - i;
+		struct stat st;
+		bool switching = geteuid() == 0 &&
+			lstat(conf_str(c, "received_directory"), &st) == 0 && st.st_uid != 0;
 
-		fds = malloc(sizeof(*fds) * (size_t)(argc - first));
+		fds = malloc(sizeof(*fds) * (size_t)n);
 		if (fds == NULL)
 			return CTL_SOFTWARE;
-		for (int j = first; j < argc; j++) {
-			fds[j - first] = open(argv[j], O_RDONLY | O_CLOEXEC);
-			if (fds[j - first] < 0)
-				fds[j - first] = -errno - 1;
+		for (int j = 0; j < n; j++)
+			fds[j] = OPEN_LATER;
+		if (switching) {
+			struct rlimit rl;
+
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+				rl.rlim_cur = rl.rlim_max;
+				setrlimit(RLIMIT_NOFILE, &rl);
+			}
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)n + 32 > rl.rlim_cur) {
+				fprintf(stderr, "tlsrptctl: as root, import at most %ld files at a time "
+					"(they are opened before switching to the store's owner), or run "
+					"it as the owner of %s\n", (long)rl.rlim_cur - 32,
+					conf_str(c, "received_directory"));
+				free(fds);
+				return CTL_USAGE;
+			}
+			for (int j = 0; j < n; j++) {
+				fds[j] = open(argv[first + j], O_RDONLY | O_CLOEXEC);
+				if (fds[j] < 0)
+					fds[j] = -errno - 1;
+			}
 		}
 		if (privs_become_owner_of(conf_str(c, "received_directory"), err, sizeof(err)) != 0) {
 			fprintf(stderr, "tlsrptctl: cannot act as the owner of the received store, "
 				"refusing to write it as root: %s\n", err);
-			for (int j = 0; j < argc - first; j++)
+			for (int j = 0; j < n; j++)
 				if (fds[j] >= 0)
 					close(fds[j]);
 			free(fds);
@@ -180,6 +227,8 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 		int fd = fds[i - fd0];
 		unsigned char *d;
 
+		if (fd == OPEN_LATER && (fd = open(argv[i], O_RDONLY | O_CLOEXEC)) < 0)
+			fd = -errno - 1;
 		if (fd < 0)
 			errno = -fd - 1;
 		d = read_bounded(fd, max, &len, err, sizeof(err));
@@ -201,13 +250,13 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 		in.max_report = (size_t)conf_int(c, "max_report_size");
 		switch (received_ingest(s, &in, id, sizeof(id), reason, sizeof(reason))) {
 		case RECEIVED_STORED:
-			printf("%s: stored %s (%s)\n", argv[i], id, reason);
+			printf("%s: stored %s (%s)\n", termesc(argv[i]), id, termesc(reason));
 			break;
 		case RECEIVED_DUPLICATE:
-			printf("%s: duplicate %s (%s)\n", argv[i], id, reason);
+			printf("%s: duplicate %s (%s)\n", termesc(argv[i]), id, termesc(reason));
 			break;
 		case RECEIVED_REJECTED:
-			printf("%s: rejected %s: %s\n", argv[i], id, reason);
+			printf("%s: rejected %s: %s\n", termesc(argv[i]), id, termesc(reason));
 			if (rc == CTL_OK)
 				rc = CTL_DATAERR;
 			break;
@@ -264,11 +313,12 @@ static void bump(struct json_object *map, const char *key, int64_t n)
 {
 	if (key == NULL || *key == '\0')
 		return;
-	json_object_object_add(map, key, json_object_new_int64(jint(map, key) + n));
+	/* counts from outside: saturating, never wrapped (issue 10 item 4) */
+	json_object_object_add(map, key, json_object_new_int64(rstats_add(jint(map, key), n)));
 }
 
-static void add_policy(struct summary *sm, const char *cls, const char *org, const char *day,
-		       struct json_object *pol)
+static void add_policy(struct summary *sm, const char *cls, const char *org, const char *signer,
+		       const char *day, struct json_object *pol)
 {
 	struct json_object *p = NULL, *su = NULL, *fd = NULL, *g, *o, *types;
 	const char *domain, *ptype;
@@ -299,6 +349,13 @@ static void add_policy(struct summary *sm, const char *cls, const char *org, con
 	o = jobj(jobj(g, "organizations", json_type_object), org, json_type_object);
 	bump(o, "successful", ok);
 	bump(o, "failed", failed);
+	/* who signed what each organization claims (issue 10 item 7) */
+	if (signer) {
+		o = jobj(jobj(jobj(g, "signed_by", json_type_object), org, json_type_object), signer,
+			 json_type_object);
+		bump(o, "successful", ok);
+		bump(o, "failed", failed);
+	}
 	types = jobj(g, "policy_types", json_type_object);
 	bump(types, ptype && *ptype ? ptype : "(none)", 1);
 	/* A session under both DANE and MTA-STS may be counted in a tlsa and an
@@ -323,12 +380,27 @@ static void add_policy(struct summary *sm, const char *cls, const char *org, con
 	}
 }
 
+/* Who signed a stored report, as summaries say it; NULL if nobody did. */
+static const char *signer_of(struct json_object *rec, char *out, size_t outsz)
+{
+	const char *dkim = jstr(rec, "dkim"), *dom = jstr(rec, "dkim_domain");
+
+	if (dkim && strcmp(dkim, "trusted") == 0)
+		return "trusted import";
+	if (dom == NULL || *dom == '\0')
+		return NULL;
+	if (dkim && strcmp(dkim, "pass") == 0)
+		return dom;
+	snprintf(out, outsz, "%s, not the submitter", dom);
+	return out;
+}
+
 static int summary_cb(const char *cls, const char *id, struct json_object *rec, void *arg)
 {
 	struct summary *sm = arg;
 	struct json_object *rep, *pols;
 	const char *org, *start;
-	char day[16];
+	char day[16], signer[300];
 	int64_t t;
 
 	(void)id;
@@ -353,7 +425,8 @@ static int summary_cb(const char *cls, const char *id, struct json_object *rec, 
 		return 0;
 	snprintf(day, sizeof(day), "%.10s", start);
 	for (size_t i = 0; i < json_object_array_length(pols); i++)
-		add_policy(sm, cls, org, day, json_object_array_get_idx(pols, i));
+		add_policy(sm, cls, org, signer_of(rec, signer, sizeof(signer)), day,
+			   json_object_array_get_idx(pols, i));
 	return 0;
 }
 
@@ -409,7 +482,7 @@ static void print_map(FILE *fp, const char *label, struct json_object *g, const 
 			json_object_array_put_idx(arr, i, b);
 			json_object_array_put_idx(arr, best, a);
 		}
-		fprintf(fp, "%s %s (%lld)", i ? "," : "", jstr(json_object_array_get_idx(arr, i), "k"),
+		fprintf(fp, "%s %s (%lld)", i ? "," : "", termesc(jstr(json_object_array_get_idx(arr, i), "k")),
 			(long long)jint(json_object_array_get_idx(arr, i), "n"));
 	}
 	fprintf(fp, "\n");
@@ -425,12 +498,13 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 		struct json_object *g = json_object_array_get_idx(arr, i), *orgs, *types;
 		bool first = true;
 
-		fprintf(fp, "  %s %s: %lld ok, %lld failed; policies:", jstr(g, "domain"), jstr(g, "day"),
+		fprintf(fp, "  %s %s: %lld ok, %lld failed; policies:", termesc(jstr(g, "domain")),
+			termesc(jstr(g, "day")),
 			(long long)jint(g, "successful"), (long long)jint(g, "failed"));
 		if (json_object_object_get_ex(g, "policy_types", &types)) {
 			json_object_object_foreach(types, k, v) {
 				(void)v;
-				fprintf(fp, "%s %s", first ? "" : ",", k);
+				fprintf(fp, "%s %s", first ? "" : ",", termesc(k));
 				first = false;
 			}
 		}
@@ -440,16 +514,41 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 			fprintf(fp, "    by policy type (a session may count under several):");
 			first = true;
 			json_object_object_foreach(types, k, v) {
-				fprintf(fp, "%s %s %lld ok, %lld failed", first ? "" : ";", k,
+				fprintf(fp, "%s %s %lld ok, %lld failed", first ? "" : ";", termesc(k),
 					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
 				first = false;
 			}
 			fprintf(fp, "\n");
 		}
 		if (json_object_object_get_ex(g, "organizations", &orgs)) {
-			json_object_object_foreach(orgs, k, v)
-				fprintf(fp, "    %s: %lld ok, %lld failed\n", k,
+			struct json_object *sb = NULL, *sig;
+
+			json_object_object_get_ex(g, "signed_by", &sb);
+			json_object_object_foreach(orgs, k, v) {
+				fprintf(fp, "    %s: %lld ok, %lld failed", termesc(k),
 					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
+				if (sb == NULL || !json_object_object_get_ex(sb, k, &sig)) {
+					fprintf(fp, "\n");
+					continue;
+				}
+				/* one signer for all of it: on the line; else one line each */
+				if (json_object_object_length(sig) == 1) {
+					json_object_object_foreach(sig, who, n) {
+						if (jint(n, "successful") == jint(v, "successful") &&
+						    jint(n, "failed") == jint(v, "failed")) {
+							fprintf(fp, " (signed by %s)\n", termesc(who));
+							sig = NULL;
+						}
+						break;
+					}
+					if (sig == NULL)
+						continue;
+				}
+				fprintf(fp, "\n");
+				json_object_object_foreach(sig, who2, n2)
+					fprintf(fp, "      signed by %s: %lld ok, %lld failed\n", termesc(who2),
+						(long long)jint(n2, "successful"), (long long)jint(n2, "failed"));
+			}
 		}
 		print_map(fp, "result types", g, "result_types");
 		print_map(fp, "failing MX hosts", g, "failing_mx_hosts");
@@ -503,7 +602,7 @@ static void html_chart(struct buf *b, struct json_object *arr)
 	}
 	keys = json_object_new_array();
 	json_object_object_foreach(days, k, v) {
-		int64_t t = jint(v, "ok") + jint(v, "failed");
+		int64_t t = rstats_add(jint(v, "ok"), jint(v, "failed"));
 
 		json_object_array_add(keys, json_object_new_string(k));
 		if (t > max)
@@ -531,8 +630,11 @@ static void html_chart(struct buf *b, struct json_object *arr)
 		json_object_object_get_ex(days, day, &d);
 		ok = jint(d, "ok");
 		failed = jint(d, "failed");
-		hok = ok * 100 / max;
-		hf = failed * 100 / max;
+		/* heights 0..100 from counts up to INT64_MAX: never overflows */
+		hok = (int64_t)((double)ok * 100.0 / (double)max);
+		hf = (int64_t)((double)failed * 100.0 / (double)max);
+		if (hok + hf > 100)
+			hf = 100 - hok;
 		if (ok > 0 && hok == 0)
 			hok = 1;
 		if (failed > 0 && hf == 0)
@@ -580,11 +682,26 @@ static void html_table(struct buf *b, struct json_object *arr, const char *title
 		buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>", (long long)jint(g, "successful"),
 			   (long long)jint(g, "failed"));
 		if (json_object_object_get_ex(g, "organizations", &orgs)) {
+			struct json_object *sb = NULL, *sig;
+
+			json_object_object_get_ex(g, "signed_by", &sb);
 			json_object_object_foreach(orgs, k, v) {
 				buf_adds(b, first ? "" : "<br>");
 				html_esc(b, k);
 				buf_printf(b, ": %lld/%lld", (long long)jint(v, "successful"),
 					   (long long)jint(v, "failed"));
+				if (sb && json_object_object_get_ex(sb, k, &sig)) {
+					bool one = true;
+
+					buf_adds(b, " (signed by ");
+					json_object_object_foreach(sig, who, n) {
+						(void)n;
+						buf_adds(b, one ? "" : ", ");
+						html_esc(b, who);
+						one = false;
+					}
+					buf_adds(b, ")");
+				}
 				first = false;
 			}
 		}
@@ -621,8 +738,8 @@ static int write_html(const char *path, struct json_object *ver, struct json_obj
 	html_table(&b, unv, "Reports without a verified DKIM signature",
 		   "RFC 8460 says reports without a valid DKIM signature must be ignored; "
 		   "they are shown apart and may be forged.");
-	buf_printf(&b, "<p>Rejected inputs: %d (see <code>tlsrptctl received show ID</code>).</p>\n",
-		   rejected);
+	buf_printf(&b, "<p>Rejected inputs: %d (list them with <code>tlsrptctl received rejected</code>, "
+		   "see one with <code>tlsrptctl received show ID</code>).</p>\n", rejected);
 	buf_adds(&b, "</body></html>\n");
 	if (b.overflow) {
 		fprintf(stderr, "tlsrptctl: the HTML page is too large\n");
@@ -656,8 +773,7 @@ static int cmd_summary(int argc, char **argv, const struct conf *c)
 			long long d = strtoll(argv[++i], &end, 10);
 
 			if (*end || d < 0 || d > 100000) {
-				received_usage();
-				return CTL_USAGE;
+				return received_usage();
 			}
 			since = (int64_t)time(NULL) - d * 86400;
 		} else if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc)
@@ -665,8 +781,7 @@ static int cmd_summary(int argc, char **argv, const struct conf *c)
 		else if (strcmp(argv[i], "--html") == 0 && i + 1 < argc)
 			html = argv[++i];
 		else {
-			received_usage();
-			return CTL_USAGE;
+			return received_usage();
 		}
 	}
 	if ((rc = open_store(c, &s)) != CTL_OK)
@@ -688,7 +803,11 @@ static int cmd_summary(int argc, char **argv, const struct conf *c)
 	} else if (html == NULL) {
 		print_text(stdout, ver, "Reports with a trusted DKIM signature:");
 		print_text(stdout, unv, "Reports without a verified DKIM signature (RFC 8460: to be ignored):");
-		printf("Rejected inputs: %d\n", sm.rejected);
+		if (sm.rejected)
+			printf("Rejected inputs: %d (list them with tlsrptctl received rejected, "
+			       "see one with tlsrptctl received show ID)\n", sm.rejected);
+		else
+			printf("Rejected inputs: 0\n");
 	}
 	if (html)
 		rc = write_html(html, ver, unv, sm.rejected);
@@ -708,8 +827,7 @@ static int cmd_show(int argc, char **argv, const struct conf *c)
 	int rc;
 
 	if (argc != 3) {
-		received_usage();
-		return CTL_USAGE;
+		return received_usage();
 	}
 	if ((rc = open_store(c, &s)) != CTL_OK)
 		return rc;
@@ -727,11 +845,71 @@ static int cmd_show(int argc, char **argv, const struct conf *c)
 	return CTL_OK;
 }
 
+struct rejected_list {
+	struct json_object *arr;	/* --json, else NULL */
+	size_t n;
+};
+
+static int rejected_cb(const char *cls, const char *id, struct json_object *rec, void *arg)
+{
+	struct rejected_list *l = arg;
+	struct json_object *arr = l->arr;
+	char f[200], r[600];
+	const char *fn = jstr(rec, "filename"), *why = jstr(rec, "reason");
+
+	if (strcmp(cls, "rejected") != 0)
+		return 0;
+	if (l->n++ == 0 && arr == NULL)
+		printf("%-24s  %-20s  %-6s  %s: %s\n", "ID", "STORED", "SOURCE", "FILE", "REASON");
+	if (arr) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "id", json_object_new_string(id));
+		json_object_object_add(o, "stored", json_object_new_string(jstr(rec, "stored") ? jstr(rec, "stored") : ""));
+		json_object_object_add(o, "source", json_object_new_string(jstr(rec, "source") ? jstr(rec, "source") : ""));
+		json_object_object_add(o, "filename", fn ? json_object_new_string(fn) : NULL);
+		json_object_object_add(o, "reason", json_object_new_string(why ? why : ""));
+		json_object_array_add(arr, o);
+		return 0;
+	}
+	/* file names and reasons come from the input: printable only */
+	printf("%-24s  %-20s  %-6s  %s: %s\n", id, jstr(rec, "stored") ? jstr(rec, "stored") : "-",
+	       jstr(rec, "source") ? jstr(rec, "source") : "-",
+	       fn ? log_printable(f, sizeof(f), fn, strlen(fn)) : "-",
+	       why ? log_printable(r, sizeof(r), why, strlen(why)) : "-");
+	return 0;
+}
+
+static int cmd_rejected(int argc, char **argv, const struct conf *c)
+{
+	struct received_store *s;
+	struct rejected_list l = { NULL, 0 };
+	int rc;
+
+	if (argc == 3 && strcmp(argv[2], "--json") == 0)
+		l.arr = json_object_new_array();
+	else if (argc != 2)
+		return received_usage();
+	if ((rc = open_store(c, &s)) != CTL_OK) {
+		json_object_put(l.arr);
+		return rc;
+	}
+	received_foreach(s, INT64_MIN, rejected_cb, &l);
+	received_close(s);
+	if (l.arr) {
+		printf("%s\n", json_object_to_json_string_ext(l.arr, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(l.arr);
+	} else if (l.n == 0) {
+		printf("no rejected inputs\n");
+	}
+	return CTL_OK;
+}
+
 int ctl_received(int argc, char **argv, const struct conf *c)
 {
 	if (argc < 2) {
-		received_usage();
-		return CTL_USAGE;
+		return received_usage();
 	}
 	if (strcmp(argv[1], "import") == 0)
 		return cmd_import(argc, argv, c);
@@ -739,8 +917,9 @@ int ctl_received(int argc, char **argv, const struct conf *c)
 		return cmd_summary(argc, argv, c);
 	if (strcmp(argv[1], "show") == 0)
 		return cmd_show(argc, argv, c);
+	if (strcmp(argv[1], "rejected") == 0)
+		return cmd_rejected(argc, argv, c);
 	if (strcmp(argv[1], "check") == 0)	/* ctl_check.c */
 		return ctl_check(argc, argv, c);
-	received_usage();
-	return CTL_USAGE;
+	return received_usage();
 }

@@ -31,10 +31,15 @@
 #include "log.h"
 #include "tlsrpt_record.h"
 
+const char ctl_record_usage[] =
+	"record generate --rua URI[,URI...] [--rua URI]... [--domain DOMAIN]\n"
+	"    print the _smtp._tls TXT record line for these report destinations\n"
+	"record check DOMAIN\n"
+	"    look up _smtp._tls.DOMAIN and say precisely what is wrong with it\n";
+
 static void record_usage(void)
 {
-	fprintf(stderr, "usage: tlsrptctl record generate --rua URI[,URI] [--domain DOMAIN]\n"
-		"       tlsrptctl record check DOMAIN\n");
+	ctl_usage(ctl_record_usage);
 }
 
 static bool valid_domain(const char *d)

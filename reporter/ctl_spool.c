@@ -2,18 +2,22 @@
  * ctl_spool - `tlsrptctl spool`: look at and nudge the reporter's spool.
  *
  *   spool list [--json]   one line per report: id, day, domain, status,
- *                         destinations delivered/total, next attempt
+ *                         destinations delivered/total, next attempt; an
+ *                         empty (or not yet created) spool says so, exit 0
  *   spool show ID         the report JSON (pretty) and every destination's
  *                         delivery history
- *   spool retry ID        make failed, given-up and suppressed destinations
+ *   spool retry ID        make failed, given-up, suppressed and rejected destinations
  *                         due now (the next tlsrpt-report run delivers)
  *
  * list and show only read; retry takes the spool lock, so it fails while
- * tlsrpt-report is running (exit CTL_UNAVAILABLE; try again).
+ * tlsrpt-report is running (exit CTL_UNAVAILABLE; try again). A spool the
+ * caller may not read (or, for retry, write) is CTL_NOPERM.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <json-c/json.h>
@@ -23,12 +27,13 @@
 #include "report.h"
 #include "spool.h"
 
-static void spool_usage(void)
-{
-	fprintf(stderr, "usage: tlsrptctl spool list [--json]\n"
-		"       tlsrptctl spool show ID\n"
-		"       tlsrptctl spool retry ID\n");
-}
+const char ctl_spool_usage[] =
+	"spool list [--json]\n"
+	"    every report built: id, day, state, destinations delivered, next attempt\n"
+	"spool show ID\n"
+	"    one report's JSON and the delivery history of each destination\n"
+	"spool retry ID\n"
+	"    make its failed, given-up and suppressed destinations due now\n";
 
 static const char *jget_str(struct json_object *o, const char *k)
 {
@@ -86,10 +91,14 @@ static int spool_list(struct spool *s, bool json)
 	struct json_object *arr = json ? json_object_new_array() : NULL;
 
 	if (spool_ids(s, &ids, &n) != 0) {
-		fprintf(stderr, "tlsrptctl: cannot read the spool\n");
+		int e = errno;
+
+		fprintf(stderr, "tlsrptctl: cannot read the spool: %s\n", strerror(e));
 		json_object_put(arr);
-		return CTL_IOERR;
+		return ctl_errno_status(e, CTL_IOERR);
 	}
+	if (!json && n == 0)
+		printf("the spool is empty: no report has been built\n");
 	if (!json && n > 0)
 		printf("%-25s %-10s %-15s %-9s %-20s %s\n", "ID", "DAY", "STATUS", "DELIVERED",
 		       "NEXT-ATTEMPT", "POLICY-DOMAIN");
@@ -137,7 +146,7 @@ static int spool_list(struct spool *s, bool json)
 							      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(arr);
 	spool_ids_free(ids, n);
-	return n == 0 && !json ? CTL_EMPTY : CTL_OK;
+	return CTL_OK;
 }
 
 static int spool_show(struct spool *s, const char *id)
@@ -171,9 +180,9 @@ static int spool_show(struct spool *s, const char *id)
 		printf("  (no destinations)\n");
 	for (size_t i = 0; i < json_object_array_length(dests); i++) {
 		struct json_object *d = json_object_array_get_idx(dests, i), *att;
+		const char *uri = jget_str(d, "uri"), *state = jget_str(d, "state");
 
-		printf("  %s: %s", jget_str(d, "uri") ? jget_str(d, "uri") : "?",
-		       jget_str(d, "state") ? jget_str(d, "state") : "?");
+		printf("  %s: %s", uri ? uri : "?", state ? state : "?");
 		if (jget_int(d, "next-attempt", -1) >= 0) {
 			fmt_time(jget_int(d, "next-attempt", -1), t1, sizeof(t1));
 			printf(", next attempt %s", t1);
@@ -223,29 +232,27 @@ int ctl_spool(int argc, char **argv, const struct conf *c)
 	char err[512];
 	int rc;
 
-	if (argc < 2) {
-		spool_usage();
-		return CTL_USAGE;
-	}
+	if (argc < 2)
+		return ctl_usage(ctl_spool_usage);
 	if (strcmp(argv[1], "list") == 0) {
 		bool json = false;
+		struct stat st;
 
 		for (int i = 2; i < argc; i++) {
-			if (strcmp(argv[i], "--json") == 0) {
+			if (strcmp(argv[i], "--json") == 0)
 				json = true;
-			} else {
-				spool_usage();
-				return CTL_USAGE;
-			}
+			else
+				return ctl_usage(ctl_spool_usage);
+		}
+		if (stat(dir, &st) != 0 && errno == ENOENT) {
+			/* no report built yet: tlsrpt-report creates the spool */
+			printf(json ? "[]\n" : "the spool is empty: %s does not exist yet\n", dir);
+			return CTL_OK;
 		}
 		s = spool_open(dir, false, err, sizeof(err));
 		if (s == NULL) {
-			if (json) {
-				printf("[]\n");
-				return CTL_OK;
-			}
 			fprintf(stderr, "tlsrptctl: spool %s\n", err);
-			return CTL_EMPTY;
+			return ctl_status_of(err, CTL_IOERR);
 		}
 		rc = spool_list(s, json);
 		spool_close(s);
@@ -263,7 +270,9 @@ int ctl_spool(int argc, char **argv, const struct conf *c)
 		s = spool_open(dir, retry, err, sizeof(err));
 		if (s == NULL) {
 			fprintf(stderr, "tlsrptctl: spool %s\n", err);
-			return retry ? CTL_UNAVAILABLE : CTL_EMPTY;
+			if (strstr(err, strerror(ENOENT)))
+				return CTL_EMPTY;	/* no spool: no such report */
+			return ctl_status_of(err, retry ? CTL_UNAVAILABLE : CTL_IOERR);
 		}
 		if (!retry) {
 			rc = spool_show(s, argv[2]);
@@ -275,7 +284,7 @@ int ctl_spool(int argc, char **argv, const struct conf *c)
 
 			if (spool_retry(s, argv[2], (int64_t)time(NULL), &changed, err, sizeof(err)) != 0) {
 				fprintf(stderr, "tlsrptctl: %s\n", err);
-				rc = CTL_IOERR;
+				rc = ctl_status_of(err, CTL_IOERR);
 			} else {
 				printf("%s: %zu destination(s) due now\n", argv[2], changed);
 				rc = CTL_OK;
@@ -284,6 +293,5 @@ int ctl_spool(int argc, char **argv, const struct conf *c)
 		spool_close(s);
 		return rc;
 	}
-	spool_usage();
-	return CTL_USAGE;
+	return ctl_usage(ctl_spool_usage);
 }

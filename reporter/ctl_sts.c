@@ -5,13 +5,17 @@
  *                       expires, what discovery found, the last error; read
  *                       from sts_cache_file (validated like untrusted input)
  *   sts refresh DOMAIN  asks the running tlsrpt-policyd over policy_socket
- *                       (request name "tlsrptctl-refresh") to discover and
- *                       fetch now; the daemon stays the only writer of the
- *                       cache file and saves it before it answers
+ *                       (request name "tlsrptctl-refresh") to look up DANE
+ *                       and discover and fetch now; the daemon stays the only
+ *                       writer of the cache file and saves it before it
+ *                       answers
+ *   sts stats           the running tlsrpt-policyd's counters (request name
+ *                       "tlsrptctl-stats"), one "name value" line each
  *
  * Exit: 0 done (refresh: fetched or unchanged), 1 domain not cached or
  * without policy, 64 usage, 69 the service is unreachable or the fetch
- * failed, 74 the cache file is unreadable.
+ * failed, 74 the cache file is unreadable, 77 permission denied (the cache
+ * file, the socket).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -81,7 +85,7 @@ static int sts_show(const struct conf *c, const char *domain)
 			   sizeof(err)) < 0) {
 		fprintf(stderr, "tlsrptctl: %s\n", err);
 		sts_cache_free(cache);
-		return CTL_IOERR;
+		return ctl_status_of(err, CTL_IOERR);
 	}
 	found = sts_cache_get(cache, domain, &e);
 	sts_cache_free(cache);
@@ -164,23 +168,30 @@ static int connect_service(const char *spec)
 	return fd;
 }
 
-static int sts_refresh(const struct conf *c, const char *domain)
+/*
+ * Send the request "NAME KEY" to the running tlsrpt-policyd and put its
+ * reply, made printable, into 'line'. Returns CTL_OK, or CTL_UNAVAILABLE
+ * after saying why.
+ */
+static int ask_service(const struct conf *c, const char *name, const char *key, char *line,
+		       size_t linesz)
 {
 	const char *spec = conf_str(c, "policy_socket");
-	char req[400], in[SOCKETMAP_MAX_REPLY + 16], line[1024];
+	char req[400], in[SOCKETMAP_MAX_REPLY + 16];
 	size_t inlen = 0;
 	int fd = connect_service(spec), n, timeout_ms;
 	const char *p = NULL;
 	size_t plen = 0, used;
 
 	if (fd < 0) {
+		int e = errno;
+
 		fprintf(stderr, "tlsrptctl: cannot reach tlsrpt-policyd at %s: %s\n", spec,
-			strerror(errno));
-		return CTL_UNAVAILABLE;
+			strerror(e));
+		return ctl_errno_status(e, CTL_UNAVAILABLE);
 	}
-	n = snprintf(req, sizeof(req), "%zu:tlsrptctl-refresh %s,",
-		     strlen("tlsrptctl-refresh ") + strlen(domain), domain);
-	if (write(fd, req, (size_t)n) != n) {
+	n = snprintf(req, sizeof(req), "%zu:%s %s,", strlen(name) + 1 + strlen(key), name, key);
+	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n) {
 		fprintf(stderr, "tlsrptctl: %s: %s\n", spec, strerror(errno));
 		close(fd);
 		return CTL_UNAVAILABLE;
@@ -203,8 +214,18 @@ static int sts_refresh(const struct conf *c, const char *domain)
 		inlen += (size_t)r;
 	}
 	close(fd);
-	log_printable(line, sizeof(line), p, plen);
-	if (plen >= 3 && memcmp(p, "OK ", 3) == 0) {
+	log_printable(line, linesz, p, plen);
+	return CTL_OK;
+}
+
+static int sts_refresh(const struct conf *c, const char *domain)
+{
+	char line[1024];
+	int rc = ask_service(c, "tlsrptctl-refresh", domain, line, sizeof(line));
+
+	if (rc != CTL_OK)
+		return rc;
+	if (strncmp(line, "OK ", 3) == 0) {
 		printf("%s: %s\n", domain, line + 3);
 		if (strncmp(line + 3, "fetched", 7) == 0 || strncmp(line + 3, "unchanged", 9) == 0)
 			return CTL_OK;
@@ -216,14 +237,45 @@ static int sts_refresh(const struct conf *c, const char *domain)
 	return strncmp(line, "PERM", 4) == 0 ? CTL_USAGE : CTL_UNAVAILABLE;
 }
 
+const char ctl_sts_usage[] =
+	"sts show DOMAIN\n"
+	"    the cached MTA-STS policy of a domain, its expiry and the last error\n"
+	"sts refresh DOMAIN\n"
+	"    ask tlsrpt-policyd to discover and fetch the domain's policy now\n"
+	"sts stats\n"
+	"    the policy service's counters (lookups, replies, fetches, DANE)\n";
+
+/* The service's counters, one "name value" line each. */
+static int sts_stats(const struct conf *c)
+{
+	char line[2048], *save = NULL;
+	int rc = ask_service(c, "tlsrptctl-stats", "-", line, sizeof(line));
+
+	if (rc != CTL_OK)
+		return rc;
+	if (strncmp(line, "OK ", 3) != 0) {
+		fprintf(stderr, "tlsrptctl: %s\n", line);
+		return CTL_UNAVAILABLE;
+	}
+	for (char *kv = strtok_r(line + 3, " ", &save); kv; kv = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(kv, '=');
+
+		if (eq) {
+			*eq = '\0';
+			printf("%s %s\n", kv, eq + 1);
+		}
+	}
+	return CTL_OK;
+}
+
 int ctl_sts(int argc, char **argv, const struct conf *c)
 {
 	char domain[STS_DOMAIN_MAX + 1];
 
-	if (argc != 3 || (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "refresh") != 0)) {
-		fprintf(stderr, "usage: tlsrptctl sts show DOMAIN | sts refresh DOMAIN\n");
-		return CTL_USAGE;
-	}
+	if (argc == 2 && strcmp(argv[1], "stats") == 0)
+		return sts_stats(c);
+	if (argc != 3 || (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "refresh") != 0))
+		return ctl_usage(ctl_sts_usage);
 	if (lower_domain(argv[2], domain, sizeof(domain)) < 0) {
 		fprintf(stderr, "tlsrptctl: %s: not a domain name\n", argv[2]);
 		return CTL_USAGE;

@@ -15,6 +15,12 @@
  *                   otherwise (none, several, invalid, failure) the record
  *                   Postfix saw is used.
  *
+ * Archive copies (report_archive_address): every report built with at
+ * least one destination is also mailed, once, to the operator's archive
+ * address, after the spool holds it. The copy is not a destination: it is
+ * not in the spool, never retried, never suppressed, and its failure
+ * changes nothing but a warning in the log.
+ *
  * SECURITY: runs as an unprivileged user; reads day files as untrusted
  * input (store_view validates them) and the configuration as trusted.
  */
@@ -22,6 +28,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,11 +42,14 @@
 #include "config.h"
 #include "agg.h"
 #include "buf.h"
+#include "cmdline.h"
 #include "conf.h"
+#include "confcheck.h"
 #include "deliver.h"
 #include "dkim.h"
 #include "dns.h"
 #include "log.h"
+#include "mail.h"
 #include "privs.h"
 #include "report.h"
 #include "spool.h"
@@ -53,10 +63,12 @@
 #define EX_SOFTWARE 70
 #define EX_IOERR 74
 #define EX_TEMPFAIL 75
+#define EX_NOPERM 77
 #define EX_CONFIG 78
 #define MAX_INPUTS 256
 #define MAX_DAYS 4096
 #define MAIL_MAX (32u * 1024 * 1024)
+#define STAGE_BATCH 512			/* reports between two spool commits */
 
 struct opts {
 	const char *config;
@@ -70,12 +82,22 @@ struct opts {
 static void usage(FILE *fp)
 {
 	fprintf(fp,
-		"usage: tlsrpt-report [-c FILE] [-n] [-v] run [--dry-run] [--day YYYY-MM-DD]\n"
-		"                     [--now UNIXTIME|YYYY-MM-DDTHH:MM:SSZ] [--input FILE...]\n"
-		"  -c FILE     configuration (default " DEFAULT_CONFIG ")\n"
-		"  -n          check the configuration and exit\n"
-		"  -v          verbose logging\n"
-		"  run         report completed days, deliver what is due, prune the spool\n");
+		"usage: tlsrpt-report [-c FILE] [-v] -n\n"
+		"       tlsrpt-report [-c FILE] [-v] run [--dry-run] [--day YYYY-MM-DD]\n"
+		"                     [--now UNIXTIME|YYYY-MM-DDTHH:MM:SSZ] [--input DAYFILE...]\n"
+		"  -c FILE          configuration (default " DEFAULT_CONFIG ")\n"
+		"  -n               check the configuration, and the files it names as the\n"
+		"                   reporter's user, and exit\n"
+		"  -v               verbose logging\n"
+		"  -h, --help       this help (also: run --help)\n"
+		"  run              report completed days, deliver what is due, prune the spool\n"
+		"  --dry-run        build the reports that are due and print them; write and\n"
+		"                   send nothing\n"
+		"  --day DAY        report only this completed UTC day, without waiting\n"
+		"  --now TIME       pretend that it is TIME (tests, catching up)\n"
+		"  --input DAYFILE  also count these day files (copied from other hosts)\n"
+		"Exit status: 0 done; 64 usage; 74 the spool could not be written; 75 another\n"
+		"run holds the spool; 77 permission denied; 78 configuration error.\n");
 }
 
 /* UNIXTIME or YYYY-MM-DDTHH:MM:SSZ (or YYYY-MM-DD). -1 if invalid. */
@@ -112,33 +134,115 @@ static int64_t parse_time(const char *s)
 	return day * 86400 + hh * 3600 + mm * 60 + ss;
 }
 
-/* The configuration check of -n and of run. */
+/* What is wrong with report_archive_address (empty, or an address mail
+ * can be sent to): NULL, or the reason written into 'why'. */
+static const char *archive_problem(const struct conf *c, char *why, size_t whysz)
+{
+	const char *a = conf_str(c, "report_archive_address");
+	char e[300];
+
+	if (*a == '\0')
+		return NULL;
+	if (mail_check_addr(a, "the address", e, sizeof(e)) != 0) {
+		snprintf(why, whysz, "%s", e);
+		return why;
+	}
+	if (strcmp(conf_str(c, "delivery_mail"), "off") == 0) {
+		snprintf(why, whysz, "the copies are mail, but delivery_mail = off");
+		return why;
+	}
+	return NULL;
+}
+
+/* The configuration check of run (rua_source and delivery_mail are
+ * enumerated, conf.c). */
 static int check_conf(const struct conf *c, struct report_identity *id, char *err, size_t errsz)
 {
-	const char *rs = conf_str(c, "rua_source"), *dm = conf_str(c, "delivery_mail");
+	const char *dm = conf_str(c, "delivery_mail");
+	char origin[1200], why[300];
 
-	if (report_identity_from_conf(c, id, err, errsz) != 0)
-		return -1;
-	if (strcmp(rs, "record") && strcmp(rs, "dns") && strcmp(rs, "dns-then-record")) {
-		snprintf(err, errsz, "rua_source \"%s\": must be record, dns or dns-then-record", rs);
-		return -1;
-	}
-	if (strcmp(dm, "sendmail") && strcmp(dm, "smtp") && strcmp(dm, "off")) {
-		snprintf(err, errsz, "delivery_mail \"%s\": must be sendmail, smtp or off", dm);
+	if (report_identity_from_conf(c, id, why, sizeof(why)) != 0) {
+		/* the message begins with the key it is about: say where it was set */
+		const char *key = strncmp(why, "organization_name", 17) == 0 ? "organization_name" :
+				  strncmp(why, "contact_info", 12) == 0 ? "contact_info" : "submitter_domain";
+
+		size_t n = strlen(key);
+
+		snprintf(err, errsz, "%s: %s", conf_origin(c, key, origin, sizeof(origin)),
+			 strncmp(why, key, n) == 0 && why[n] == ' ' ? why + n + 1 : why);
 		return -1;
 	}
 	if (!strcmp(dm, "smtp") && conf_str(c, "smtp_relay")[0] == '\0') {
-		snprintf(err, errsz, "delivery_mail = smtp needs smtp_relay");
+		snprintf(err, errsz, "%s: smtp needs smtp_relay",
+			 conf_origin(c, "delivery_mail", origin, sizeof(origin)));
 		return -1;
 	}
 	if (strcmp(dm, "off") && conf_bool(c, "dkim_sign")) {
 		if (conf_str(c, "dkim_selector")[0] == '\0' || conf_str(c, "dkim_key_file")[0] == '\0') {
-			snprintf(err, errsz, "dkim_sign = yes needs dkim_selector and dkim_key_file "
-				 "(or set dkim_sign = no when the MTA signs)");
+			snprintf(err, errsz, "%s: yes needs dkim_selector and dkim_key_file "
+				 "(or set dkim_sign = no when the MTA signs)",
+				 conf_origin(c, "dkim_sign", origin, sizeof(origin)));
 			return -1;
 		}
 	}
+	if (archive_problem(c, why, sizeof(why))) {
+		snprintf(err, errsz, "%s: %s",
+			 conf_origin(c, "report_archive_address", origin, sizeof(origin)), why);
+		return -1;
+	}
 	return 0;
+}
+
+/*
+ * -n: everything run needs, each problem with the key and where it was
+ * set, as the reporter's user (tlsrpt-report when it exists and -n runs
+ * as root): the identity, the day files to read, the spool to write, the
+ * DKIM key, the mail and HTTPS settings.
+ */
+static int check_all(const struct conf *c)
+{
+	struct confcheck *cc = confcheck_new(c, "tlsrpt-report", "tlsrpt-report", false);
+	const char *dm = conf_str(c, "delivery_mail");
+	struct report_identity id;
+	char err[600], addr[MAIL_ADDR_MAX + 1];
+	int before;
+
+	if (cc == NULL)
+		return EX_SOFTWARE;
+	before = confcheck_problems(cc);
+	confcheck_required(cc, "organization_name", "every report names it");
+	confcheck_required(cc, "contact_info", "every report carries it");
+	confcheck_address(cc, "contact_info");
+	/* what is left: lengths, the submitter domain */
+	if (confcheck_problems(cc) == before &&
+	    report_identity_from_conf(c, &id, err, sizeof(err)) != 0)
+		confcheck_problem(cc, "submitter_domain", "%s", err);
+	confcheck_dir(cc, "state_directory", NULL, CC_DIR_READ);
+	confcheck_dir(cc, "spool_directory", NULL, CC_DIR_WRITE);
+	if (strcmp(dm, "off") != 0) {
+		if (*conf_str(c, "contact_info") &&
+		    mail_envelope_sender(c, addr, sizeof(addr), err, sizeof(err)) != 0)
+			confcheck_problem(cc, *conf_str(c, "envelope_sender") ? "envelope_sender" :
+					  "from_address", "%s", err);
+		if (conf_bool(c, "dkim_sign")) {
+			confcheck_required(cc, "dkim_selector", "dkim_sign = yes; or dkim_sign = no "
+					   "when the MTA signs");
+			confcheck_required(cc, "dkim_key_file", "dkim_sign = yes; or dkim_sign = no "
+					   "when the MTA signs");
+			confcheck_readable(cc, "dkim_key_file");
+		}
+	}
+	if (strcmp(dm, "sendmail") == 0)
+		confcheck_command(cc, "sendmail_command");
+	if (strcmp(dm, "smtp") == 0) {
+		confcheck_required(cc, "smtp_relay", "delivery_mail = smtp");
+		confcheck_readable(cc, "smtp_ca_file");
+	}
+	if (conf_bool(c, "delivery_https"))
+		confcheck_readable(cc, "https_ca_file");
+	if (archive_problem(c, err, sizeof(err)))
+		confcheck_problem(cc, "report_archive_address", "%s", err);
+	return confcheck_finish(cc);
 }
 
 /* A stable pseudo-random delay in [0, max] for 'day', so that hourly runs
@@ -239,56 +343,138 @@ static enum resolve_status resolve(const struct conf *c, const struct agg_domain
 
 /* ---- transport ---- */
 
-static void send_jobs(void *ctx, struct spool_job *jobs, size_t n, int64_t now)
+/*
+ * One batch of attempts: mail (one message at a time, in a thread of its
+ * own) and HTTPS (https_concurrency posts at once, in the calling thread)
+ * run side by side, and each outcome goes to the spool's done callback as
+ * soon as it is known, so the spool records it before the next message is
+ * handed over. The callback runs under 'lock': never two at once.
+ */
+struct sender {
+	const struct conf *c;
+	struct spool_job *jobs;
+	size_t n;
+	int64_t now;
+	spool_done_fn done;
+	void *done_arg;
+	pthread_mutex_t lock;
+	bool stop;			/* the spool cannot record: start nothing more */
+	struct https_job *hj;
+	size_t *map;			/* hj[k] is jobs[map[k]] */
+};
+
+static int sender_done(struct sender *x, struct spool_job *const *jobs, size_t n)
 {
-	const struct conf *c = ctx;
-	struct https_job *hj = calloc(n ? n : 1, sizeof(*hj));
-	size_t *map = calloc(n ? n : 1, sizeof(*map));
-	size_t nh = 0;
+	int rc;
 
-	if (hj == NULL || map == NULL) {
-		for (size_t i = 0; i < n; i++) {
-			jobs[i].res.ok = false;
-			snprintf(jobs[i].res.detail, sizeof(jobs[i].res.detail), "out of memory");
-		}
-		free(hj);
-		free(map);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct spool_job *j = &jobs[i];
+	pthread_mutex_lock(&x->lock);
+	rc = x->done(x->done_arg, jobs, n);
+	if (rc != 0)
+		x->stop = true;
+	pthread_mutex_unlock(&x->lock);
+	return rc;
+}
 
-		memset(&j->res, 0, sizeof(j->res));
-		if (j->scheme == RUA_HTTPS) {
-			hj[nh].url = j->uri;
-			hj[nh].body = j->file->gz;
-			hj[nh].len = j->file->gzlen;
-			map[nh++] = i;
+static bool sender_stopped(struct sender *x)
+{
+	bool stop;
+
+	pthread_mutex_lock(&x->lock);
+	stop = x->stop;
+	pthread_mutex_unlock(&x->lock);
+	return stop;
+}
+
+static void *send_mails(void *arg)
+{
+	struct sender *x = arg;
+
+	for (size_t i = 0; i < x->n && !sender_stopped(x); i++) {
+		struct spool_job *j = &x->jobs[i];
+		struct buf msg;
+		char err[256];
+
+		if (j->scheme != RUA_MAILTO)
 			continue;
-		}
-		{
-			struct buf msg;
-			char err[256];
+		buf_init(&msg, MAIL_MAX);
+		if (mail_build(j->file, j->address, x->c, x->now, &msg, err, sizeof(err)) != 0)
+			/* our failure (often the configuration), neither the
+			 * destination's nor the report's: never permanent, it is
+			 * tried again once fixed; the next report may build */
+			delivery_result_set(&j->res, false, false, 0, "message not built: %s", err);
+		else
+			mail_send(x->c, j->address, msg.data, msg.len, &j->res);
+		buf_free(&msg);
+		sender_done(x, &j, 1);
+	}
+	return NULL;
+}
 
-			buf_init(&msg, MAIL_MAX);
-			if (mail_build(j->file, j->address, c, now, &msg, err, sizeof(err)) != 0) {
-				/* our failure, not the destination's: never permanent */
-				j->res.ok = false;
-				j->res.permanent = false;
-				snprintf(j->res.detail, sizeof(j->res.detail), "message not built: %s", err);
-			} else {
-				mail_send(c, j->address, msg.data, msg.len, &j->res);
-			}
-			buf_free(&msg);
+static int https_done(void *arg, struct https_job *const *hj, size_t n)
+{
+	struct sender *x = arg;
+	struct spool_job **jobs = calloc(n ? n : 1, sizeof(*jobs));
+	int rc;
+
+	if (jobs == NULL)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = x->map[hj[k] - x->hj];
+
+		x->jobs[i].res = hj[k]->res;
+		jobs[k] = &x->jobs[i];
+	}
+	rc = sender_done(x, jobs, n);
+	free(jobs);
+	return rc;
+}
+
+static void send_jobs(void *ctx, struct spool_job *jobs, size_t n, int64_t now,
+		      spool_done_fn done, void *done_arg)
+{
+	struct sender x = { .c = ctx, .jobs = jobs, .n = n, .now = now, .done = done,
+			    .done_arg = done_arg };
+	size_t nh = 0, nm = 0;
+	pthread_t mailer;
+	bool threaded = false;
+
+	pthread_mutex_init(&x.lock, NULL);
+	x.hj = calloc(n ? n : 1, sizeof(*x.hj));
+	x.map = calloc(n ? n : 1, sizeof(*x.map));
+	for (size_t i = 0; i < n; i++) {
+		memset(&jobs[i].res, 0, sizeof(jobs[i].res));
+		delivery_result_set(&jobs[i].res, false, false, 0, "not attempted");
+		if (jobs[i].scheme == RUA_MAILTO) {
+			nm++;
+		} else if (x.hj && x.map) {
+			x.hj[nh].url = jobs[i].uri;
+			x.hj[nh].body = jobs[i].file->gz;
+			x.hj[nh].len = jobs[i].file->gzlen;
+			x.map[nh++] = i;
 		}
 	}
-	if (nh > 0) {
-		https_post_all(c, hj, nh);
-		for (size_t k = 0; k < nh; k++)
-			jobs[map[k]].res = hj[k].res;
+	if (x.hj == NULL || x.map == NULL) {
+		for (size_t i = 0; i < n; i++)
+			delivery_result_set(&jobs[i].res, false, false, 0, "out of memory");
+		free(x.hj);
+		free(x.map);
+		pthread_mutex_destroy(&x.lock);
+		return;		/* the spool records them all */
 	}
-	free(hj);
-	free(map);
+	/* mail in its own thread when there is HTTPS to do meanwhile (each side
+	 * has its own curl handles; libcurl here is built thread safe, so their
+	 * two curl_global_init calls may meet) */
+	if (nm > 0 && nh > 0 && pthread_create(&mailer, NULL, send_mails, &x) == 0)
+		threaded = true;
+	if (nh > 0)
+		https_post_all(x.c, x.hj, nh, https_done, &x);
+	if (threaded)
+		pthread_join(mailer, NULL);
+	else if (nm > 0)
+		send_mails(&x);
+	free(x.hj);
+	free(x.map);
+	pthread_mutex_destroy(&x.lock);
 }
 
 /* ---- days ---- */
@@ -345,6 +531,55 @@ static void find_days(const struct conf *c, const struct opts *o, int64_t *days,
 	qsort(days, *n, sizeof(*days), cmp_day);
 }
 
+/* ---- archive copies ---- */
+
+/* The archive copies of the reports staged since the last spool commit:
+ * mailed once the commit has made their reports durable. */
+struct archive_queue {
+	const char *address;		/* report_archive_address */
+	struct buf msg[STAGE_BATCH];
+	char id[STAGE_BATCH][48];	/* spool ids, for the log */
+	size_t n;
+};
+
+static void archive_add(const struct conf *c, struct archive_queue *q, const struct report *r,
+			int64_t now)
+{
+	char err[256];
+
+	if (q == NULL || q->n == STAGE_BATCH)
+		return;
+	buf_init(&q->msg[q->n], MAIL_MAX);
+	if (mail_build(&r->file, q->address, c, now, &q->msg[q->n], err, sizeof(err)) != 0) {
+		log_warn("report %s: archive copy to %s not built: %s", r->spool_id, q->address, err);
+		buf_free(&q->msg[q->n]);
+		return;
+	}
+	snprintf(q->id[q->n], sizeof(q->id[q->n]), "%s", r->spool_id);
+	q->n++;
+}
+
+/* Send the queued copies ('send'), or drop them (the commit failed). */
+static void archive_flush(const struct conf *c, struct archive_queue *q, bool send)
+{
+	for (size_t i = 0; q && i < q->n; i++) {
+		struct delivery_result res;
+
+		if (send) {
+			memset(&res, 0, sizeof(res));
+			mail_send(c, q->address, q->msg[i].data, q->msg[i].len, &res);
+			if (res.ok)
+				log_info("report %s: archive copy sent to %s", q->id[i], q->address);
+			else	/* a copy is not a destination: never retried */
+				log_warn("report %s: archive copy to %s failed: %s", q->id[i],
+					 q->address, res.detail);
+		}
+		buf_free(&q->msg[i]);
+	}
+	if (q)
+		q->n = 0;
+}
+
 struct day_result {
 	size_t reports, skipped, tempfail, errors;
 	size_t bad_sources;	/* day files that could not be read: the day stays open */
@@ -358,6 +593,7 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 	char p[4096], err[512], dayname[16];
 	size_t nsrc = 0, staged = 0;
 	int rc = 0;
+	struct archive_queue *aq = NULL;
 
 	memset(res, 0, sizeof(*res));
 	store_format_day(dayname, sizeof(dayname), day);
@@ -400,6 +636,14 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 	}
 	agg_finish(a);
 	log_info("day %s: %zu day file(s), %zu domain(s)", dayname, nsrc, agg_ndomains(a));
+	if (*conf_str(c, "report_archive_address") && !o->dry_run) {
+		aq = calloc(1, sizeof(*aq));
+		if (aq == NULL) {
+			agg_free(a);
+			return -1;
+		}
+		aq->address = conf_str(c, "report_archive_address");
+	}
 	for (size_t i = 0; i < agg_ndomains(a); i++) {
 		const struct agg_domain *d = agg_domain(a, i);
 		struct report r;
@@ -458,12 +702,13 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 				printf("  destination %s (%s)\n", dests[k].uri, source);
 			if (nd == 0)
 				printf("  no destination: %s\n", why);
+			else if (*conf_str(c, "report_archive_address"))
+				printf("  archive copy to %s\n", conf_str(c, "report_archive_address"));
 			printf("%s\n", j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
 									 JSON_C_TO_STRING_NOSLASHESCAPE) : r.json);
 			json_object_put(j);
 			res->reports++;
-		} else if (spool_stage(sp, &r, dests, nd, source, o->now, &existed, err, sizeof(err)) != 0 ||
-			   (++staged % 512 == 0 && spool_commit(sp, err, sizeof(err)) != 0)) {
+		} else if (spool_stage(sp, &r, dests, nd, source, o->now, &existed, err, sizeof(err)) != 0) {
 			log_err("%s", err);
 			rc = -1;
 		} else {
@@ -471,6 +716,14 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 			log_info("report %s for %s (%s): %llu successful, %llu failed sessions, %zu destination(s)",
 				 r.spool_id, r.domain, dayname, (unsigned long long)d->successes,
 				 (unsigned long long)d->failures, nd);
+			if (nd > 0 && !existed)	/* an outgoing report: its archive copy */
+				archive_add(c, aq, &r, o->now);
+			if (++staged % STAGE_BATCH == 0) {
+				rc = spool_commit(sp, err, sizeof(err));
+				if (rc != 0)
+					log_err("%s", err);
+				archive_flush(c, aq, rc == 0);
+			}
 		}
 		tlsrpt_record_free(&rec);
 		report_free(&r);
@@ -481,6 +734,8 @@ static int do_day(const struct conf *c, const struct opts *o, struct spool *sp,
 		log_err("%s", err);
 		rc = -1;
 	}
+	archive_flush(c, aq, rc == 0);
+	free(aq);
 	agg_free(a);
 	return rc;
 }
@@ -517,12 +772,12 @@ static int cmd_run(const struct conf *c, struct opts *o)
 	struct spool *sp = NULL;
 	struct spool_policy pol;
 	char err[512];
-	int64_t days[MAX_DAYS], today = o->now / 86400;
+	int64_t days[MAX_DAYS], today = o->now / 86400, newest, judge = o->now;
 	size_t ndays = 0;
 	int status = EX_OK;
 
 	if (check_conf(c, &id, err, sizeof(err)) != 0) {
-		log_fatal("configuration: %s", err);
+		log_fatal("%s", err);
 		return EX_CONFIG;
 	}
 	spool_policy_from_conf(c, &pol);
@@ -539,10 +794,25 @@ static int cmd_run(const struct conf *c, struct opts *o)
 		sp = spool_open(conf_str(c, "spool_directory"), true, err, sizeof(err));
 		if (sp == NULL) {
 			log_fatal("spool: %s", err);
-			return EX_TEMPFAIL;
+			return cmdline_status_of(err, EX_TEMPFAIL);
 		}
 	} else {
 		sp = spool_open(conf_str(c, "spool_directory"), false, err, sizeof(err));	/* may be NULL */
+	}
+	/*
+	 * Which days are too old to report is judged by the clock, or by the
+	 * newest reported day when the clock is behind it: a clock set back
+	 * must not make days whose marks were pruned long ago look recent
+	 * enough to be reported (and delivered) a second time.
+	 */
+	if (sp && (newest = spool_newest_day(sp)) >= 0 && (newest + 1) * 86400 > o->now) {
+		char nd[16], nowd[16];
+
+		judge = (newest + 1) * 86400;
+		store_format_day(nd, sizeof(nd), newest);
+		store_format_day(nowd, sizeof(nowd), o->now / 86400);
+		log_warn("the clock (%s) is behind the newest reported day (%s); days are judged "
+			 "too old by that day", nowd, nd);
 	}
 	if (o->day >= 0) {
 		if (o->day >= today) {
@@ -572,7 +842,7 @@ static int cmd_run(const struct conf *c, struct opts *o)
 			continue;
 		}
 		if (o->day < 0) {
-			if ((d + 1) * 86400 + pol.retention <= o->now) {
+			if ((d + 1) * 86400 + pol.retention <= judge) {
 				log_debug("day %s is older than spool_retention; not reported", name);
 				continue;
 			}
@@ -611,9 +881,9 @@ static int cmd_run(const struct conf *c, struct opts *o)
 		}
 		if (st.attempted || st.interrupted || st.suppressed)
 			log_info("deliveries: %zu attempted, %zu delivered, %zu to retry, %zu given up, "
-				 "%zu suppressed, %zu interrupted earlier",
+				 "%zu suppressed, %zu rejected, %zu interrupted earlier",
 				 st.attempted, st.delivered, st.failed, st.given_up, st.suppressed,
-				 st.interrupted);
+				 st.rejected, st.interrupted);
 		if (spool_prune(sp, o->now, &pol, &pruned) == 0 && pruned)
 			log_info("pruned %zu old report(s)", pruned);
 	}
@@ -623,6 +893,10 @@ static int cmd_run(const struct conf *c, struct opts *o)
 
 int main(int argc, char **argv)
 {
+	static const struct option gopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	static const struct option lopts[] = {
 		{ "dry-run", no_argument, NULL, 'D' },
 		{ "day", required_argument, NULL, 'd' },
@@ -646,7 +920,7 @@ int main(int argc, char **argv)
 	o.day = -1;
 	o.now = (int64_t)time(NULL);
 	/* global options, then the command */
-	while ((ch = getopt(argc, argv, "+c:nvh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:nvh", gopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o.config = optarg; break;
 		case 'n': o.check_only = true; break;
@@ -656,25 +930,25 @@ int main(int argc, char **argv)
 		}
 	}
 	log_init("tlsrpt-report", LOG_TO_STDERR, o.verbose);
+	/* run --help answers before the configuration is read */
+	for (int i = optind; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return EX_OK;
+		}
 	c = conf_new();
 	if (c == NULL)
 		return EX_SOFTWARE;
 	if (conf_load(c, o.config, err, sizeof(err)) != 0) {
-		log_fatal("%s", err);
+		cmdline_log_conf_messages(c);
 		conf_free(c);
-		return EX_CONFIG;
+		return cmdline_status_of(err, EX_CONFIG);
 	}
+	cmdline_log_conf_messages(c);
 	if (o.check_only) {
-		struct report_identity id;
-
-		if (check_conf(c, &id, err, sizeof(err)) != 0) {
-			fprintf(stderr, "tlsrpt-report: %s: %s\n", o.config, err);
-			conf_free(c);
-			return EX_CONFIG;
-		}
-		printf("%s: configuration OK (submitter %s)\n", o.config, id.submitter);
+		rc = check_all(c);
 		conf_free(c);
-		return EX_OK;
+		return rc;
 	}
 	if (optind >= argc || strcmp(argv[optind], "run") != 0) {
 		usage(stderr);

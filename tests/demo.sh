@@ -6,17 +6,26 @@
 #   2. the collector, fed a realistic day of Postfix 3.10 TLS results
 #   3. the reporter: the day closed, reports built, DKIM-signed, spooled and
 #      delivered to those destinations
+# Everything it starts is stopped when it ends, however it ends (the demo
+# test runs it under tests/tools/noleftovers.py). DEMO_DIR: where (./demo).
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-DEMO=$TOP/demo
+DEMO=${DEMO_DIR:-$TOP/demo}
 PY=/usr/bin/python3
 CTL="$BUILD/reporter/tlsrptctl -c $DEMO/tlsrptd.conf"
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
 cd "$DEMO"
 PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+stop_all() {
+  if ((${#PIDS[@]})); then
+    kill "${PIDS[@]}" 2>/dev/null || true
+    wait "${PIDS[@]}" 2>/dev/null || true
+  fi
+  PIDS=()
+}
+trap stop_all EXIT
 
 echo "==> 1. local report destinations on 127.0.0.1 (log: demo/endpoints.log)"
 $PY "$TOP/tests/demo_endpoints.py" "$DEMO" > endpoints.log 2>&1 &
@@ -79,8 +88,7 @@ if [ -n "$FIRST" ]; then
   sed -n '/^\r\?$/q;p' "delivered-mail/$FIRST" | grep -E '^(From|To|Subject|TLS-|DKIM-Signature|Content-Type)' | cut -c1-110 | sed 's/^/      /'
 fi
 
-kill "${PIDS[@]}" 2>/dev/null || true
-wait 2>/dev/null || true
+stop_all
 trap - EXIT
 echo
 echo "==> where things are"

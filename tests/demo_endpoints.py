@@ -6,8 +6,10 @@ DKIM key. Writes DIR/endpoints.conf (configuration lines for tlsrptd.conf)
 and DIR/https-rua (the endpoint's URL), prints "ready", runs until killed.
 
 usage: demo_endpoints.py DIR"""
+import ctypes
 import http.server
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -36,7 +38,19 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def die_with_parent():
+    """In the SMTP sink (preexec): SIGTERM when this process dies, however."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def stop(signum, frame):
+    """SIGTERM (./run demo's cleanup) ends main() through its finally."""
+    sys.exit(0)
+
+
 def main():
+    signal.signal(signal.SIGTERM, stop)
     d = os.path.abspath(sys.argv[1])
     pki = os.path.join(d, "pki")
     os.makedirs(pki, exist_ok=True)
@@ -52,7 +66,7 @@ def main():
     os.makedirs(post_dir, exist_ok=True)
     sink = subprocess.Popen([sys.executable, os.path.join(HERE, "tools", "smtpsink.py"), "--port", "0",
                              "--cert", cert, "--key", key, "--dir", mail_dir],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
     smtp_port = int(sink.stdout.readline().split()[1])
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
@@ -81,6 +95,7 @@ report_delay = 0
         sink.wait()
     finally:
         sink.terminate()
+        sink.wait(10)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,23 @@ struct agg {
 	bool finished;
 };
 
+/* a + b, at most AGG_MAX_COUNT; *sat set when it had to stop there. */
+static uint64_t sat_add2(uint64_t a, uint64_t b, bool *sat)
+{
+	if (a > AGG_MAX_COUNT || b > AGG_MAX_COUNT - a) {
+		*sat = true;
+		return AGG_MAX_COUNT;
+	}
+	return a + b;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	bool sat = false;
+
+	return sat_add2(a, b, &sat);
+}
+
 /* Copy bytes as valid UTF-8 (invalid sequences become U+FFFD). */
 static char *dup_utf8(const char *p, size_t len)
 {
@@ -142,6 +159,23 @@ static char **dup_list(const struct result_str *v, size_t n, bool *oom)
 	return out;
 }
 
+/* A domain name as the store keeps it: lower case, no trailing dot. */
+static char *dup_domain(struct result_str v, bool *oom)
+{
+	char *r = dup_opt(v, oom);
+	size_t n;
+
+	if (r == NULL)
+		return NULL;
+	for (char *c = r; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c + 32);
+	n = strlen(r);
+	if (n > 1 && r[n - 1] == '.')
+		r[n - 1] = '\0';
+	return r;
+}
+
 int agg_add_view(struct agg *a, const struct store_view *v)
 {
 	size_t n = store_view_npolicies(v);
@@ -169,19 +203,27 @@ int agg_add_view(struct agg *a, const struct store_view *v)
 			a->pol_pr = npr;
 			a->cap = cap;
 		}
+		struct result_policy rp = {
+			.type = pv->type, .strings = pv->strings, .nstrings = pv->nstrings,
+			.mx = pv->mx, .nmx = pv->nmx,
+		};
+
+		/* a day file from elsewhere was not normalized by our store_add:
+		 * key on what the report prints (result.h), so equal rows merge */
+		result_policy_canon(&rp, &rp);
 		p = &a->pol[a->npol];
 		memset(p, 0, sizeof(*p));
-		a->pol_d[a->npol] = dup_opt(pv->d, &oom);
+		a->pol_d[a->npol] = dup_domain(pv->d, &oom);
 		a->pol_pr[a->npol] = dup_opt(pv->pr, &oom);
 		a->npol++;
-		p->type = pv->type;
-		p->domain = dup_opt(pv->domain, &oom);
-		p->strings = dup_list(pv->strings, pv->nstrings, &oom);
-		p->nstrings = p->strings ? pv->nstrings : 0;
-		p->mx = dup_list(pv->mx, pv->nmx, &oom);
-		p->nmx = p->mx ? pv->nmx : 0;
-		p->successes = pv->successes;
-		p->failures = pv->failures;
+		p->type = rp.type;
+		p->domain = dup_domain(pv->domain, &oom);
+		p->strings = dup_list(rp.strings, rp.nstrings, &oom);
+		p->nstrings = p->strings ? rp.nstrings : 0;
+		p->mx = dup_list(rp.mx, rp.nmx, &oom);
+		p->nmx = p->mx ? rp.nmx : 0;
+		p->successes = sat_add2(0, pv->successes, &p->saturated);
+		p->failures = sat_add2(0, pv->failures, &p->saturated);
 		if (pv->ndetails) {
 			p->details = calloc(pv->ndetails, sizeof(*p->details));
 			if (p->details == NULL)
@@ -190,15 +232,23 @@ int agg_add_view(struct agg *a, const struct store_view *v)
 			for (size_t j = 0; j < pv->ndetails; j++) {
 				const struct store_detail_view *dv = &pv->details[j];
 				struct agg_detail *d = &p->details[j];
+				struct result_detail rd = {
+					.code = dv->code, .sending_ip = dv->sending_ip,
+					.mx_hostname = dv->mx_hostname, .mx_helo = dv->mx_helo,
+					.receiving_ip = dv->receiving_ip, .additional = dv->additional,
+					.reason = dv->reason,
+				}, c;
+				struct result_canon_buf cb;
 
-				d->code = dv->code;
-				d->sending_ip = dup_opt(dv->sending_ip, &oom);
-				d->mx_hostname = dup_opt(dv->mx_hostname, &oom);
-				d->mx_helo = dup_opt(dv->mx_helo, &oom);
-				d->receiving_ip = dup_opt(dv->receiving_ip, &oom);
-				d->additional = dup_opt(dv->additional, &oom);
-				d->reason = dup_opt(dv->reason, &oom);
-				d->count = dv->count;
+				result_detail_canon(&rd, &c, &cb);
+				d->code = c.code;
+				d->sending_ip = dup_opt(c.sending_ip, &oom);
+				d->mx_hostname = dup_opt(c.mx_hostname, &oom);
+				d->mx_helo = dup_opt(c.mx_helo, &oom);
+				d->receiving_ip = dup_opt(c.receiving_ip, &oom);
+				d->additional = dup_opt(c.additional, &oom);
+				d->reason = dup_opt(c.reason, &oom);
+				d->count = sat_add2(0, dv->count, &p->saturated);
 			}
 		}
 		if (oom || !a->pol_d[a->npol - 1] || !a->pol_pr[a->npol - 1] || !p->domain)
@@ -282,8 +332,9 @@ static void merge_policy(struct agg_policy *dst, struct agg_policy *src)
 {
 	struct agg_detail *d;
 
-	dst->successes += src->successes;
-	dst->failures += src->failures;
+	dst->successes = sat_add2(dst->successes, src->successes, &dst->saturated);
+	dst->failures = sat_add2(dst->failures, src->failures, &dst->saturated);
+	dst->saturated |= src->saturated;
 	if (src->ndetails) {
 		d = realloc(dst->details, (dst->ndetails + src->ndetails) * sizeof(*d));
 		if (d == NULL) {	/* keep the counts; drop src's detail list */
@@ -312,7 +363,8 @@ static void finish_details(struct agg_policy *p)
 	qsort(p->details, p->ndetails, sizeof(*p->details), cmp_detail);
 	for (size_t i = 0; i < p->ndetails; i++) {
 		if (out > 0 && cmp_detail_key(&p->details[out - 1], &p->details[i]) == 0) {
-			p->details[out - 1].count += p->details[i].count;
+			p->details[out - 1].count = sat_add2(p->details[out - 1].count,
+							     p->details[i].count, &p->saturated);
 			free_detail_fields(&p->details[i]);
 		} else {
 			p->details[out++] = p->details[i];
@@ -391,8 +443,9 @@ void agg_finish(struct agg *a)
 		}
 		d = &a->dom[a->ndom - 1];
 		d->npolicies++;
-		d->successes += a->pol[i].successes;
-		d->failures += a->pol[i].failures;
+		d->successes = sat_add2(d->successes, a->pol[i].successes, &d->saturated);
+		d->failures = sat_add2(d->failures, a->pol[i].failures, &d->saturated);
+		d->saturated |= a->pol[i].saturated;
 	}
 	a->finished = true;
 }
@@ -405,27 +458,6 @@ size_t agg_ndomains(const struct agg *a)
 const struct agg_domain *agg_domain(const struct agg *a, size_t i)
 {
 	return i < agg_ndomains(a) ? &a->dom[i] : NULL;
-}
-
-/* additional-information must be a URI (RFC 8460 4.4): scheme ":" rest. */
-static bool looks_like_uri(const char *s)
-{
-	const char *p = s;
-
-	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-		return false;
-	while (*p && *p != ':') {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.'))
-			return false;
-		p++;
-	}
-	if (*p != ':' || p[1] == '\0')
-		return false;
-	for (; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == '"' || *p == '<' || *p == '>')
-			return false;
-	return true;
 }
 
 static void put_str(struct json_object *o, const char *key, const char *val)
@@ -456,7 +488,8 @@ static struct json_object *detail_json(const struct agg_detail *d)
 	put_str(o, "receiving-mx-helo", d->mx_helo);
 	put_str(o, "receiving-ip", d->receiving_ip);
 	json_object_object_add(o, "failed-session-count", json_object_new_int64((int64_t)d->count));
-	if (d->additional && looks_like_uri(d->additional))
+	if (d->additional &&
+	    result_is_uri((struct result_str){ d->additional, strlen(d->additional) }))
 		put_str(o, "additional-information", d->additional);
 	if (name == NULL) {
 		snprintf(reason, sizeof(reason), "unknown-result-code-%d", d->code);
@@ -499,10 +532,12 @@ struct json_object *agg_policies_json(const struct agg_domain *dom, size_t max_d
 			for (size_t j = 0; j < keep; j++)
 				json_object_array_add(fd, detail_json(&p->details[j]));
 			if (keep < p->ndetails) {
-				/* the rest, summed per result type so totals stay exact */
+				/* the rest, summed per result type so totals stay exact;
+				 * into a kept row that prints the same, if there is one */
 				for (size_t j = keep; j < p->ndetails; j++) {
 					struct agg_detail m = { .code = p->details[j].code };
 					bool done = false;
+					size_t same = keep;
 
 					for (size_t k = keep; k < j; k++)
 						if (p->details[k].code == m.code)
@@ -511,9 +546,20 @@ struct json_object *agg_policies_json(const struct agg_domain *dom, size_t max_d
 						continue;
 					for (size_t k = j; k < p->ndetails; k++)
 						if (p->details[k].code == m.code)
-							m.count += p->details[k].count;
+							m.count = sat_add(m.count, p->details[k].count);
 					m.reason = (char *)"details-merged";
-					json_object_array_add(fd, detail_json(&m));
+					for (size_t k = 0; k < keep; k++)
+						if (cmp_detail_key(&p->details[k], &m) == 0)
+							same = k;
+					if (same < keep) {
+						struct json_object *row = json_object_array_get_idx(fd, same);
+
+						json_object_object_add(row, "failed-session-count",
+							json_object_new_int64((int64_t)sat_add(
+								p->details[same].count, m.count)));
+					} else {
+						json_object_array_add(fd, detail_json(&m));
+					}
 				}
 			}
 			json_object_object_add(entry, "failure-details", fd);

@@ -12,12 +12,18 @@
 #ifndef TLSRPT_AGG_H
 #define TLSRPT_AGG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
 
 struct json_object;
+
+/* Counts are JSON integers (RFC 8460 reports, I-JSON): at most 2^53-1.
+ * Day files are checked for it (store.h); a sum above it stays at it and
+ * marks the policy and domain 'saturated' (report_build refuses them). */
+#define AGG_MAX_COUNT ((UINT64_C(1) << 53) - 1)
 
 struct agg_detail {
 	int code;
@@ -36,6 +42,7 @@ struct agg_policy {
 	uint64_t successes, failures;
 	struct agg_detail *details;	/* sorted by count desc, then fields */
 	size_t ndetails;
+	bool saturated;		/* a sum reached AGG_MAX_COUNT */
 };
 
 struct agg_domain {
@@ -44,6 +51,7 @@ struct agg_domain {
 	struct agg_policy *policies;	/* sorted by type, domain, strings */
 	size_t npolicies;
 	uint64_t successes, failures;	/* sums over the policies */
+	bool saturated;		/* a sum reached AGG_MAX_COUNT */
 };
 
 struct agg;

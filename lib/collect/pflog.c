@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mail.h"
 
 /* ==== the line parser ==== */
 
@@ -855,6 +856,7 @@ static void emit(struct pflog *pf, const struct sess *s, const char *rcpt_domain
 	struct result_str d, pr;
 	struct result_policy p;
 	struct result_detail det;
+	bool dane;
 
 	if (pf->quiet)
 		return;
@@ -877,10 +879,12 @@ static void emit(struct pflog *pf, const struct sess *s, const char *rcpt_domain
 		return;
 	}
 	memset(&p, 0, sizeof(p));
-	pflookup_policy(pf->lookup, domain, now, &p);
-	if (s->dane) {
-		/* the failure itself shows a DANE policy; its TLSA records
-		 * are not known here */
+	dane = pflookup_policy(pf->lookup, domain, now, &p);
+	if ((dane || s->dane) && pflookup_tlsa(pf->lookup, s->host, now, &p)) {
+		/* Postfix did DANE: the MX host's TLSA records are the policy */
+	} else if (s->dane) {
+		/* the failure itself shows a DANE policy, but the TLSA records
+		 * are not known (no secure RRset, lookup failed) */
 		p.type = POLICY_TLSA;
 		p.domain.p = s->host[0] ? s->host : domain;
 		p.domain.len = strlen(p.domain.p);
@@ -1172,6 +1176,7 @@ struct pflog *pflog_new(const struct conf *c, pflog_sink_fn sink, void *arg,
 			char *err, size_t errsz)
 {
 	struct pflog *pf = calloc(1, sizeof(*pf));
+	char sender[MAIL_ADDR_MAX + 1], why[300];
 
 	if (pf == NULL) {
 		snprintf(err, errsz, "out of memory");
@@ -1185,7 +1190,10 @@ struct pflog *pflog_new(const struct conf *c, pflog_sink_fn sink, void *arg,
 		pflog_close(pf);
 		return NULL;
 	}
-	if ((pf->report_sender = strdup(conf_str(c, "report_sender"))) == NULL ||
+	/* the envelope sender tlsrpt-report sends with (none: nothing skipped) */
+	if (mail_envelope_sender(c, sender, sizeof(sender), why, sizeof(why)) != 0)
+		sender[0] = '\0';
+	if ((pf->report_sender = strdup(sender)) == NULL ||
 	    split_ignore(pf, conf_str(c, "log_ignore_syslog_names")) != 0) {
 		snprintf(err, errsz, "out of memory");
 		pflog_close(pf);

@@ -17,7 +17,9 @@
  *      Lines of tlsproxy(8) give failure details only; its duplicate
  *      summary lines are skipped. "TLS connection reused" is never a
  *      session. qmgr's "QUEUEID: from=<sender>" marks our own report mail
- *      (report_sender): its sessions are skipped (STC_OWN_REPORTS). Lines
+ *      (the envelope sender tlsrpt-report uses: envelope_sender, else the
+ *      address of from_address, else contact_info, lib/report/mail.h): its
+ *      sessions are skipped (STC_OWN_REPORTS). Lines
  *      whose tag is a log_ignore_syslog_names entry, or starts with one
  *      followed by '/', are ignored ("postfix/tlsrpt-out" matches
  *      "postfix/tlsrpt-out/smtp", the tag Postfix logs under).

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dane.h"
 #include "dns.h"
 #include "log.h"
 #include "tlsrpt_record.h"
@@ -44,6 +45,7 @@ struct centry {
 	char *rec;			/* NULL: no record */
 	size_t reclen;
 	/* policy cache */
+	bool dane;			/* the table's level is dane or dane-only */
 	int type;
 	char *blob;			/* reply text the views point into */
 	struct result_str pdomain;
@@ -60,8 +62,9 @@ struct cache {
 };
 
 struct pflookup {
-	struct cache txt, pol;
+	struct cache txt, pol, tlsa;
 	int64_t ttl;
+	bool default_dane;		/* log_tls_security_level is dane or dane-only */
 	char *resolver;
 	char *map;
 	struct pflookup_ops ops;
@@ -222,6 +225,51 @@ static int default_txt(void *arg, const char *name, struct pflookup_txt *out)
 	return PFLOOKUP_FOUND;
 }
 
+/* The DNSSEC-validated TLSA RRset of MX host 'host' (lib/dane): the TLSA
+ * base domain on the first line, then one record a line as Postfix writes
+ * them into reports. */
+static int default_tlsa(void *arg, const char *host, char **text, uint32_t *ttl)
+{
+	struct pflookup *l = arg;
+	struct dane_tlsa *t = malloc(sizeof(*t));
+	struct dane_reply r;
+	enum dane_rr_status st;
+	char base[DANE_HOST_MAX + 1];
+	size_t size, len;
+	char *out;
+
+	*text = NULL;
+	*ttl = DANE_NEG_TTL;
+	if (t == NULL)
+		return PFLOOKUP_TEMPFAIL;
+	st = dane_host_tlsa(l->resolver, host, 25, t, &r, base, sizeof(base));
+	*ttl = r.ttl ? r.ttl : TEMPFAIL_TTL;
+	if (st != DANE_RR_OK) {
+		free(t);
+		return st == DANE_RR_NODATA || st == DANE_RR_NXDOMAIN ? PFLOOKUP_NOTFOUND
+								      : PFLOOKUP_TEMPFAIL;
+	}
+	size = strlen(base) + 2 + t->n * (2 * DANE_TLSA_DATA_MAX + 16) + 1;
+	out = malloc(size);
+	if (out == NULL) {
+		free(t);
+		return PFLOOKUP_TEMPFAIL;
+	}
+	len = (size_t)snprintf(out, size, "%s\n", base);
+	for (size_t i = 0; i < t->n; i++) {
+		size_t n = dane_tlsa_format(&t->rr[i], out + len, size - len);
+
+		if (n == 0)
+			continue;
+		len += n;
+		out[len++] = '\n';
+	}
+	out[len] = '\0';
+	free(t);
+	*text = out;
+	return PFLOOKUP_FOUND;
+}
+
 /* Run "postmap -q KEY TABLE"; its stdout is the reply. */
 static int default_policy(void *arg, const char *key, char **reply)
 {
@@ -313,6 +361,7 @@ struct pflookup *pflookup_new(const struct conf *c, char *err, size_t errsz)
 	size_t max = (size_t)conf_int(c, "dns_cache_size");
 
 	if (l == NULL || cache_init(&l->txt, max) != 0 || cache_init(&l->pol, max) != 0 ||
+	    cache_init(&l->tlsa, max) != 0 ||
 	    (l->resolver = strdup(conf_str(c, "dns_resolver"))) == NULL ||
 	    (l->map = strdup(conf_str(c, "log_policy_map"))) == NULL) {
 		snprintf(err, errsz, "out of memory");
@@ -322,7 +371,10 @@ struct pflookup *pflookup_new(const struct conf *c, char *err, size_t errsz)
 	l->ttl = conf_int(c, "dns_cache_ttl");
 	l->ops.txt = default_txt;
 	l->ops.policy = default_policy;
+	l->ops.tlsa = default_tlsa;
 	l->ops.arg = l;
+	l->default_dane = strcmp(conf_str(c, "log_tls_security_level"), "dane") == 0 ||
+			  strcmp(conf_str(c, "log_tls_security_level"), "dane-only") == 0;
 	return l;
 }
 
@@ -332,6 +384,7 @@ void pflookup_free(struct pflookup *l)
 		return;
 	cache_destroy(&l->txt);
 	cache_destroy(&l->pol);
+	cache_destroy(&l->tlsa);
 	free(l->resolver);
 	free(l->map);
 	free(l);
@@ -342,6 +395,7 @@ void pflookup_set_ops(struct pflookup *l, const struct pflookup_ops *ops)
 	l->ops = *ops;
 	cache_clear(&l->txt);
 	cache_clear(&l->pol);
+	cache_clear(&l->tlsa);
 }
 
 size_t pflookup_domain(const char *in, size_t len, char *out, size_t outsz)
@@ -538,6 +592,7 @@ static bool policy_from_reply(struct centry *e, char *reply)
 				 log_printable(pr, sizeof(pr), reply, strlen(reply)));
 		return false;
 	}
+	e->dane = view_eq(r.level, "dane") || view_eq(r.level, "dane-only");
 	if (r.type != POLICY_STS || r.policy_domain.len == 0)
 		return false;
 	e->strings = calloc(r.nstrings + 1, sizeof(*e->strings));
@@ -554,7 +609,7 @@ static bool policy_from_reply(struct centry *e, char *reply)
 	return true;
 }
 
-void pflookup_policy(struct pflookup *l, const char *domain, int64_t now,
+bool pflookup_policy(struct pflookup *l, const char *domain, int64_t now,
 		     struct result_policy *p)
 {
 	struct centry *e;
@@ -567,7 +622,7 @@ void pflookup_policy(struct pflookup *l, const char *domain, int64_t now,
 	p->mx = NULL;
 	p->nmx = 0;
 	if (l->map[0] == '\0')
-		return;
+		return l->default_dane;
 	e = cache_find(&l->pol, domain, now);
 	if (e == NULL) {
 		const char *key = domain;
@@ -586,9 +641,10 @@ void pflookup_policy(struct pflookup *l, const char *domain, int64_t now,
 					TEMPFAIL_TTL : l->ttl));
 		if (e == NULL) {
 			free(reply);
-			return;
+			return l->default_dane;
 		}
 		e->type = POLICY_NONE;
+		e->dane = st != PFLOOKUP_FOUND && l->default_dane;
 		if (st == PFLOOKUP_FOUND && reply) {
 			if (!policy_from_reply(e, reply)) {
 				free(e->strings);
@@ -603,11 +659,82 @@ void pflookup_policy(struct pflookup *l, const char *domain, int64_t now,
 		}
 	}
 	if (e->type != POLICY_STS)
-		return;
+		return e->dane;
 	p->type = POLICY_STS;
 	p->domain = e->pdomain;
 	p->strings = e->strings;
 	p->nstrings = e->nstrings;
 	p->mx = e->mx;
 	p->nmx = e->nmx;
+	return false;
+}
+
+/* Fill a TLSA cache entry from the op's text: the base domain, then the
+ * records. False (nothing kept) for text without a valid base domain or
+ * records. */
+static bool tlsa_from_text(struct centry *e, char *text)
+{
+	char *nl = strchr(text, '\n'), *q;
+	char base[256];
+	size_t n = 0;
+
+	if (nl == NULL || pflookup_domain(text, (size_t)(nl - text), base, sizeof(base)) == 0)
+		return false;
+	for (q = nl + 1; *q; q++)
+		n += *q == '\n';
+	if (n == 0 || (e->strings = calloc(n + 1, sizeof(*e->strings))) == NULL)
+		return false;
+	e->pdomain.p = text;
+	e->pdomain.len = (size_t)(nl - text);
+	n = 0;
+	for (q = nl + 1; *q && n < PFLOOKUP_MAX_STRINGS;) {
+		char *end = strchr(q, '\n');
+		size_t len = end ? (size_t)(end - q) : strlen(q);
+
+		if (len) {
+			e->strings[n].p = q;
+			e->strings[n++].len = len;
+		}
+		q += len + (end ? 1 : 0);
+	}
+	e->nstrings = n;
+	e->blob = text;
+	e->type = n ? POLICY_TLSA : POLICY_NONE;
+	return true;
+}
+
+bool pflookup_tlsa(struct pflookup *l, const char *host, int64_t now, struct result_policy *p)
+{
+	struct centry *e;
+
+	if (l->ops.tlsa == NULL || host[0] == '\0')
+		return false;
+	e = cache_find(&l->tlsa, host, now);
+	if (e == NULL) {
+		char *text = NULL;
+		uint32_t ttl = DANE_NEG_TTL;
+		int st = l->ops.tlsa(l->ops.arg, host, &text, &ttl);
+		int64_t keep = st == PFLOOKUP_TEMPFAIL ? TEMPFAIL_TTL : (int64_t)ttl;
+
+		if (keep > l->ttl)
+			keep = l->ttl;
+		e = cache_insert(&l->tlsa, host, now + keep);
+		if (e == NULL) {
+			free(text);
+			return false;
+		}
+		e->type = POLICY_NONE;
+		if (st == PFLOOKUP_FOUND && text && tlsa_from_text(e, text))
+			text = NULL;	/* the entry owns it */
+		free(text);
+	}
+	if (e->type != POLICY_TLSA)
+		return false;
+	p->type = POLICY_TLSA;
+	p->domain = e->pdomain;
+	p->strings = e->strings;
+	p->nstrings = e->nstrings;
+	p->mx = NULL;
+	p->nmx = 0;
+	return true;
 }

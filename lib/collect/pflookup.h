@@ -10,7 +10,8 @@
  *
  * The lookups themselves go through struct pflookup_ops so that tests can
  * inject fakes; the default ops call dns_lookup_txt() (lib/core/dns.h, with
- * dns_resolver) and run "postmap -q KEY TABLE" with a 10 s time limit.
+ * dns_resolver), run "postmap -q KEY TABLE" with a 10 s time limit, and look
+ * up TLSA records through lib/dane (AD bit of dns_resolver required).
  * Lookups are synchronous: the caller's loop waits for them.
  *
  * Record choice follows RFC 8460 section 3: of the TXT RRset, exactly one
@@ -66,6 +67,11 @@ struct pflookup_ops {
 	/* Reply of the policy table for 'key': on PFLOOKUP_FOUND *reply is a
 	 * malloc'ed NUL-terminated string that pflookup frees. */
 	int (*policy)(void *arg, const char *key, char **reply);
+	/* DNSSEC-validated TLSA records of MX host HOST (NULL: never looked
+	 * up): on PFLOOKUP_FOUND *text is a malloc'ed string, pflookup frees
+	 * it: the TLSA base domain on the first line, then "U S M HEX" lines;
+	 * *ttl the seconds to keep the answer (any status). */
+	int (*tlsa)(void *arg, const char *host, char **text, uint32_t *ttl);
 	void *arg;
 };
 
@@ -89,10 +95,23 @@ bool pflookup_tlsrpt(struct pflookup *l, const char *domain, int64_t now,
 /*
  * The policy in force for 'domain' at 'now': fills type, domain, strings
  * and mx of 'p' (the rest is left alone). Never fails: no-policy-found
- * with p->domain = 'domain' when nothing better is known.
+ * with p->domain = 'domain' when nothing better is known. Returns true
+ * when Postfix's level for the domain is dane or dane-only (the table's
+ * reply says so, or without a table answer log_tls_security_level does):
+ * the caller then asks pflookup_tlsa for the MX host it saw.
  */
-void pflookup_policy(struct pflookup *l, const char *domain, int64_t now,
+bool pflookup_policy(struct pflookup *l, const char *domain, int64_t now,
 		     struct result_policy *p);
+
+/*
+ * The tlsa policy of MX host 'host' at 'now' (RFC 8460: policy-domain =
+ * the TLSA base domain, normally the MX host; one policy-string per record
+ * of its DNSSEC-validated "_25._tcp" RRset, as Postfix 3.10 reports them).
+ * Returns true and fills 'p' as pflookup_policy does when the host has such
+ * records; false (p untouched) when not. Cached for the DNS TTL (at most
+ * dns_cache_ttl; failures TEMPFAIL_TTL); views valid until the next call.
+ */
+bool pflookup_tlsa(struct pflookup *l, const char *host, int64_t now, struct result_policy *p);
 
 /* ---- the reply parser, exposed for tests and fuzzing ---- */
 

@@ -62,6 +62,48 @@ struct result_policy {
 	size_t ndetails;
 };
 
+/*
+ * Normalization, done once where results are counted (store_add) and again
+ * by readers of day files from elsewhere (agg), so that a row is keyed on
+ * exactly what a report prints and equal rows merge:
+ *   - an unknown result code becomes validation-failure with the
+ *     failure-reason-code "unknown-result-code-N";
+ *   - additional-information is kept only when it is a URI (RFC 8460 4.4);
+ *   - receiving-mx-helo is the greeting name the server gave (the first
+ *     word of the first EHLO reply line, after its "250-" or "250 "; none
+ *     when the reply has another code), at most
+ *     RESULT_HELO_MAX bytes, lower case, no trailing dot; Postfix passes
+ *     the whole multi-line reply;
+ *   - receiving-mx-hostname of at most RESULT_HELO_MAX bytes: lower case,
+ *     no trailing dot;
+ *   - IP addresses that parse: in canonical form (RFC 5952; IPv4-mapped
+ *     IPv6 as IPv4);
+ *   - empty strings are absent.
+ * The output views point into 'in''s strings or into 'buf'.
+ */
+#define RESULT_HELO_MAX 255
+
+struct result_canon_buf {
+	char reason[40];
+	char sending_ip[48], receiving_ip[48];
+	char mx_hostname[RESULT_HELO_MAX + 1], mx_helo[RESULT_HELO_MAX + 1];
+};
+
+void result_detail_canon(const struct result_detail *in, struct result_detail *out,
+			 struct result_canon_buf *buf);
+
+/* The greeting name in an EHLO/HELO reply ("250-mx.example.com ESMTP\r\n
+ * 250-PIPELINING..." gives "mx.example.com"); absent if there is none or
+ * it is longer than RESULT_HELO_MAX. Case is kept. */
+struct result_str result_helo_name(struct result_str reply);
+
+/* Is it a URI (RFC 3986: scheme ":" then no space, control, '"', '<', '>')? */
+bool result_is_uri(struct result_str s);
+
+/* The policy as a report prints it: policy-string only for sts and tlsa,
+ * mx-host only for sts; an unknown type is no-policy-found. */
+void result_policy_canon(const struct result_policy *in, struct result_policy *out);
+
 /* RFC 8460 name of a result code ("certificate-expired"), NULL if unknown. */
 const char *result_code_name(int code);
 /* Code of an RFC 8460 name, 0 if unknown. Accepts '_' for '-' (log lines). */

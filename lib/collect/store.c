@@ -186,6 +186,7 @@ struct walk {
 	uint64_t used;
 	struct walk_rec *recs;	/* every record, ascending offsets */
 	size_t nrecs, cap;
+	char why[160];		/* a reason that names a record */
 };
 
 /* Is 'ref' the offset of an earlier record of kind 'kind'? 0 allowed if 'opt'. */
@@ -234,6 +235,16 @@ static const char *store_walk(struct walk *w, const unsigned char *base, uint64_
 		return "bad used size";
 	if (hd->day < 0 || hd->day > 3000000)
 		return "bad day";
+	for (int i = 0; i < STC_MAX; i++) {
+		uint64_t n = __atomic_load_n(&hd->counters[i], __ATOMIC_RELAXED);
+
+		if (n > STORE_MAX_COUNT) {
+			snprintf(w->why, sizeof(w->why), "header counter %s is %llu, above 2^53-1",
+				 store_counter_name(i) ? store_counter_name(i) : "(unused)",
+				 (unsigned long long)n);
+			return w->why;
+		}
+	}
 
 	for (off = STORE_HEADER_SIZE; off < w->used;) {
 		const struct rec *r = (const void *)(base + off);
@@ -266,18 +277,36 @@ static const char *store_walk(struct walk *w, const unsigned char *base, uint64_
 		} else if (r->kind == REC_POLICY) {
 			const struct rec_policy *p = (const void *)r;
 
+			uint64_t ok = __atomic_load_n(&p->ok, __ATOMIC_RELAXED);
+			uint64_t fail = __atomic_load_n(&p->fail, __ATOMIC_RELAXED);
+
 			if (!ref_ok(w, p->d, REC_STR, false) || !ref_ok(w, p->pr, REC_STR, false) ||
 			    !ref_ok(w, p->domain, REC_STR, false) ||
 			    !ref_ok(w, p->strings, REC_LIST, true) || !ref_ok(w, p->mx, REC_LIST, true))
 				return "policy with a bad reference";
+			if (ok > STORE_MAX_COUNT || fail > STORE_MAX_COUNT) {
+				snprintf(w->why, sizeof(w->why), "policy record at offset %llu: "
+					 "%s session count %llu is above 2^53-1",
+					 (unsigned long long)off, ok > STORE_MAX_COUNT ? "successful" : "failed",
+					 (unsigned long long)(ok > STORE_MAX_COUNT ? ok : fail));
+				return w->why;
+			}
 		} else {
 			const struct rec_detail *dt = (const void *)r;
 
 			if (!ref_ok(w, dt->policy, REC_POLICY, false))
 				return "failure detail with a bad policy reference";
+			uint64_t n = __atomic_load_n(&dt->count, __ATOMIC_RELAXED);
+
 			for (int i = 0; i < 6; i++)
 				if (!ref_ok(w, dt->f[i], REC_STR, true))
 					return "failure detail with a bad string reference";
+			if (n > STORE_MAX_COUNT) {
+				snprintf(w->why, sizeof(w->why), "failure detail record at offset %llu: "
+					 "failed-session-count %llu is above 2^53-1",
+					 (unsigned long long)off, (unsigned long long)n);
+				return w->why;
+			}
 		}
 		if (w->nrecs == w->cap) {
 			size_t cap = w->cap ? w->cap * 2 : 1024;
@@ -311,6 +340,8 @@ struct store {
 	size_t max_string;
 	struct slot *index;	/* open addressing over all keyed records */
 	size_t index_cap, index_n;
+	uint64_t reserved;	/* [0, reserved) has disk blocks (posix_fallocate) */
+	enum store_status full;	/* why the last new record did not fit */
 	char path[4096];
 };
 
@@ -437,9 +468,46 @@ static int index_insert(struct store *s, uint32_t off, uint32_t hash)
 }
 
 /*
+ * Make sure [0, end) of the file has disk blocks before it is written
+ * through the mapping: a write to a page of a sparse file that the file
+ * system cannot allocate (disk full, quota) is a SIGBUS, not an error.
+ * Reserves STORE_RESERVE_CHUNK at a time, or just the pages needed when a
+ * whole chunk does not fit. 0, or -1 with errno (ENOSPC, EDQUOT, ...).
+ */
+static int reserve(struct store *s, uint64_t end)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), want;
+	int rc;
+
+	if (end <= s->reserved)
+		return 0;
+	if (end > s->size) {
+		errno = EFBIG;
+		return -1;
+	}
+	want = (end + STORE_RESERVE_CHUNK - 1) / STORE_RESERVE_CHUNK * STORE_RESERVE_CHUNK;
+	if (want > s->size)
+		want = s->size;
+	rc = posix_fallocate(s->fd, (off_t)s->reserved, (off_t)(want - s->reserved));
+	if (rc != 0) {
+		want = (end + page - 1) / page * page;
+		if (want > s->size)
+			want = s->size;
+		rc = posix_fallocate(s->fd, (off_t)s->reserved, (off_t)(want - s->reserved));
+	}
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	s->reserved = want;
+	return 0;
+}
+
+/*
  * Find 'probe' (a complete record built on the stack or in scratch memory)
- * or append a copy of it. Returns the offset, 0 when the file is full or
- * memory ran out.
+ * or append a copy of it. Returns the offset, 0 when the file is full (at
+ * store_max_size, or no disk space for it: s->full says which) or memory
+ * ran out.
  */
 static uint32_t intern(struct store *s, const struct rec *probe)
 {
@@ -452,8 +520,14 @@ static uint32_t intern(struct store *s, const struct rec *probe)
 	off = index_find(s, probe, hash, &slot);
 	if (off)
 		return off;
-	if (probe->size > s->size - used)
+	if (probe->size > s->size - used) {
+		s->full = STORE_FULL;
 		return 0;
+	}
+	if (reserve(s, used + probe->size) != 0) {
+		s->full = STORE_NOSPACE;
+		return 0;
+	}
 	memcpy(s->base + used, probe, probe->size);
 	/* publish only after the whole record is in place */
 	__atomic_store_n(&s->hd->used, used + probe->size, __ATOMIC_RELEASE);
@@ -569,13 +643,17 @@ out:
 }
 
 enum store_status store_add(struct store *s, struct result_str d,
-			    struct result_str pr, const struct result_policy *p)
+			    struct result_str pr, const struct result_policy *p0)
 {
+	struct result_policy pc, *p = &pc;
 	struct rec_policy probe;
 	struct rec_policy *pol;
 	uint32_t poff;
 	bool fail = false;
 
+	/* keyed on what a report prints (result.h) */
+	result_policy_canon(p0, &pc);
+	s->full = STORE_FULL;
 	memset(&probe, 0, sizeof(probe));
 	probe.h.kind = REC_POLICY;
 	probe.h.size = sizeof(probe);
@@ -589,7 +667,7 @@ enum store_status store_add(struct store *s, struct result_str d,
 	if (probe.d == 0 || probe.pr == 0 || probe.domain == 0 || fail ||
 	    (poff = intern(s, &probe.h)) == 0) {
 		store_bump(s, STC_OVERFLOW, 1);
-		return STORE_FULL;
+		return s->full;
 	}
 	pol = at(s, poff);
 	store_bump(s, STC_SESSIONS, 1);
@@ -601,9 +679,12 @@ enum store_status store_add(struct store *s, struct result_str d,
 	}
 
 	for (size_t i = 0; i < p->ndetails; i++) {
-		const struct result_detail *rd = &p->details[i];
+		struct result_canon_buf cb;
+		struct result_detail rdc, *rd = &rdc;
 		struct rec_detail dp;
 		uint32_t doff;
+
+		result_detail_canon(&p->details[i], &rdc, &cb);
 
 		memset(&dp, 0, sizeof(dp));
 		dp.h.kind = REC_DETAIL;
@@ -619,7 +700,7 @@ enum store_status store_add(struct store *s, struct result_str d,
 		if (fail || (doff = intern(s, &dp.h)) == 0) {
 			/* the session is counted; only this detail is lost */
 			store_bump(s, STC_OVERFLOW, 1);
-			return STORE_FULL;
+			return s->full;
 		}
 		counter_add(&((struct rec_detail *)at(s, doff))->count, 1);
 	}
@@ -694,6 +775,7 @@ struct store *store_open(const char *dir, int64_t day, uint64_t max_size,
 		goto fail;
 	}
 reopen:
+	s->reserved = 0;
 	s->fd = open(s->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (s->fd < 0 || fstat(s->fd, &st) != 0) {
 		snprintf(err, errsz, "%s: %s", s->path, strerror(errno));
@@ -708,11 +790,20 @@ reopen:
 		(void)fchmod(s->fd, 0640);
 	fresh = st.st_size == 0;
 	if (fresh) {
+		s->size = max_size;
 		if (ftruncate(s->fd, (off_t)max_size) != 0) {
 			snprintf(err, errsz, "%s: %s", s->path, strerror(errno));
 			goto fail;
 		}
-		s->size = max_size;
+		/* the header (and the first records) get their blocks now */
+		if (reserve(s, STORE_HEADER_SIZE) != 0) {
+			int e = errno;
+
+			unlink(s->path);	/* ours (flock held): started again next time */
+			snprintf(err, errsz, "%s: cannot reserve space: %s", s->path, strerror(e));
+			errno = e;
+			goto fail;
+		}
 	} else {
 		s->size = (uint64_t)st.st_size;	/* keep an existing file's size */
 	}
@@ -740,6 +831,15 @@ reopen:
 			why = "day file is for another day";
 		if (why == NULL && store_reindex(s, &w) < 0)
 			why = "out of memory";
+		if (why == NULL) {
+			/* what was written has its blocks (a write through the
+			 * mapping allocated them); more is reserved when needed */
+			uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+			s->reserved = (w.used + page - 1) / page * page;
+			if (s->reserved > s->size)
+				s->reserved = s->size;
+		}
 		free(w.recs);
 		if (why) {
 			char aside[4200];
@@ -768,12 +868,17 @@ reopen:
 	}
 	return s;
 fail:
-	if (s->base)
-		munmap(s->base, s->size);
-	if (s->fd >= 0)
-		close(s->fd);
-	free(s->index);
-	free(s);
+	{
+		int e = errno;
+
+		if (s->base)
+			munmap(s->base, s->size);
+		if (s->fd >= 0)
+			close(s->fd);
+		free(s->index);
+		free(s);
+		errno = e;
+	}
 	return NULL;
 }
 

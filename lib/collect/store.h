@@ -8,7 +8,12 @@
  * needs. It also holds the day's ingest counters (datagrams, bad input).
  *
  * Writer (the collector, one process, one thread): the file is created at
- * its maximum size (sparse) and mapped shared. Counting is a memory write;
+ * its maximum size (sparse) and mapped shared. Disk blocks are reserved
+ * (posix_fallocate, STORE_RESERVE_CHUNK at a time) before a record is
+ * written into a page, so a full file system makes store_add() return
+ * STORE_NOSPACE (and count STC_OVERFLOW) instead of the SIGBUS that a write
+ * to an unallocatable page of a sparse mapping raises; when space is freed
+ * the next new record gets its blocks. Counting is a memory write;
  * the kernel owns the dirty pages, so a result counted survives SIGKILL of
  * the collector. store_sync() (msync) bounds what a power loss can take.
  * New records are appended completely and then published by advancing the
@@ -17,7 +22,7 @@
  *
  * Readers (reporter, tlsrptctl, files copied from other hosts): map the file
  * read-only and validate it like untrusted input (magic, version, every
- * offset and length, every reference) before anything is used.
+ * offset and length, every reference, every count) before anything is used.
  *
  * Format (little-endian, 8-byte aligned records after a 4096-byte header):
  *   header: magic "TLSRPTDY", version, sizes, day, used, counters, host
@@ -41,6 +46,11 @@
 #define STORE_VERSION 1
 #define STORE_HEADER_SIZE 4096
 #define STORE_MAX_FILE (3ULL << 30)	/* offsets are 32 bits */
+/* Every count (sessions, failed-session-count, header counters) is at most
+ * this: report counts are JSON integers (I-JSON, RFC 7493). A file with a
+ * larger one is rejected as a whole, naming the record. */
+#define STORE_MAX_COUNT ((1ULL << 53) - 1)
+#define STORE_RESERVE_CHUNK (256ULL << 10)	/* disk blocks reserved at a time */
 
 /* Per-day ingest counters, kept in the day file's header. */
 enum store_counter {
@@ -81,13 +91,17 @@ void store_format_day(char *out, size_t outsz, int64_t day);
 
 struct store;
 
-enum store_status { STORE_OK = 0, STORE_FULL = 1, STORE_ERROR = -1 };
+/* STORE_FULL: the day file is at its maximum size (store_max_size);
+ * STORE_NOSPACE: the file system has no blocks for it (disk full, quota). */
+enum store_status { STORE_OK = 0, STORE_FULL = 1, STORE_NOSPACE = 2, STORE_ERROR = -1 };
 
 /*
  * Open (or create) the day file of 'day' under 'dir' (dir/days is created).
  * An existing file is validated; one that fails validation is renamed to
  * *.corrupt.<time> and a new one started (logged). 'max_size' bounds the
- * file; 'max_string' bounds each stored string. NULL with 'err' on failure.
+ * file; 'max_string' bounds each stored string. NULL with 'err' (and errno:
+ * ENOSPC or EDQUOT when a new file's header cannot get disk blocks; the
+ * file is then removed, to be started again) on failure.
  */
 struct store *store_open(const char *dir, int64_t day, uint64_t max_size,
 			 size_t max_string, char *err, size_t errsz);
@@ -97,9 +111,12 @@ int64_t store_day(const struct store *s);
 /*
  * Count one session under one policy for TLSRPT domain 'd' with record 'pr'.
  * Domains are stored lower-case without a trailing dot; an absent policy
- * domain is taken to be 'd'. Strings longer than max_string are cut (and
- * STC_STRINGS_CUT counted). Returns STORE_FULL (and counts STC_OVERFLOW)
- * when a new record does not fit.
+ * domain is taken to be 'd'. The policy and its failure details are first
+ * normalized to what a report prints (result_policy_canon,
+ * result_detail_canon), so rows that a report would show alike are one row.
+ * Strings longer than max_string are cut (and STC_STRINGS_CUT counted).
+ * Returns STORE_FULL or STORE_NOSPACE (and counts STC_OVERFLOW) when a new
+ * record does not fit; counting what exists never needs new space.
  */
 enum store_status store_add(struct store *s, struct result_str d,
 			    struct result_str pr, const struct result_policy *p);

@@ -1,5 +1,5 @@
 /*
- * dns - TXT lookups through the system resolver. See dns.h.
+ * dns - TXT lookups and name existence through the system resolver. See dns.h.
  *
  * SECURITY: answers are untrusted; ns_initparse/ns_parserr check every
  * length against the message, and each TXT character-string is checked
@@ -12,6 +12,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <resolv.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,90 @@ done:
 	if (status != DNS_OK)
 		dns_txt_free(out);
 	free(answer);
+	res_nclose(&st);
+	return status;
+}
+
+enum dns_status dns_query(const char *name, int type, const char *resolver,
+			  unsigned char *ans, size_t anssz, size_t *anslen,
+			  char *err, size_t errsz)
+{
+	struct __res_state st;
+	unsigned char q[NS_PACKETSZ + 64];
+	int qlen, n;
+
+	*anslen = 0;
+	if (strlen(name) > 253 || name[0] == '\0' || anssz < NS_PACKETSZ) {
+		snprintf(err, errsz, "bad domain name");
+		return DNS_ERROR;
+	}
+	memset(&st, 0, sizeof(st));
+	if (res_ninit(&st) != 0) {
+		snprintf(err, errsz, "resolver initialisation failed");
+		return DNS_TEMPFAIL;
+	}
+	st.options |= RES_USE_EDNS0 | RES_USE_DNSSEC;
+#ifdef RES_TRUSTAD
+	st.options |= RES_TRUSTAD;
+#endif
+	if (resolver && *resolver && set_resolver(&st, resolver, err, errsz) < 0) {
+		res_nclose(&st);
+		return DNS_ERROR;
+	}
+	qlen = res_nmkquery(&st, ns_o_query, name, ns_c_in, type, NULL, 0, NULL, q,
+			    (int)sizeof(q));
+	if (qlen < 0) {
+		res_nclose(&st);
+		snprintf(err, errsz, "%s: cannot build the query", name);
+		return DNS_ERROR;
+	}
+	n = res_nsend(&st, q, qlen, ans, (int)(anssz > INT32_MAX ? INT32_MAX : anssz));
+	res_nclose(&st);
+	if (n < 0) {
+		snprintf(err, errsz, "%s: no reply (timeout or network)", name);
+		return DNS_TEMPFAIL;
+	}
+	*anslen = (size_t)n > anssz ? anssz : (size_t)n;
+	return DNS_OK;
+}
+
+enum dns_status dns_name_exists(const char *name, const char *resolver, char *err, size_t errsz)
+{
+	struct __res_state st;
+	unsigned char answer[512];
+	enum dns_status status = DNS_OK;
+
+	memset(&st, 0, sizeof(st));
+	if (strlen(name) > 253 || name[0] == '\0') {
+		snprintf(err, errsz, "bad domain name");
+		return DNS_ERROR;
+	}
+	if (res_ninit(&st) != 0) {
+		snprintf(err, errsz, "resolver initialisation failed");
+		return DNS_TEMPFAIL;
+	}
+	if (resolver && *resolver && set_resolver(&st, resolver, err, errsz) < 0) {
+		res_nclose(&st);
+		return DNS_ERROR;
+	}
+	/* asked after a failure, in a loop others wait on: one short try */
+	st.retrans = 2;
+	st.retry = 1;
+	/* the answer itself does not matter, only whether the name exists */
+	if (res_nquery(&st, name, ns_c_in, ns_t_a, answer, sizeof(answer)) < 0) {
+		switch (st.res_h_errno) {
+		case HOST_NOT_FOUND:
+			snprintf(err, errsz, "%s: no such domain (NXDOMAIN)", name);
+			status = DNS_NOTFOUND;
+			break;
+		case NO_DATA:
+			break;
+		default:
+			snprintf(err, errsz, "%s: lookup failed (server failure or timeout)", name);
+			status = DNS_TEMPFAIL;
+			break;
+		}
+	}
 	res_nclose(&st);
 	return status;
 }

@@ -58,6 +58,11 @@ void name(const char *fmt, ...)				\
 }
 
 LOG_FN(log_debug, LOG_DEBUG, "debug: ", log_verbose)
+
+bool log_debug_on(void)
+{
+	return log_verbose != 0;
+}
 LOG_FN(log_info, LOG_INFO, "", 1)
 LOG_FN(log_warn, LOG_WARNING, "warning: ", 1)
 LOG_FN(log_err, LOG_ERR, "error: ", 1)

@@ -17,6 +17,7 @@
 #define TLSRPT_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,8 @@ enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
 void log_init(const char *ident, enum log_target target, int verbose);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Is log_debug output on (to skip building what it would print)? */
+bool log_debug_on(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

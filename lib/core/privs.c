@@ -86,6 +86,8 @@ int privs_become_owner_of(const char *dir, char *err, size_t errsz)
 	if (geteuid() != 0)
 		return 0;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;	/* nobody's yet: the caller makes it, as itself */
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		snprintf(err, errsz, "%s: %s", dir, strerror(errno));
 		if (fd >= 0)

@@ -33,8 +33,10 @@ int privs_drop(const char *user, const char *own_dir, char *err, size_t errsz);
  * switch groups, gid and uid to its owner and group, so that every file we
  * write there is the service's. The directory is opened without following
  * a symlink at its last component. Not root, or already the owner: nothing
- * to do. 0, or -1 with a message in 'err' ('dir' missing, owned by root
- * while we are root is fine: 0).
+ * to do; 'dir' owned by root, or missing (the caller creates it as
+ * itself; the packages make the stores, so this is a store of the
+ * operator's own): 0. -1 with a message in 'err' when 'dir' cannot be
+ * opened (a symlink, not a directory) or the switch fails.
  */
 int privs_become_owner_of(const char *dir, char *err, size_t errsz);
 

@@ -29,19 +29,25 @@ static int open_dir_of(const char *path, char *name, size_t namesz, char *err, s
 
 	if (path[0] != '/' || sl == NULL || sl[1] == '\0') {
 		snprintf(err, errsz, "%s: need an absolute path to a socket", path);
+		errno = EINVAL;
 		return -1;
 	}
 	dlen = sl == path ? 1 : (size_t)(sl - path);
 	if (dlen >= sizeof(dir) || strlen(sl + 1) >= namesz) {
 		snprintf(err, errsz, "%s: path too long", path);
+		errno = EINVAL;
 		return -1;
 	}
 	memcpy(dir, path, dlen);
 	dir[dlen] = '\0';
 	memcpy(name, sl + 1, strlen(sl + 1) + 1);
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		snprintf(err, errsz, "socket directory %s: %s", dir, strerror(errno));
+	if (fd < 0) {
+		int e = errno;
+
+		snprintf(err, errsz, "socket directory %s: %s", dir, strerror(e));
+		errno = e;
+	}
 	return fd;
 }
 
@@ -53,7 +59,10 @@ static int check_dirfd(int dfd, const char *path, char *err, size_t errsz)
 	if (geteuid() != 0)
 		return 0;
 	if (fstat(dfd, &st) != 0) {
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		int e = errno;
+
+		snprintf(err, errsz, "%s: %s", path, strerror(e));
+		errno = e;
 		return -1;
 	}
 	if (st.st_uid != 0 || (st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0)) {
@@ -62,6 +71,7 @@ static int check_dirfd(int dfd, const char *path, char *err, size_t errsz)
 			 "daemon as the directory's owner, or make the directory root's",
 			 path, st.st_uid != 0 ? "its owner" : "other users", (unsigned)st.st_uid,
 			 (unsigned)(st.st_mode & 07777));
+		errno = EPERM;
 		return -1;
 	}
 	return 0;
@@ -91,6 +101,7 @@ static int lookup(const char *owner, const char *group, uid_t *uid, gid_t *gid,
 
 		if (pw == NULL) {
 			snprintf(err, errsz, "unknown user \"%s\"", owner);
+			errno = EINVAL;
 			return -1;
 		}
 		*uid = pw->pw_uid;
@@ -100,6 +111,7 @@ static int lookup(const char *owner, const char *group, uid_t *uid, gid_t *gid,
 
 		if (gr == NULL) {
 			snprintf(err, errsz, "unknown group \"%s\"", group);
+			errno = EINVAL;
 			return -1;
 		}
 		*gid = gr->gr_gid;
@@ -116,12 +128,13 @@ int usock_bind(const char *path, const struct usock_opts *o, struct usock *u,
 	uid_t uid;
 	gid_t gid;
 	mode_t old;
-	int cwd = -1, rc;
+	int cwd = -1, rc, saved;
 
 	u->fd = u->dirfd = -1;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		snprintf(err, errsz, "%s is too long for a unix socket (at most %zu bytes)", path,
 			 sizeof(sun.sun_path) - 1);
+		errno = EINVAL;
 		return -1;
 	}
 	if (lookup(o->owner, o->group, &uid, &gid, err, errsz) < 0)
@@ -132,11 +145,13 @@ int usock_bind(const char *path, const struct usock_opts *o, struct usock *u,
 		goto fail;
 	if (fstatat(u->dirfd, u->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISSOCK(st.st_mode)) {
 		snprintf(err, errsz, "%s exists and is not a socket", path);
+		errno = EEXIST;
 		goto fail;
 	}
 	rc = snprintf(tmp, sizeof(tmp), "%s.%d", u->name, (int)getpid());
 	if (rc < 0 || (size_t)rc >= sizeof(sun.sun_path)) {
 		snprintf(err, errsz, "%s: name too long", path);
+		errno = EINVAL;
 		goto fail;
 	}
 	memcpy(sun.sun_path, tmp, (size_t)rc + 1);
@@ -171,6 +186,7 @@ int usock_bind(const char *path, const struct usock_opts *o, struct usock *u,
 	}
 	if (fstatat(u->dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(st.st_mode)) {
 		snprintf(err, errsz, "%s: the socket we bound is gone", path);
+		errno = ENOENT;
 		goto fail;
 	}
 	if ((uid != (uid_t)-1 && uid != st.st_uid) || (gid != (gid_t)-1 && gid != st.st_gid)) {
@@ -192,8 +208,11 @@ int usock_bind(const char *path, const struct usock_opts *o, struct usock *u,
 		unlinkat(u->dirfd, tmp, 0);
 		goto fail;
 	}
+	u->dev = st.st_dev;	/* the inode we bound: usock_remove removes only it */
+	u->ino = st.st_ino;
 	return 0;
 fail:
+	saved = errno;
 	if (cwd >= 0) {
 		if (fchdir(cwd) != 0) { /* nothing better to do */ }
 		close(cwd);
@@ -203,6 +222,7 @@ fail:
 	if (u->dirfd >= 0)
 		close(u->dirfd);
 	u->fd = u->dirfd = -1;
+	errno = saved;
 	return -1;
 }
 
@@ -211,7 +231,9 @@ void usock_remove(struct usock *u)
 	struct stat st;
 
 	if (u->dirfd >= 0) {
-		if (fstatat(u->dirfd, u->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode))
+		/* another instance may have renamed its own socket into place */
+		if (fstatat(u->dirfd, u->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
+		    st.st_dev == u->dev && st.st_ino == u->ino)
 			unlinkat(u->dirfd, u->name, 0);
 		close(u->dirfd);
 	}

@@ -24,6 +24,8 @@ struct usock {
 	int fd;			/* the bound socket (listening, for SOCK_STREAM) */
 	int dirfd;		/* the socket's directory, kept for usock_remove */
 	char name[108];		/* the socket's name in that directory */
+	dev_t dev;		/* the socket file we bound (usock_remove removes only it) */
+	ino_t ino;
 };
 
 struct usock_opts {
@@ -41,12 +43,15 @@ struct usock_opts {
  */
 int usock_check_dir(const char *path, char *err, size_t errsz);
 
-/* Bind 'path'. 0 and *u filled, or -1 with a message in 'err'. */
+/* Bind 'path'. 0 and *u filled, or -1 with a message in 'err' and errno:
+ * EINVAL for a configuration error (path, unknown user or group), EPERM for
+ * a directory refused as root, else the failing call's. */
 int usock_bind(const char *path, const struct usock_opts *o, struct usock *u,
 	       char *err, size_t errsz);
 
 /* Remove our socket by its name in the directory opened at bind time (it is
- * left alone if it is no longer a socket), close everything. */
+ * left alone if it is no longer the socket file we bound: another instance's
+ * socket renamed into place stays), close everything. */
 void usock_remove(struct usock *u);
 
 #endif

@@ -581,6 +581,15 @@ enum mime_status mime_extract(const char *msg, size_t len, size_t max_part,
 		err[0] = '\0';
 	if (msg == NULL)
 		len = 0;
+	/* a mail saved in an mbox starts with its "From " separator line */
+	if (msg && len >= 5 && memcmp(msg, "From ", 5) == 0) {
+		const char *next;
+
+		line_end(msg, msg + len, &next);
+		len -= (size_t)(next - msg);
+		msg = next;
+		out->mbox_from = true;
+	}
 	walk_entity(&w, msg ? msg : "", (msg ? msg : "") + len, 0, true);
 	if (w.st != MIME_OK)
 		return w.st;

@@ -3,7 +3,8 @@
  * message (a TLS report mail as RFC 8460 section 5.3 describes it, and what
  * real senders make of it).
  *
- * The message may use LF or CRLF line endings (even mixed). Headers are
+ * The message may use LF or CRLF line endings (even mixed), and may start
+ * with the "From " separator line of an mbox (skipped, noted). Headers are
  * unfolded. Multipart entities are walked to MIME_MAX_DEPTH levels; at most
  * MIME_MAX_PARTS leaf parts are looked at; a missing closing boundary ends
  * the last part at the end of the message (Mail.ru). Content-Type and
@@ -66,6 +67,7 @@ struct mime_report {
 	char *part_filename;		/* filename= or name=, NULL if none */
 	enum mime_found found;
 	size_t nparts;			/* leaf parts seen */
+	bool mbox_from;			/* an mbox "From " first line was skipped */
 };
 
 /*

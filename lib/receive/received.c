@@ -156,7 +156,7 @@ bool received_dkim_verdict(char *const *ar, size_t nar, const char *authserv_id,
 			   const char *submitter, const char *from,
 			   const char **dkim, char *dom, size_t domsz)
 {
-	char fromdom[256], subdom[256];
+	char target[256], other[256] = "";
 	bool seen = false;
 
 	*dkim = "none";
@@ -164,13 +164,15 @@ bool received_dkim_verdict(char *const *ar, size_t nar, const char *authserv_id,
 		dom[0] = '\0';
 	if (authserv_id == NULL || authserv_id[0] == '\0')
 		return false;
-	addr_domain(from, fromdom, sizeof(fromdom));
-	say(subdom, sizeof(subdom), "%s", submitter ? submitter : "");
-	for (char *p = subdom; *p; p++)
+	/* whom the signature must be by: the report's submitter, else From */
+	say(target, sizeof(target), "%s", submitter ? submitter : "");
+	for (char *p = target; *p; p++)
 		if (*p == ' ' || *p == '\t' || *p == ';') {
 			*p = '\0';
 			break;
 		}
+	if (target[0] == '\0')
+		addr_domain(from, target, sizeof(target));
 	for (size_t i = 0; i < nar; i++) {
 		char v[MIME_MAX_HEADER + 1], *save = NULL, *res;
 		size_t idlen;
@@ -209,13 +211,22 @@ bool received_dkim_verdict(char *const *ar, size_t nar, const char *authserv_id,
 					memmove(d, d + 1, n - 2);
 					d[n - 2] = '\0';
 				}
-				if (pass && (domain_aligned(d, subdom) || domain_aligned(d, fromdom))) {
+				for (char *c = d; *c; c++)
+					*c = (char)tolower((unsigned char)*c);
+				if (pass && domain_aligned(d, target)) {
 					*dkim = "pass";
 					say(dom, domsz, "%s", d);
 					return true;
 				}
+				if (pass && other[0] == '\0' && d[0])
+					say(other, sizeof(other), "%s", d);
 			}
 		}
+	}
+	if (other[0]) {		/* signed, but by someone else than the submitter */
+		*dkim = "unaligned";
+		say(dom, domsz, "%s", other);
+		return false;
 	}
 	*dkim = seen ? "fail" : "none";
 	return false;
@@ -447,6 +458,97 @@ static int domains_of(const struct rpt_report *r, struct buf *out)
 	return out->overflow ? -1 : 0;
 }
 
+static void hash_str(EVP_MD_CTX *h, const char *v)
+{
+	uint64_t n = v ? strlen(v) + 1 : 0;	/* NULL and "" differ; no field runs into the next */
+
+	EVP_DigestUpdate(h, &n, sizeof(n));
+	if (v)
+		EVP_DigestUpdate(h, v, n - 1);
+}
+
+static void hash_int(EVP_MD_CTX *h, int64_t v)
+{
+	EVP_DigestUpdate(h, &v, sizeof(v));
+}
+
+/*
+ * 24 hex digits of SHA-256 over the normalized report (every field of the
+ * model, length-prefixed), without building its JSON a second time: the
+ * content part of an unverified report's identity. 0 or -1.
+ */
+static int content_hash(const struct rpt_report *r, char *out)
+{
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	static const char hx[] = "0123456789abcdef";
+
+	if (h == NULL || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(h);
+		return -1;
+	}
+	hash_str(h, r->organization_name);
+	hash_str(h, r->contact_info);
+	hash_str(h, r->report_id);
+	hash_int(h, r->start);
+	hash_int(h, r->end);
+	hash_int(h, (int64_t)r->npolicies);
+	for (size_t i = 0; i < r->npolicies; i++) {
+		const struct rpt_policy *p = &r->policies[i];
+
+		hash_str(h, p->policy_type);
+		hash_str(h, p->policy_domain);
+		hash_int(h, (int64_t)p->nstrings);
+		for (size_t k = 0; k < p->nstrings; k++)
+			hash_str(h, p->policy_string[k]);
+		hash_int(h, (int64_t)p->nmx);
+		for (size_t k = 0; k < p->nmx; k++)
+			hash_str(h, p->mx_host[k]);
+		hash_int(h, p->success);
+		hash_int(h, p->failure);
+		hash_int(h, (int64_t)p->ndetails);
+		for (size_t k = 0; k < p->ndetails; k++) {
+			const struct rpt_detail *d = &p->details[k];
+
+			hash_str(h, d->result_type);
+			hash_str(h, d->sending_mta_ip);
+			hash_str(h, d->receiving_mx_hostname);
+			hash_str(h, d->receiving_mx_helo);
+			hash_str(h, d->receiving_ip);
+			hash_str(h, d->additional_information);
+			hash_str(h, d->failure_reason_code);
+			hash_int(h, d->failed_session_count);
+		}
+	}
+	if (EVP_DigestFinal_ex(h, md, &mdlen) != 1) {
+		EVP_MD_CTX_free(h);
+		return -1;
+	}
+	EVP_MD_CTX_free(h);
+	for (int i = 0; i < RECEIVED_ID_LEN / 2; i++) {
+		out[2 * i] = hx[md[i] >> 4];
+		out[2 * i + 1] = hx[md[i] & 15];
+	}
+	out[RECEIVED_ID_LEN] = '\0';
+	return 0;
+}
+
+/* The report's submitter domain, lower case: contact-info's (RFC 8460
+ * 5.6: the body is authoritative), else TLS-Report-Submitter; "" if none. */
+static void report_submitter(const struct rpt_report *r, const struct mime_report *m,
+			     char *out, size_t outsz)
+{
+	addr_domain(r->contact_info, out, outsz);
+	if (out[0] == '\0' && m && m->report_submitter) {
+		size_t n = strcspn(m->report_submitter, " \t;");
+
+		say(out, outsz, "%.*s", (int)n, m->report_submitter);
+	}
+	for (char *p = out; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
 static enum received_status store_report(struct received_store *s,
 					 const struct received_input *in,
 					 const struct mime_report *m, const struct rpt_report *r,
@@ -465,18 +567,38 @@ static enum received_status store_report(struct received_store *s,
 	buf_init(&doms, 1 << 16);
 	/* The submitter: contact-info's domain (the body is authoritative),
 	 * else TLS-Report-Submitter, else the organization name. */
-	addr_domain(r->contact_info, submitter, sizeof(submitter));
-	if (submitter[0] == '\0')
-		say(submitter, sizeof(submitter), "%s",
-			 m && m->report_submitter ? m->report_submitter : r->organization_name);
-	for (char *p = submitter; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
+	report_submitter(r, m, submitter, sizeof(submitter));
+	if (submitter[0] == '\0') {
+		say(submitter, sizeof(submitter), "%s", r->organization_name);
+		for (char *p = submitter; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
 	if (domains_of(r, &doms) != 0) {
 		say(reason, rsz, "out of memory");
 		goto out;
 	}
-	buf_printf(&key, "%s\n%s\n%s\n%lld\n%lld", submitter, r->report_id,
-		   doms.data ? doms.data : "", (long long)r->start, (long long)r->end);
+	/*
+	 * The identity. Verified: who signed (the aligned d=, or for --trusted
+	 * the submitter the operator vouches for), the submitter, report-id,
+	 * domains and range: a resend is a duplicate, a report verified for
+	 * another domain never is. Unverified: who (if anyone) signed, and the
+	 * normalized content too, so that a forgery claiming someone's
+	 * contact-info and report-id can never pre-empt the real report.
+	 */
+	buf_printf(&key, "%s\n%s\n%s\n%s\n%s\n%lld\n%lld", cls,
+		   verified ? (dkim_domain && dkim_domain[0] ? dkim_domain : submitter)
+			    : (dkim_domain ? dkim_domain : ""),
+		   submitter, r->report_id, doms.data ? doms.data : "", (long long)r->start,
+		   (long long)r->end);
+	if (!verified) {
+		char ch[RECEIVED_ID_LEN + 1];
+
+		if (content_hash(r, ch) != 0) {
+			say(reason, rsz, "out of memory");
+			goto out;
+		}
+		buf_printf(&key, "\n%s", ch);
+	}
 	if (key.overflow) {
 		say(reason, rsz, "out of memory");
 		goto out;
@@ -506,7 +628,12 @@ static enum received_status store_report(struct received_store *s,
 		json_object_object_add(rec, "headers", headers_json(m));
 	for (size_t i = 0; i < r->nwarn; i++)
 		json_object_array_add(w, json_object_new_string(r->warnings[i]));
+	if (m && m->mbox_from)
+		json_object_array_add(w, json_object_new_string(
+			"the mail starts with an mbox \"From \" line: skipped"));
 	json_object_object_add(rec, "warnings", w);
+	/* what was tolerated: the sender's deviations from RFC 8460 */
+	json_object_object_add(rec, "deviations", json_object_new_int((int)json_object_array_length(w)));
 	json_object_object_add(rec, "report", rep);
 	text = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PRETTY |
 					      JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -581,25 +708,24 @@ enum received_status received_ingest(struct received_store *s, const struct rece
 			say(fb, sizeof(fb), "%s", m.report_domain);
 		else if (m.part_filename)
 			rpt_domain_from_filename(m.part_filename, fb, sizeof(fb));
-		if (in.trusted) {
-			verified = true;
-			dkim = "trusted";
-		} else if (in.authserv_id && in.authserv_id[0]) {
-			verified = received_dkim_verdict(m.auth_results, m.nauth, in.authserv_id,
-							 m.report_submitter, m.from, &dkim,
-							 dkim_dom, sizeof(dkim_dom));
-		}
-	} else {
-		if (in.filename)
-			rpt_domain_from_filename(in.filename, fb, sizeof(fb));
-		if (in.trusted) {
-			verified = true;
-			dkim = "trusted";
-		}
+	} else if (in.filename) {
+		rpt_domain_from_filename(in.filename, fb, sizeof(fb));
 	}
 	if (rpt_parse(data, len, in.max_report, fb[0] ? fb : NULL, &r, err, sizeof(err)) != 0) {
 		st = reject(s, &in, have_mime ? &m : NULL, err, id, idsz, reason, rsz);
 	} else {
+		if (in.trusted) {
+			verified = true;
+			dkim = "trusted";
+		} else if (have_mime && in.authserv_id && in.authserv_id[0]) {
+			char sub[256];
+
+			/* the signature must be the submitter's own (a forger signs
+			 * with their domain and claims Google's contact-info) */
+			report_submitter(r, &m, sub, sizeof(sub));
+			verified = received_dkim_verdict(m.auth_results, m.nauth, in.authserv_id,
+							 sub, m.from, &dkim, dkim_dom, sizeof(dkim_dom));
+		}
 		st = store_report(s, &in, have_mime ? &m : NULL, r, dkim, verified, dkim_dom,
 				  id, idsz, reason, rsz);
 		rpt_free(r);

@@ -13,17 +13,25 @@
  *   index               one line per stored item, appended (see below)
  *
  * A record file is one JSON object: "id", "class", "stored" (RFC 3339),
- * "source", "filename", "dkim" (pass, fail, none, unknown, trusted),
- * "dkim_verified", "dkim_domain", "submitter", "headers" (subject, from,
+ * "source", "filename", "dkim" (pass, unaligned, fail, none, unknown,
+ * trusted), "dkim_verified", "dkim_domain" (who signed: the passing d=,
+ * also an unaligned one), "submitter", "headers" (subject, from,
  * tls-report-domain, tls-report-submitter, message-id,
- * authentication-results[]), "warnings"[] and "report" (the normalized
+ * authentication-results[]), "warnings"[] (every deviation from RFC 8460
+ * that was tolerated), "deviations" (their number) and "report" (the normalized
  * report, rptparse.h); a rejection has "reason" and "size" instead of
  * "report".
  *
- * ID: 24 hex digits of SHA-256 over the dedupe key (submitter, report-id,
- * policy domains, date range) for reports, over the raw bytes for
- * rejections, so a resent report is found as a duplicate by the atomic
- * creation of its file (write to tmp/, fsync, link(2) to the final name).
+ * ID: 24 hex digits of SHA-256 over the identity of a report, over the raw
+ * bytes for rejections, so a resent report is found as a duplicate by the
+ * atomic creation of its file (write to tmp/, fsync, link(2) to the final
+ * name). The identity of a verified report is (class, signer, submitter,
+ * report-id, policy domains, date range), the signer being the aligned
+ * dkim=pass domain (for --trusted, the submitter): a report verified for
+ * one domain can never shadow or be merged with one verified for another.
+ * An unverified report's identity adds the signer if any (an unaligned
+ * pass) and a hash of its normalized content: an unauthenticated copy can
+ * not pre-empt a different report that claims the same names.
  *
  * Index lines: "CLASS\tID\tSTART\tEND\tSTORED\tSUBMITTER\tDOMAINS\n" with
  * Unix seconds and DOMAINS comma separated (for rejections: 0 0, "-" and
@@ -84,9 +92,14 @@ enum received_status received_ingest(struct received_store *s, const struct rece
  * The DKIM verdict from a message's Authentication-Results values: true if
  * one whose authserv-id equals 'authserv_id' (case-insensitive; NULL or ""
  * never matches) has dkim=pass with header.d (or the domain of header.i)
- * equal to, a parent of, or a subdomain of the domain of 'submitter' or of
- * the From address 'from'. 'dkim' gets "pass", "fail" (our server saw a
- * signature but none aligned and passed) or "none"; 'dom' the passing d=.
+ * equal to, a parent of, or a subdomain of 'submitter' (the report's
+ * submitter domain: contact-info's, else TLS-Report-Submitter), or of the
+ * domain of the From address 'from' when there is no submitter. A pass for
+ * any other domain never verifies a report (a forger signs with their own
+ * domain and claims someone else's contact-info). 'dkim' gets "pass",
+ * "unaligned" (a signature passed, but for another domain: 'dom' names
+ * it), "fail" (our server saw signatures, none passed) or "none"; 'dom'
+ * the passing d= ("" if none).
  */
 bool received_dkim_verdict(char *const *ar, size_t nar, const char *authserv_id,
 			   const char *submitter, const char *from,

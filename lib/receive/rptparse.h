@@ -1,24 +1,28 @@
 /*
- * rptparse - decompression and tolerant parsing of received TLS reports
- * (RFC 8460 section 4.4 JSON, as real senders write it: see
- * real-world-reports.md section 6).
+ * rptparse - tolerant parsing of received TLS reports (RFC 8460 section
+ * 4.4 JSON, as real senders write it: see real-world-reports.md section 6).
  *
- * Decompression (rpt_decompress) takes gzip (also several members), zip
- * (stored or deflate; the first entry whose name ends in .json, else the
- * first entry) or plain JSON, decided by magic bytes, with a hard limit on
- * the output: a decompression bomb stops at 'max_out' with an error.
+ * rpt_parse unpacks (unpack.h: gzip, zip or plain JSON, with a hard limit
+ * on the output) and parses. The parser (rpt_parse_json) accepts what real
+ * senders send: dates with Z, an offset, fractions or no offset (UTC);
+ * contact-info null or absent; policy-domain absent (the fallback domain is
+ * used and a warning noted), in upper case or with a trailing dot
+ * (normalized, noted); unknown policy-type and result-type kept as text;
+ * policy-string absent, [] or one string holding a JSON array (Microsoft
+ * TLSA); mx-host a string, an array, "" or entries prefixed "mx: ";
+ * failure-details absent or []; the misspelled key receiving-mx-host-name;
+ * counts written as strings of digits ("2") or as whole decimal numbers
+ * (2.0), noted; count mismatches noted. It rejects, with a reason that
+ * names the member and what it is: text that is not UTF-8, JSON that does
+ * not parse, a missing, non-string or unparseable date-range, policies
+ * that are not an array, counts that are negative, not whole numbers or
+ * above 2^53, and input beyond the budgets below.
  *
- * The parser (rpt_parse_json) accepts what real senders send: dates with
- * Z, an offset, fractions or no offset (UTC); contact-info null or absent;
- * policy-domain absent (the fallback domain is used and a warning noted);
- * unknown policy-type and result-type kept as text; policy-string absent,
- * [] or one string holding a JSON array (Microsoft TLSA); mx-host a string,
- * an array, "" or entries prefixed "mx: "; failure-details absent or [];
- * the misspelled key receiving-mx-host-name; count mismatches noted as
- * warnings. It rejects, with a reason: text that is not UTF-8, JSON that
- * does not parse (nesting limited to RPT_JSON_DEPTH), a missing or
- * unparseable date-range, policies that are not an array, counts that are
- * negative, not integers or above 2^53, and more than the RPT_MAX_* items.
+ * Memory: the JSON is tokenized (jscan.h) and read straight into the
+ * model (rptread.h), never built into a tree; only
+ * the model is kept, and it is bounded by the RPT_MAX_* budgets, so one
+ * parse costs at most a few MiB besides the input, whatever the input.
+ * Time is linear in the input.
  *
  * Result: a normalized model, owned by the caller (rpt_free). Strings in it
  * are NUL-terminated valid UTF-8, cut to RPT_MAX_STRING bytes; an absent or
@@ -35,11 +39,17 @@
 
 struct json_object;
 
-#define RPT_JSON_DEPTH 16		/* json-c tokener depth */
+/* Budgets of one report: beyond them it is rejected with the reason. Real
+ * reports need a small fraction (Google's have tens of rows). */
+#define RPT_JSON_DEPTH 16		/* nesting */
+#define RPT_MAX_VALUES 1000000		/* JSON values of all kinds, also skipped ones */
 #define RPT_MAX_POLICIES 1000
-#define RPT_MAX_DETAILS 10000		/* per policy */
-#define RPT_MAX_STRINGS 1000		/* policy-string / mx-host entries */
-#define RPT_MAX_STRING 2048		/* bytes per string (longer: cut, warned) */
+#define RPT_MAX_DETAILS 10000		/* failure-details in the whole report */
+#define RPT_MAX_STRINGS 1000		/* policy-string / mx-host entries of one policy */
+#define RPT_MAX_LIST_ENTRIES 20000	/* ... of the whole report */
+#define RPT_MAX_TEXT (4 << 20)		/* bytes of all strings kept */
+#define RPT_MAX_STRING 2048		/* bytes per string kept (longer: cut, warned) */
+#define RPT_SCAN_STRING 65536		/* bytes of one string decoded while parsing */
 #define RPT_MAX_WARN 32
 #define RPT_MAX_COUNT 9007199254740992LL	/* 2^53 */
 
@@ -79,18 +89,6 @@ struct rpt_report {
 	size_t nwarn;
 };
 
-enum rpt_format { RPT_FMT_JSON = 1, RPT_FMT_GZIP, RPT_FMT_ZIP };
-
-/*
- * Decompress 'in' by its magic bytes into a malloc'd, NUL-terminated
- * '*out' of at most 'max_out' bytes. Plain JSON is copied. Returns 0, or -1
- * with a reason in 'err' (truncated or corrupt data, over the limit, no
- * usable zip entry, ENOMEM). '*fmt' (may be NULL) gets the format found.
- */
-int rpt_decompress(const unsigned char *in, size_t len, size_t max_out,
-		   unsigned char **out, size_t *outlen, enum rpt_format *fmt,
-		   char *err, size_t errsz);
-
 /*
  * Parse 'len' bytes of report JSON. 'fallback_domain' (may be NULL) is the
  * policy-domain used when a policy has none (TLS-Report-Domain, the file
@@ -99,7 +97,7 @@ int rpt_decompress(const unsigned char *in, size_t len, size_t max_out,
 int rpt_parse_json(const char *json, size_t len, const char *fallback_domain,
 		   struct rpt_report **out, char *err, size_t errsz);
 
-/* rpt_decompress then rpt_parse_json. */
+/* unpack_report (unpack.h) then rpt_parse_json. */
 int rpt_parse(const unsigned char *data, size_t len, size_t max_out,
 	      const char *fallback_domain, struct rpt_report **out,
 	      char *err, size_t errsz);

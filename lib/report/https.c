@@ -7,7 +7,13 @@
  * Content-Encoding; no redirects (a 3xx is a failure); https_connect_timeout
  * and https_timeout; certificate and host name verification unless
  * https_verify = no; https_ca_file; proxies from the environment ignored.
- * Only 2xx counts as delivered. At most https_concurrency transfers run at
+ * Failures are classed as deliver.h says: a refused URI or address, a
+ * host that does not exist (NXDOMAIN) and 410 about the destination; 400,
+ * 413, 415 and 422 about this report; everything else temporary.
+ * Only 2xx counts as delivered, and a complete 2xx status does even when
+ * the connection fails after it (no close_notify, reset, short body): the
+ * endpoint has the report, a retry would be a duplicate. At most
+ * https_concurrency transfers run at
  * once; connections to the same host are reused between jobs.
  *
  * SECURITY
@@ -35,6 +41,7 @@
 #include <curl/curl.h>
 
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "netcheck.h"
 
@@ -47,8 +54,9 @@ struct transfer {
 	CURL *h;
 	struct curl_slist *hdrs;
 	bool allow_private, allow_loopback;
+	const char *resolver;	/* dns_resolver, for the NXDOMAIN check */
 	char cerr[CURL_ERROR_SIZE];
-	char refused[160];	/* set when open_socket refused an address */
+	char refused[320];	/* why the destination was refused (address, NXDOMAIN) */
 	char body[RESPONSE_KEEP];
 	size_t bodylen, total;
 	bool too_big;
@@ -118,22 +126,22 @@ static bool url_ok(const char *url, struct delivery_result *res)
 	size_t n, i;
 
 	if (!url) {
-		delivery_result_set(res, false, true, 0, "no URL");
+		delivery_result_dest(res, 0, "no URL");
 		return false;
 	}
 	n = strnlen(url, URL_MAX + 1);
 	if (n > URL_MAX) {
-		delivery_result_set(res, false, true, 0, "URL longer than %d bytes", URL_MAX);
+		delivery_result_dest(res, 0, "URL longer than %d bytes", URL_MAX);
 		return false;
 	}
 	for (i = 0; i < n; i++)
 		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f) {
-			delivery_result_set(res, false, true, 0, "URL \"%s\" has a space, control or non-ASCII byte",
+			delivery_result_dest(res, 0, "URL \"%s\" has a space, control or non-ASCII byte",
 				   log_printable(pr, sizeof(pr), url, n));
 			return false;
 		}
 	if (n <= 8 || strncasecmp(url, "https://", 8) != 0) {
-		delivery_result_set(res, false, true, 0, "URL \"%s\" refused: only https:// is allowed",
+		delivery_result_dest(res, 0, "URL \"%s\" refused: only https:// is allowed",
 			   log_printable(pr, sizeof(pr), url, n));
 		return false;
 	}
@@ -148,6 +156,7 @@ static int start(CURLM *m, const struct conf *c, struct transfer *t)
 
 	t->allow_private = conf_bool(c, "allow_private_destinations");
 	t->allow_loopback = conf_bool(c, "allow_loopback_destinations");
+	t->resolver = conf_str(c, "dns_resolver");
 	t->h = curl_easy_init();
 	if (!t->h)
 		return -1;
@@ -182,6 +191,32 @@ static int start(CURLM *m, const struct conf *c, struct transfer *t)
 	return curl_multi_add_handle(m, t->h) == CURLM_OK ? 0 : -1;
 }
 
+/*
+ * curl could not resolve the host: is that because the name does not exist
+ * (NXDOMAIN, about the destination) or because DNS did not answer (to be
+ * retried)? Asks the resolver (dns_resolver, or the system's) once more;
+ * true with the reason in t->refused when the name does not exist.
+ */
+static bool nxdomain(struct transfer *t)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, err[300];
+	bool gone = false;
+
+	if (u && curl_url_set(u, CURLUPART_URL, t->job->url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] != '[' &&
+	    dns_name_exists(host, t->resolver, err, sizeof(err)) == DNS_NOTFOUND) {
+		char pr[300];
+
+		snprintf(t->refused, sizeof(t->refused), "host %s does not exist (NXDOMAIN)",
+			 log_printable(pr, sizeof(pr), host, strlen(host)));
+		gone = true;
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return gone;
+}
+
 /* Fill the job's result from a finished transfer. */
 static void finish(struct transfer *t, CURLcode rc)
 {
@@ -195,26 +230,53 @@ static void finish(struct transfer *t, CURLcode rc)
 		if (t->body[i] == '\r' || t->body[i] == '\n' || t->body[i] == '\t')
 			t->body[i] = ' ';
 	log_printable(body, sizeof(body), t->body, t->bodylen);
+	if (code >= 200 && code <= 299) {
+		/* The endpoint said it took the report; what happens to the
+		 * connection afterwards (a peer that closes without TLS
+		 * close_notify, which curl with OpenSSL 3.5 reports as error
+		 * 56, a reset, a short body) does not undo that, and a retry
+		 * would be a duplicate. */
+		if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t->too_big)) {
+			delivery_result_set(res, true, false, code, "HTTP %ld", code);
+		} else {
+			const char *e = t->cerr[0] ? t->cerr : curl_easy_strerror(rc);
+
+			log_printable(cerr, sizeof(cerr), e, strlen(e));
+			delivery_result_set(res, true, false, code, "HTTP %ld (then the connection "
+					    "failed: %s (curl %d); the complete status counts)",
+					    code, cerr, (int)rc);
+		}
+		return;
+	}
 	if (t->refused[0] && rc != CURLE_OK && rc != CURLE_WRITE_ERROR) {
 		/* no other address of the host was usable (a refused address is
 		 * fine when curl went on to a public one and delivered) */
-		delivery_result_set(res, false, true, 0, "refused: %s", t->refused);
+		delivery_result_dest(res, 0, "refused: %s", t->refused);
 		return;
 	}
 	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t->too_big)) {
-		if (code >= 200 && code <= 299) {
-			delivery_result_set(res, true, false, code, "HTTP %ld", code);
-		} else if (code >= 300 && code <= 399) {
+		if (code >= 300 && code <= 399) {
 			const char *loc = NULL;
 			char pr[256];
 
 			curl_easy_getinfo(t->h, CURLINFO_REDIRECT_URL, &loc);
 			delivery_result_set(res, false, false, code, "HTTP %ld: redirect to %s not followed",
 				   code, loc ? log_printable(pr, sizeof(pr), loc, strlen(loc)) : "?");
+		} else if (code == 410) {
+			/* Gone: the endpoint says it is gone for good (RFC 9110 15.5.11) */
+			delivery_result_dest(res, code, "HTTP %ld%s%s%s", code,
+					     t->bodylen ? ": " : "", body, t->too_big ? " (body cut)" : "");
 		} else {
-			delivery_result_set(res, false, false, code, "HTTP %ld%s%s%s", code,
+			/* the request itself, i.e. this report, is refused */
+			bool report = code == 400 || code == 413 || code == 415 || code == 422;
+
+			delivery_result_set(res, false, report, code, "HTTP %ld%s%s%s", code,
 				   t->bodylen ? ": " : "", body, t->too_big ? " (body cut)" : "");
 		}
+		return;
+	}
+	if (rc == CURLE_COULDNT_RESOLVE_HOST && nxdomain(t)) {
+		delivery_result_dest(res, 0, "%s", t->refused);
 		return;
 	}
 	log_printable(cerr, sizeof(cerr), t->cerr[0] ? t->cerr : curl_easy_strerror(rc),
@@ -233,10 +295,25 @@ static void cleanup(CURLM *m, struct transfer *t)
 	t->hdrs = NULL;
 }
 
-void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
+/* Tell the caller about the jobs in fin[0..*k) and empty the list; false
+ * when it wants no more transfers started. */
+static bool report_done(https_done_fn done, void *arg, struct https_job **fin, size_t *k)
 {
-	size_t conc = (size_t)conf_int(c, "https_concurrency"), next = 0, active = 0, i;
+	int rc = 0;
+
+	if (done && *k > 0)
+		rc = done(arg, fin, *k);
+	*k = 0;
+	return rc == 0;
+}
+
+void https_post_all(const struct conf *c, struct https_job *jobs, size_t n,
+		    https_done_fn done, void *arg)
+{
+	size_t conc = (size_t)conf_int(c, "https_concurrency"), next = 0, active = 0, i, k = 0;
 	struct transfer *ts;
+	struct https_job **fin;
+	bool more = true;	/* the caller still wants transfers started */
 	CURLM *m;
 
 	for (i = 0; i < n; i++) {
@@ -247,11 +324,18 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 		return;
 	pthread_once(&curl_once, curl_init_once);
 	ts = calloc(n, sizeof(*ts));
+	fin = calloc(n, sizeof(*fin));
 	m = curl_multi_init();
-	if (!ts || !m) {
-		for (i = 0; i < n; i++)
+	if (!ts || !fin || !m) {
+		for (i = 0; i < n; i++) {
 			delivery_result_set(&jobs[i].res, false, false, 0, "out of memory");
+			if (fin)
+				fin[k++] = &jobs[i];
+		}
+		if (fin)
+			report_done(done, arg, fin, &k);
 		free(ts);
+		free(fin);
 		if (m)
 			curl_multi_cleanup(m);
 		return;
@@ -260,21 +344,29 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 		struct CURLMsg *msg;
 		int running, left;
 
-		while (active < conc && next < n) {
+		while (more && active < conc && next < n) {
 			struct transfer *t = &ts[next];
 
 			t->job = &jobs[next++];
-			if (!url_ok(t->job->url, &t->job->res))
+			if (!url_ok(t->job->url, &t->job->res)) {
+				fin[k++] = t->job;
 				continue;
+			}
 			if (start(m, c, t) < 0) {
 				delivery_result_set(&t->job->res, false, false, 0, "cannot set up transfer");
 				cleanup(m, t);
+				fin[k++] = t->job;
 				continue;
 			}
 			active++;
 		}
-		if (active == 0)
+		if (k > 0)
+			more = report_done(done, arg, fin, &k) && more;
+		if (active == 0) {
+			if (more && next < n)
+				continue;
 			break;
+		}
 		if (curl_multi_perform(m, &running) != CURLM_OK)
 			break;
 		while ((msg = curl_multi_info_read(m, &left))) {
@@ -290,7 +382,11 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 			finish(t, msg->data.result);
 			cleanup(m, t);
 			active--;
+			fin[k++] = t->job;
 		}
+		/* the outcomes that came in together, recorded before anything else */
+		if (k > 0)
+			more = report_done(done, arg, fin, &k) && more;
 		if (active > 0 && (size_t)running == active &&
 		    curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK)
 			break;
@@ -300,7 +396,10 @@ void https_post_all(const struct conf *c, struct https_job *jobs, size_t n)
 		if (ts[i].h) {
 			delivery_result_set(&ts[i].job->res, false, false, 0, "transfer aborted (curl multi error)");
 			cleanup(m, &ts[i]);
+			fin[k++] = ts[i].job;
 		}
+	report_done(done, arg, fin, &k);
 	curl_multi_cleanup(m);
 	free(ts);
+	free(fin);
 }

@@ -11,10 +11,10 @@
  * mail_timeout; then the program is killed.
  *
  * Outcome of the sendmail exit status (sysexits.h, as Postfix's sendmail
- * uses it):
+ * uses it; the classes are deliver.h's):
  *	0				ok
- *	65 EX_DATAERR, 67 EX_NOUSER,	permanent: the message or recipient is
- *	68 EX_NOHOST			refused and would be refused again
+ *	67 EX_NOUSER, 68 EX_NOHOST	permanent, about the destination
+ *	65 EX_DATAERR			permanent, about this report
  *	anything else (75 EX_TEMPFAIL,	temporary: queue full, daemon down,
  *	69, 70, 71, 73, 74, 77, 78,	misconfiguration, program missing,
  *	signals, timeout, spawn errors)	killed... all worth retrying within
@@ -25,7 +25,11 @@
  * smtp_ca_file, MAIL FROM envelope, one RCPT. EHLO name: the URL path
  * (smtp://relay:587/host.example), else the envelope sender's domain.
  * status = the last SMTP reply
- * code; 5xx is permanent, everything else that fails is temporary.
+ * code. Where a 5xx came decides its class (deliver.h): at RCPT with
+ * 5.1.x about the destination, otherwise at RCPT, DATA or after the
+ * message about this report; before RCPT (about our relay or sender) and
+ * every 4xx or connection failure temporary. The failing reply's text is
+ * in the detail.
  *
  * delivery_mail = off: ok = false, permanent = true ("mail delivery is off").
  */
@@ -64,6 +68,20 @@ void delivery_result_set(struct delivery_result *res, bool ok, bool permanent,
 
 	res->ok = ok;
 	res->permanent = permanent;
+	res->destination = false;
+	res->status = status;
+	va_start(ap, fmt);
+	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+	va_end(ap);
+}
+
+void delivery_result_dest(struct delivery_result *res, long status, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->ok = false;
+	res->permanent = true;
+	res->destination = true;
 	res->status = status;
 	va_start(ap, fmt);
 	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
@@ -94,6 +112,12 @@ static void summarise(char *out, size_t outsz, const char *in, size_t len)
 static bool exit_permanent(int code)
 {
 	return code == 65 || code == 67 || code == 68;
+}
+
+/* EX_NOUSER, EX_NOHOST: about the recipient, not the message */
+static bool exit_destination(int code)
+{
+	return code == 67 || code == 68;
 }
 
 static void send_sendmail(const struct conf *c, const char *sender, const char *rcpt,
@@ -238,8 +262,12 @@ static void send_sendmail(const struct conf *c, const char *sender, const char *
 	} else {
 		int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 
-		delivery_result_set(res, false, exit_permanent(code), code, "sendmail exit %d: %s", code,
-			   caplen ? sum : "(no output)");
+		if (exit_destination(code))
+			delivery_result_dest(res, code, "sendmail exit %d: %s", code,
+					     caplen ? sum : "(no output)");
+		else
+			delivery_result_set(res, false, exit_permanent(code), code, "sendmail exit %d: %s",
+					    code, caplen ? sum : "(no output)");
 	}
 close_fds:
 	if (sv[0] >= 0)
@@ -276,6 +304,53 @@ static size_t upload_read(char *dst, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/*
+ * The SMTP dialogue as libcurl's debug callback shows it: the verb of the
+ * last command sent, and the last 4xx/5xx reply with the command (or the
+ * message, after 354) it answered, so a failure can be told apart by
+ * where it happened (deliver.h).
+ */
+struct smtp_trace {
+	char cmd[12];		/* last command verb sent */
+	bool in_message;	/* 354 seen: replies now answer the message */
+	char fail_at[12];	/* what the last 4xx/5xx answered: RCPT, DATA, message, ... */
+	char reply[200];	/* that reply, one printable line */
+};
+
+static int smtp_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+	struct smtp_trace *t = arg;
+	size_t n = 0;
+
+	(void)h;
+	if (type == CURLINFO_HEADER_OUT) {
+		while (n < size && n < sizeof(t->cmd) - 1 && data[n] >= 'A' && data[n] <= 'Z') {
+			t->cmd[n] = data[n];
+			n++;
+		}
+		t->cmd[n] = '\0';
+		t->in_message = false;
+	} else if (type == CURLINFO_HEADER_IN && size >= 3 &&
+		   data[0] >= '2' && data[0] <= '5' && data[1] >= '0' && data[1] <= '9') {
+		if (data[0] == '3' && data[1] == '5' && data[2] == '4') {
+			t->in_message = true;
+		} else if (data[0] == '4' || data[0] == '5') {
+			while (n < size && data[n] != '\r' && data[n] != '\n')
+				n++;
+			snprintf(t->fail_at, sizeof(t->fail_at), "%s", t->in_message ? "message" : t->cmd);
+			log_printable(t->reply, sizeof(t->reply), data, n);
+		}
+	}
+	return 0;
+}
+
+/* "5.1.x" as the enhanced status code of a reply line ("550 5.1.1 ..."). */
+static bool enhanced_5_1(const char *reply)
+{
+	return strlen(reply) >= 9 && (reply[3] == ' ' || reply[3] == '-') &&
+	       strncmp(reply + 4, "5.1.", 4) == 0 && reply[8] >= '0' && reply[8] <= '9';
+}
+
 static void send_smtp(const struct conf *c, const char *sender, const char *rcpt,
 		      const char *msg, size_t len, struct delivery_result *res)
 {
@@ -285,6 +360,7 @@ static void send_smtp(const struct conf *c, const char *sender, const char *rcpt
 	char url[1024 + MAIL_DOMAIN_MAX + 2];
 	struct curl_slist *rcpts = NULL;
 	struct upload u = { msg, len, 0 };
+	struct smtp_trace tr;
 	long code = 0, usessl;
 	int64_t timeout = conf_int(c, "mail_timeout");
 	CURLcode rc;
@@ -336,6 +412,10 @@ static void send_smtp(const struct conf *c, const char *sender, const char *rcpt
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)(timeout < 30 ? timeout : 30));
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)timeout);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	memset(&tr, 0, sizeof(tr));
+	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, smtp_debug);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &tr);
+	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);	/* to the callback only */
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	if (rc == CURLE_OK) {
@@ -343,10 +423,19 @@ static void send_smtp(const struct conf *c, const char *sender, const char *rcpt
 	} else {
 		char pr[CURL_ERROR_SIZE + 16];
 
+		bool perm = code >= 500 && code < 600, at_rcpt = strcmp(tr.fail_at, "RCPT") == 0;
+		bool about_report = at_rcpt || strcmp(tr.fail_at, "DATA") == 0 ||
+				    strcmp(tr.fail_at, "message") == 0;
+
 		log_printable(pr, sizeof(pr), *cerr ? cerr : curl_easy_strerror(rc),
 			      strlen(*cerr ? cerr : curl_easy_strerror(rc)));
-		delivery_result_set(res, false, code >= 500 && code < 600, code, "smtp: %s%s (reply %ld)",
-			   pr, rc == CURLE_USE_SSL_FAILED ? " (STARTTLS required)" : "", code);
+		if (perm && at_rcpt && enhanced_5_1(tr.reply))
+			delivery_result_dest(res, code, "smtp: %s (reply %ld): %s", pr, code, tr.reply);
+		else
+			/* a 5xx before RCPT is about our relay or sender: retried */
+			delivery_result_set(res, false, perm && about_report, code, "smtp: %s%s (reply %ld)%s%s",
+					    pr, rc == CURLE_USE_SSL_FAILED ? " (STARTTLS required)" : "", code,
+					    tr.reply[0] ? ": " : "", tr.reply);
 	}
 	curl_slist_free_all(rcpts);
 	curl_easy_cleanup(h);
@@ -364,7 +453,7 @@ void mail_send(const struct conf *c, const char *rcpt, const char *msg,
 		return;
 	}
 	if (mail_check_addr(rcpt, "recipient", err, sizeof(err)) < 0) {
-		delivery_result_set(res, false, true, 0, "%s", err);
+		delivery_result_dest(res, 0, "%s", err);
 		return;
 	}
 	if (mail_envelope_sender(c, sender, sizeof(sender), err, sizeof(err)) < 0) {

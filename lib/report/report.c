@@ -291,6 +291,11 @@ int report_build(const struct agg_domain *d, int64_t day,
 			 d->domain ? log_printable(pbuf, sizeof(pbuf), d->domain, strlen(d->domain)) : "");
 		return -1;
 	}
+	if (d->saturated) {
+		snprintf(err, errsz, "domain %s: session counts add up to more than 2^53-1 "
+			 "(day files not plausible); no report", d->domain);
+		return -1;
+	}
 	if (d->successes + d->failures == 0) {
 		snprintf(err, errsz, "domain %s had no sessions; no report", d->domain);
 		return -1;

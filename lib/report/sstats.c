@@ -96,14 +96,15 @@ static void add_dest(struct json_object *root, struct json_object *fails, struct
 	if (!json_object_object_get_ex(dm, "scheme", NULL)) {
 		json_object_object_add(dm, "scheme", json_object_new_string(scheme));
 		for (const char *const *k = (const char *const[]){ "reports", "delivered", "pending",
-			"given-up", "suppressed", "attempts_ok", "attempts_failed", "last_error_at",
+			"given-up", "suppressed", "rejected", "attempts_ok", "attempts_failed", "last_error_at",
 			"last_delivered_at", NULL }; *k; k++)
 			set_int(dm, *k, 0);
 		json_object_object_add(dm, "last_error", json_object_new_string(""));
 	}
 	bump(dm, "reports", 1);
 	if (strcmp(state, "delivered") == 0 || strcmp(state, "pending") == 0 ||
-	    strcmp(state, "given-up") == 0 || strcmp(state, "suppressed") == 0)
+	    strcmp(state, "given-up") == 0 || strcmp(state, "suppressed") == 0 ||
+	    strcmp(state, "rejected") == 0)
 		bump(dm, state, 1);
 	if (jint(d, "delivered-at") > jint(dm, "last_delivered_at"))
 		set_int(dm, "last_delivered_at", jint(d, "delivered-at"));
@@ -164,7 +165,7 @@ struct json_object *sstats_build(struct spool *s, int64_t now)
 		"no-destinations", NULL }; *k; k++)
 		set_int(json_object_object_get(root, "status"), *k, 0);
 	for (const char *const *k = (const char *const[]){ "pending", "delivered", "given-up",
-		"suppressed", NULL }; *k; k++)
+		"suppressed", "rejected", NULL }; *k; k++)
 		set_int(json_object_object_get(root, "dest_states"), *k, 0);
 	if (spool_ids(s, &ids, &n) != 0)
 		n = 0;

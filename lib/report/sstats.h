@@ -6,13 +6,13 @@
  * and returns a json-c object (caller puts):
  *   "reports": number of reports in the spool
  *   "status": { delivered, pending, failed, no-destinations: reports }
- *   "dest_states": { pending, delivered, given-up, suppressed: destinations }
+ *   "dest_states": { pending, delivered, given-up, suppressed, rejected: destinations }
  *   "attempts": { "mailto"|"https": { "ok": n, "failed": n } } recorded
  *               attempts (the spool keeps the latest ones per destination)
  *   "days": { "YYYY-MM-DD": { "reports", "delivered", "pending", "failed",
  *             "no-destinations", "successes", "failures" } } by report day
  *   "destinations": { URI: { "scheme", "reports", "delivered", "pending",
- *             "given-up", "suppressed", "attempts_ok", "attempts_failed",
+ *             "given-up", "suppressed", "rejected", "attempts_ok", "attempts_failed",
  *             "last_error", "last_error_at", "last_delivered_at" } }
  *   "failures": [ { "uri", "reason", "count", "last" } ] failed attempts by
  *             destination and reason (the attempt's detail, cut to 200

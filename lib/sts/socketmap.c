@@ -8,7 +8,14 @@
  */
 #include "socketmap.h"
 
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define MAX_DIGITS 6
 
@@ -94,4 +101,55 @@ int socketmap_reply(struct buf *out, const char *status, const char *data,
 		return -1;
 	}
 	return 0;
+}
+
+int socketmap_listen(const char *spec, bool *is_unix, struct usock *us, char *err, size_t errsz)
+{
+	int fd = -1;
+
+	*is_unix = false;
+	us->fd = us->dirfd = -1;
+	if (strncmp(spec, "unix:", 5) == 0) {
+		/* mode 0660: Postfix (group postfix, from the setgid socket
+		 * directory) connects; bound safely as root (lib/core/usock.h) */
+		struct usock_opts o = { .type = SOCK_STREAM, .mode = 0660, .backlog = 128 };
+		char e[400];
+
+		*is_unix = true;
+		if (usock_bind(spec + 5, &o, us, e, sizeof(e)) != 0) {
+			snprintf(err, errsz, "policy_socket: %s", e);
+			return -1;
+		}
+		return us->fd;
+	}
+	if (strncmp(spec, "inet:", 5) == 0) {
+		char host[256];
+		const char *colon = strrchr(spec + 5, ':');
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+		struct addrinfo *ai;
+		int one = 1, rc;
+
+		if (colon == NULL || (size_t)(colon - spec - 5) >= sizeof(host)) {
+			snprintf(err, errsz, "policy_socket %s: want inet:HOST:PORT", spec);
+			return -1;
+		}
+		memcpy(host, spec + 5, (size_t)(colon - spec - 5));
+		host[colon - spec - 5] = '\0';
+		if ((rc = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai)) != 0) {
+			snprintf(err, errsz, "policy_socket %s: %s", spec, gai_strerror(rc));
+			return -1;
+		}
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+			snprintf(err, errsz, "%s: %s", spec, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+		}
+		freeaddrinfo(ai);
+		return fd;
+	}
+	snprintf(err, errsz, "policy_socket %s: want unix:PATH or inet:HOST:PORT", spec);
+	return -1;
 }

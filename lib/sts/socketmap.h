@@ -12,14 +12,17 @@
  * 3.12 socketmap_max_query_size), a reply payload at most
  * SOCKETMAP_MAX_REPLY (Postfix 3.10 socketmap_max_reply_size default).
  *
- * All functions are pure (no global state) and thread safe.
+ * All functions but socketmap_listen are pure (no global state); all are
+ * thread safe.
  */
 #ifndef TLSRPT_SOCKETMAP_H
 #define TLSRPT_SOCKETMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
+#include "usock.h"
 
 #define SOCKETMAP_MAX_QUERY 10000
 #define SOCKETMAP_MAX_REPLY 100000
@@ -57,5 +60,14 @@ int socketmap_split(const char *p, size_t len, const char **name, size_t *nlen,
  */
 int socketmap_reply(struct buf *out, const char *status, const char *data,
 		    size_t dlen);
+
+/*
+ * Listen on 'spec': "unix:/ABSOLUTE/PATH" (bound with usock_bind, mode 0660:
+ * a stale socket is replaced, and as root only in a directory no other
+ * user can write; *us is filled for usock_remove) or "inet:HOST:PORT"
+ * (HOST may be empty: all addresses). Non-blocking, close-on-exec, backlog
+ * 128. Returns the descriptor with *is_unix set, or -1 with 'err'.
+ */
+int socketmap_listen(const char *spec, bool *is_unix, struct usock *us, char *err, size_t errsz);
 
 #endif

@@ -221,6 +221,15 @@ void sts_entry_fetched(struct sts_entry *e, int64_t now, const char *id,
 	e->text = text;
 	e->len = len;
 	e->have_policy = true;
+	e->zero_age = false;
+	if (max_age == 0) {
+		/* applies to the delivery at hand only: not kept (RFC 8461 3.2) */
+		free(e->text);
+		e->text = NULL;
+		e->len = 0;
+		e->have_policy = false;
+		e->zero_age = true;
+	}
 	snprintf(e->id, sizeof(e->id), "%s", id);
 	e->fetched = now;
 	e->expires = now + (int64_t)max_age;

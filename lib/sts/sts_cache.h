@@ -49,6 +49,9 @@ struct sts_entry {
 	size_t len;
 	int64_t fetched;		/* unix time of the fetch */
 	int64_t expires;		/* fetched + max_age */
+	bool zero_age;			/* the last policy fetched had max_age 0: it applied
+					 * to the lookup that fetched it and was not kept;
+					 * every lookup fetches again */
 	/* discovery */
 	int64_t checked;		/* last TXT lookup done (0: never) */
 	bool txt_present;		/* it found exactly one valid record */
@@ -99,7 +102,9 @@ size_t sts_cache_prune(struct sts_cache *c, int64_t now);
 
 /* Entry updates, applied to a copy before sts_cache_put. */
 void sts_entry_discovered(struct sts_entry *e, int64_t now, bool present, const char *id);
-/* A valid policy was fetched: takes ownership of 'text'. */
+/* A valid policy was fetched: takes ownership of 'text'. With max_age 0 the
+ * text is freed, not kept, and zero_age is set (the caller applies its own
+ * copy to the lookup at hand). */
 void sts_entry_fetched(struct sts_entry *e, int64_t now, const char *id,
 		       char *text, size_t len, uint32_t max_age);
 void sts_entry_failed(struct sts_entry *e, int64_t now, const char *id, int code,

@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "netcheck.h"
 #include "result.h"
 
 #define MAX_ADDRS 8
@@ -133,7 +134,40 @@ static int resolve_host(const char *host, int port, const char *resolver,
 struct body {
 	struct buf b;
 	bool too_big;
+	const struct sts_fetch_opts *o;
+	char refused[160];	/* set when open_socket refused an address */
 };
+
+/* Every connection libcurl makes: refuse non-public addresses. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct body *body = arg;
+	enum netcheck_class cls = netcheck_classify(&a->addr, (socklen_t)a->addrlen);
+	int fd;
+
+	(void)purpose;
+	if (!netcheck_allowed(cls, body->o->allow_private, body->o->allow_loopback)) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+
+		if (a->family == AF_INET) {
+			struct sockaddr_in sin;
+
+			memcpy(&sin, &a->addr, sizeof(sin));
+			inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
+		} else if (a->family == AF_INET6) {
+			struct sockaddr_in6 sin6;
+
+			memcpy(&sin6, &a->addr, sizeof(sin6));
+			inet_ntop(AF_INET6, &sin6.sin6_addr, ip, sizeof(ip));
+		}
+		snprintf(body->refused, sizeof(body->refused), "policy host address %s is %s (%s = no)",
+			 ip, netcheck_name(cls), cls == NET_LOOPBACK ? "sts_allow_loopback_destinations"
+								     : "sts_allow_private_destinations");
+		return CURL_SOCKET_BAD;
+	}
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -218,6 +252,8 @@ int sts_fetch(const char *domain, const struct sts_fetch_opts *o,
 	}
 	buf_init(&body.b, o->max_size);
 	body.too_big = false;
+	body.o = o;
+	body.refused[0] = '\0';
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -235,6 +271,8 @@ int sts_fetch(const char *domain, const struct sts_fetch_opts *o,
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &body);
 	if (rlist)
 		curl_easy_setopt(h, CURLOPT_RESOLVE, rlist);
 
@@ -246,6 +284,10 @@ int sts_fetch(const char *domain, const struct sts_fetch_opts *o,
 	if (body.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
 		snprintf(r->err, sizeof(r->err), "policy larger than %zu bytes", o->max_size);
 		r->code = RESULT_STS_POLICY_FETCH_ERROR;
+	} else if (rc != CURLE_OK && body.refused[0]) {
+		/* no address of the host may be contacted */
+		r->code = RESULT_STS_POLICY_FETCH_ERROR;
+		snprintf(r->err, sizeof(r->err), "%s: %s", host, body.refused);
 	} else if (rc != CURLE_OK) {
 		r->code = webpki_error(rc) ? RESULT_STS_WEBPKI_INVALID
 					   : RESULT_STS_POLICY_FETCH_ERROR;

@@ -16,6 +16,16 @@
  *   sts-policy-invalid      the body was fetched but is not text/plain or
  *                           not a valid policy (sts_policy.h).
  *
+ * SECURITY: the policy host's address comes from DNS that whoever owns
+ * the domain controls. Every socket libcurl opens goes through the same
+ * check as HTTPS report delivery (netcheck.h), on the address actually
+ * being connected to (after DNS, so rebinding cannot bypass it): loopback,
+ * private, link-local, unique-local, multicast, unspecified and reserved
+ * addresses are refused unless allow_private (or, for loopback only,
+ * allow_loopback), before any packet is sent. The fetch then fails as
+ * sts-policy-fetch-error like an unreachable host, so the failure report
+ * tells nobody whether something answered there.
+ *
  * With 'resolver' set, the policy host's A and AAAA records are looked up
  * through that server (as lib/dns does for TXT) and handed to libcurl, so
  * tests can point mta-sts.<domain> at loopback; otherwise libcurl uses the
@@ -26,6 +36,7 @@
 #ifndef TLSRPT_STS_FETCH_H
 #define TLSRPT_STS_FETCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sts_policy.h"
@@ -36,6 +47,8 @@ struct sts_fetch_opts {
 	int port;		/* policy host port, 443 normally */
 	long timeout;		/* seconds for the whole fetch */
 	size_t max_size;	/* largest body accepted */
+	bool allow_private;	/* connect to non-public addresses too (netcheck.h) */
+	bool allow_loopback;	/* ... to loopback ones only (tests) */
 };
 
 struct sts_fetch_result {

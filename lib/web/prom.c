@@ -2,7 +2,9 @@
  * prom - Prometheus text exposition format. See prom.h.
  *
  * SECURITY: label values come from received reports; escaping keeps each
- * sample on one line and each value inside its quotes.
+ * sample on one line and each value inside its quotes, and terminal
+ * controls (termesc.h) become U+FFFD, so the text is safe to display and
+ * tlsrptctl's output filter never has to touch it.
  */
 #include "prom.h"
 
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "html.h"
+#include "termesc.h"
 
 void prom_family(struct buf *b, const char *name, const char *type, const char *help)
 {
@@ -38,9 +41,9 @@ static void label_value(struct buf *b, const char *v)
 		uint32_t cp;
 		size_t n = html_utf8_len(p, &cp);
 
-		if (n == 0) {
+		if (n == 0 || termesc_unsafe(cp)) {	/* no terminal controls either */
 			buf_adds(b, "\xef\xbf\xbd");
-			p++;
+			p += n ? n : 1;
 			out += 3;
 			continue;
 		}

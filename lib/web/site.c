@@ -1142,7 +1142,9 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 	num(&b, jint(ds, "given-up"));
 	buf_adds(&b, " given up, ");
 	num(&b, jint(ds, "suppressed"));
-	buf_adds(&b, " suppressed (one per report and rua).</p>\n");
+	buf_adds(&b, " suppressed, ");
+	num(&b, jint(ds, "rejected"));
+	buf_adds(&b, " rejected (one per report and rua).</p>\n");
 	dests = jobj(sent, "destinations");
 	arr = json_object_new_array();
 	if (dests) {
@@ -1168,13 +1170,13 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 			 "<table id=\"destinations\"><thead><tr><th scope=\"col\">Destination</th>"
 			 "<th scope=\"col\" class=\"n\">Reports</th><th scope=\"col\" class=\"n\">Delivered</th>"
 			 "<th scope=\"col\" class=\"n\">Pending</th><th scope=\"col\" class=\"n\">Given up</th>"
-			 "<th scope=\"col\" class=\"n\">Suppressed</th>"
+			 "<th scope=\"col\" class=\"n\">Suppressed</th><th scope=\"col\" class=\"n\">Rejected</th>"
 			 "<th scope=\"col\" class=\"n\">Failed attempts</th><th scope=\"col\">Last delivery</th>"
 			 "<th scope=\"col\">Last error</th></tr></thead>\n<tbody>\n");
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			struct json_object *e = json_object_array_get_idx(arr, i), *v = jobj(e, "v");
-			int64_t bad = rstats_add(rstats_add(jint(v, "given-up"), jint(v, "suppressed")),
-						 jint(v, "attempts_failed"));
+			int64_t bad = rstats_add(rstats_add(rstats_add(jint(v, "given-up"), jint(v, "suppressed")),
+							    jint(v, "rejected")), jint(v, "attempts_failed"));
 			char t[32];
 
 			buf_adds(&b, "<tr data-dest=\"");
@@ -1184,7 +1186,7 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 			T(&b, jstr(e, "k"));
 			buf_adds(&b, "</th>");
 			for (const char *const *k = (const char *const[]){ "reports", "delivered",
-				"pending", "given-up", "suppressed", "attempts_failed", NULL }; *k; k++) {
+				"pending", "given-up", "suppressed", "rejected", "attempts_failed", NULL }; *k; k++) {
 				buf_adds(&b, "<td class=\"n\">");
 				num(&b, jint(v, *k));
 				buf_adds(&b, "</td>");

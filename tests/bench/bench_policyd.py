@@ -74,6 +74,7 @@ def main():
     dns, dport = t.start_dns(d)
     pd = t.Policyd(d, "bench", f"dns_resolver = 127.0.0.1:{dport}\nsts_https_port = {https.server_address[1]}\n"
                    f"sts_ca_file = {d}/ca.pem\nsts_cache_file = {d}/cache\nsts_reply_budget = 60s\n"
+                   "sts_allow_loopback_destinations = yes\n"
                    f"sts_fetch_timeout = 30s\n")
     pd.start()
     print(f"tlsrpt-policyd benchmark, {DOMAINS} domains, {os.cpu_count()} CPUs")

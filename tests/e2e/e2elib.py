@@ -228,7 +228,7 @@ def zone_text(scens):
 def expected(scens, gen, rounds=1):
     """The canonical counters (see canon_*): {d: [policy-entry, ...]}.
     3.10 failure details carry every field Postfix sends (s = our bind
-    address, n, h = the MX's whole EHLO reply, r); the 3.7 log has no
+    address, n, h = the greeting name of the MX's EHLO reply, r); the 3.7 log has no
     source address and no EHLO text, so only n, r and the codes."""
     out = {}
     for s in scens:
@@ -242,7 +242,9 @@ def expected(scens, gen, rounds=1):
             code, reason = s.outcome
             if gen == "3.10":
                 sname = server_name(s.mxaddr)
-                helo = EHLO % (sname, "" if sname == MX["plain"][1] else "250-STARTTLS\r\n")
+                # receiving-mx-helo is the greeting name of the EHLO reply
+                # (EHLO % ...), not its capability lines (issue 10 item 2)
+                helo = sname.lower()
                 details.append((RT[code], SMTP_BIND, s.mxname, helo, s.mxaddr, None, reason,
                                 rounds))
             else:
@@ -257,7 +259,26 @@ def expected(scens, gen, rounds=1):
 #
 # Datagrams (probe), `tlsrptctl dump --json` and RFC 8460 reports are all
 # turned into {d: sorted list of (ptype, pdomain, strings, mx, ok, fail,
-# details)} with details = sorted (result-type, s, n, h, r, a, f, count).
+# details)} with details = sorted (result-type, s, n, h, r, a, f, count);
+# a datagram's h (the whole EHLO reply) becomes its greeting name.
+
+def greeting_name(reply):
+    """The greeting name of an EHLO reply ("250-mx.example testmx\r\n250-...")
+    as the collector keeps it for receiving-mx-helo (issue 10 item 2): what
+    Postfix sends in the datagram is the whole reply."""
+    if reply is None:
+        return None
+    s = reply.lstrip(" \t")
+    if re.match(r"[0-9]{3}([- \r\n]|$)", s):
+        if not re.match(r"250[- ]", s):
+            return None
+        s = s[4:]
+    m = re.match(r"[^\x00-\x20\x7f]+", s.lstrip(" \t"))
+    if not m or len(m.group(0).encode()) > 255:
+        return None
+    name = "".join(c.lower() if "A" <= c <= "Z" else c for c in m.group(0))
+    return name[:-1] if len(name) > 1 and name.endswith(".") else name
+
 
 def canon_datagrams(dgrams):
     acc = {}
@@ -275,7 +296,7 @@ def canon_datagrams(dgrams):
                 e[0] += 1
             for fd in p.get("failure-details", ()):
                 dk = (RT.get(fd.get("c"), str(fd.get("c"))), fd.get("s"), fd.get("n"),
-                      fd.get("h"), fd.get("r"), fd.get("a"), fd.get("f"))
+                      greeting_name(fd.get("h")), fd.get("r"), fd.get("a"), fd.get("f"))
                 e[2][dk] = e[2].get(dk, 0) + 1
     return _fold(acc)
 
@@ -466,19 +487,26 @@ def tlsa_311(cert):
 # ------------------------------------------------------------- processes
 
 def wait_ready(proc, what, timeout=15.0, want="ready"):
-    """Read stdout lines of proc until one equals want; fail on exit/timeout."""
+    """Read stdout lines of proc until one equals want; fail on exit/timeout.
+    Reads the pipe itself: select() on the buffered file object does not see
+    the lines its buffer already holds (two lines that arrive in one read
+    left "ready" unseen until the timeout). Nothing reads the pipe after."""
     deadline = time.monotonic() + timeout
-    lines = []
+    fd = proc.stdout.fileno()
+    lines, buf = [], b""
     while time.monotonic() < deadline:
-        r, _, _ = select.select([proc.stdout], [], [], 0.2)
+        r, _, _ = select.select([fd], [], [], 0.2)
         if r:
-            line = proc.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            line = line.strip()
-            lines.append(line)
-            if line == want:
-                return lines
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.decode(errors="replace").strip()
+                lines.append(line)
+                if line == want:
+                    return lines
         if proc.poll() is not None:
             break
     raise RuntimeError("%s did not become ready (exit %r), output: %r" % (what, proc.poll(), lines))
@@ -891,7 +919,7 @@ def base_conf_lines(state, collector_sock):
         "socket_path = " + collector_sock,
         "socket_mode = 0666",
         "dns_resolver = %s:53" % DNS_ADDR,
-        "report_sender = " + REPORT_SENDER,
+        "envelope_sender = " + REPORT_SENDER,
         "organization_name = tlsrptd e2e",
         "contact_info = tlsrpt@sender.test",
         "dkim_sign = no",

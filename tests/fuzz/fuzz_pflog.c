@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct conf *c;
-	static const struct pflookup_ops ops = { fake_txt, fake_policy, NULL };
+	static const struct pflookup_ops ops = { .txt = fake_txt, .policy = fake_policy };
 	struct pflog *pf;
 	struct pflog_event ev;
 	struct pflookup_reply r;

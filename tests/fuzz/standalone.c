@@ -1,7 +1,10 @@
 /*
  * standalone - runs a libFuzzer target over files without libFuzzer, so that
  * every fuzz corpus is an ordinary test: each argument is a file or a
- * directory of files; each file is one input. Exit 0 when all were run.
+ * directory of files; each file is one input. "-max_len=N" (the same value
+ * libFuzzer gets, from tests/meson.build) is the largest input allowed: a
+ * longer corpus file is an error, so the corpus never holds what the fuzzer
+ * itself could not reach. Exit 0 when all were run.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -11,6 +14,9 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static long max_len = -1;	/* -max_len=N; -1: no bound */
+static long largest;
 
 static int run_file(const char *path)
 {
@@ -24,6 +30,13 @@ static int run_file(const char *path)
 			fclose(fp);
 		return -1;
 	}
+	if (max_len >= 0 && n > max_len) {
+		fprintf(stderr, "%s: %ld bytes, longer than -max_len=%ld\n", path, n, max_len);
+		fclose(fp);
+		return -1;
+	}
+	if (n > largest)
+		largest = n;
 	rewind(fp);
 	data = malloc((size_t)n + 1);
 	if (data == NULL || fread(data, 1, (size_t)n, fp) != (size_t)n) {
@@ -47,6 +60,10 @@ int main(int argc, char **argv)
 		DIR *dir;
 		struct dirent *de;
 
+		if (strncmp(argv[i], "-max_len=", 9) == 0) {
+			max_len = strtol(argv[i] + 9, NULL, 10);
+			continue;
+		}
 		if (stat(argv[i], &st) != 0) {
 			perror(argv[i]);
 			errors++;
@@ -70,6 +87,7 @@ int main(int argc, char **argv)
 		if (dir)
 			closedir(dir);
 	}
-	printf("%d inputs run, %d unreadable\n", files, errors);
+	printf("%d inputs run (largest %ld bytes, -max_len=%ld), %d unreadable or too long\n",
+	       files, largest, max_len, errors);
 	return errors || files == 0 ? 1 : 0;
 }

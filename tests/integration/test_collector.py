@@ -4,6 +4,7 @@ and result code, bad input survived and counted, SIGKILL and restart, day
 rollover at 00:00 UTC, strict configuration checking."""
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -69,6 +70,46 @@ def workload():
     return out
 
 
+def ascii_lower(s):
+    return "".join(c.lower() if "A" <= c <= "Z" else c for c in s)
+
+
+def helo_name(reply):
+    """receiving-mx-helo as a report prints it: the greeting name of the
+    first EHLO reply line (RFC 5321 ehlo-ok-rsp), not the capability lines."""
+    if reply is None:
+        return None
+    s = reply.lstrip(" \t")
+    if re.match(r"[0-9]{3}([- \r\n]|$)", s):
+        if not re.match(r"250[- ]", s):
+            return None
+        s = s[4:]
+    m = re.match(r"[^\x00-\x20\x7f]+", s.lstrip(" \t"))
+    if not m or len(m.group(0).encode()) > 255:
+        return None
+    name = ascii_lower(m.group(0))
+    return name[:-1] if len(name) > 1 and name.endswith(".") else name
+
+
+def uri_or_none(a):
+    """additional-information only when it is a URI (RFC 8460 4.4)."""
+    if a and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:[^\x00-\x20\x7f\"<>]+", a):
+        return a
+    return None
+
+
+def detail_key(fd):
+    """The failure-details tuple a report prints for one libtlsrpt detail."""
+    def opt(k):
+        return fd.get(k) or None
+    n = opt("n")
+    if n is not None and len(n.encode()) <= 255:
+        n = ascii_lower(n)
+        n = n[:-1] if len(n) > 1 and n.endswith(".") else n
+    return (CODES[fd["c"]], opt("s"), n, helo_name(opt("h")), opt("r"), uri_or_none(opt("a")),
+            opt("f"))
+
+
 def expected(load):
     """The dump the collector must produce, computed independently."""
     groups = {}
@@ -80,7 +121,7 @@ def expected(load):
         e = pol.setdefault(key, {"ok": 0, "fail": 0, "details": {}})
         e["fail" if p.get("failed") else "ok"] += 1
         for fd in p.get("details", []):
-            k = (CODES[fd["c"]],) + tuple(fd.get(x) for x in "snhrf")
+            k = detail_key(fd)
             e["details"][k] = e["details"].get(k, 0) + 1
     return groups
 
@@ -96,7 +137,9 @@ def normalize(dump):
             det = {}
             for fd in entry.get("failure-details", []):
                 k = (fd["result-type"], fd.get("sending-mta-ip"), fd.get("receiving-mx-hostname"),
-                     fd.get("receiving-mx-helo"), fd.get("receiving-ip"), fd.get("failure-reason-code"))
+                     fd.get("receiving-mx-helo"), fd.get("receiving-ip"),
+                     fd.get("additional-information"), fd.get("failure-reason-code"))
+                check(k not in det, f"the failure-details tuple {k!r} is listed twice")
                 det[k] = fd["failed-session-count"]
             pol[key] = {"ok": entry["summary"]["total-successful-session-count"],
                         "fail": entry["summary"]["total-failure-session-count"], "details": det}
@@ -205,8 +248,9 @@ def test_socket_and_config(tmp):
         r = subprocess.run([TLSRPTD, "-n", "-c", path], capture_output=True, text=True)
         check(r.returncode == 78 and f"{path}:{line}: " in r.stderr and want in r.stderr,
               f"config {text.strip()!r}: rc {r.returncode}, stderr {r.stderr.strip()!r}, want {want!r}")
-    r = subprocess.run([TLSRPTD, "-n", "-c", col.conf], capture_output=True, text=True)
-    check_eq(r.returncode, 0, "tlsrptd -n on a good configuration")
+    r = subprocess.run([TLSRPTD, "-n", "-c", col.conf, "-o", "organization_name=Example",
+                        "-o", "contact_info=tlsrpt@example.com"], capture_output=True, text=True)
+    check_eq((r.returncode, r.stderr), (0, ""), "tlsrptd -n on a good configuration")
 
 
 def test_privilege_drop(tmp):
@@ -284,7 +328,7 @@ def test_log_source(tmp):
                     ("no-policy-found", "example.com", (), ()): {"ok": 1, "fail": 0, "details": {}}},
                 ("example.org", "v=TLSRPTv1;rua=mailto:tls@example.org"): {
                     ("no-policy-found", "example.org", (), ()): {"ok": 0, "fail": 1, "details": {
-                        ("certificate-expired", None, "mx.example.org", None, "198.51.100.7", None): 1}}}}
+                        ("certificate-expired", None, "mx.example.org", None, "198.51.100.7", None, None): 1}}}}
         check_eq(got, want, "sessions counted from the log (reused and report transport skipped, "
                             "example.net without TLSRPT not reported)")
         check_eq(st["counters"]["sessions"], 2, "sessions")

@@ -139,7 +139,7 @@ def main():
             (['contact_info=tlsrpt@sender.example', 'dkim_sign=yes',
               'dkim_key_file=' + keys['rsa-sha256'][0]], 'dkim_sign = yes needs dkim_selector'),
             (base + ['dkim_key_file=' + keys['rsa-sha256'][0], 'dkim_algorithm=rsa-sha1'],
-             'want rsa-sha256 or ed25519-sha256'),
+             '-o dkim_algorithm: "rsa-sha1" is not one of: rsa-sha256, ed25519-sha256'),
         ]
         small = os.path.join(tmp, 'small.pem')
         openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:512', '-out', small)

@@ -8,7 +8,11 @@ resets every connection. Each job's result line from deliver_tool is
 checked exactly (ok, permanent, status, detail), as is what the server
 received (method, Content-Type, no Content-Encoding, body bytes), the
 refusal of loopback destinations unless allowed, the refusal of non-https
-URLs, and that no more than https_concurrency requests run at once.
+URLs, and that no more than https_concurrency requests run at once. What a
+permanent failure is about (deliver.h, issue 10 item 13): 410, refused URLs
+and addresses and a host that does not exist (NXDOMAIN, asked of a testdns)
+about the destination; 413 about the report; 404 temporary. A complete 2xx
+followed by a broken connection is delivered (item 14).
 """
 import http.server
 import os
@@ -29,6 +33,7 @@ import testca  # noqa: E402
 TOOL = os.path.join(BUILD, 'tests', 'deliver_tool')
 failures = 0
 received = []
+DEST = []   # the destination flags of the last post() (deliver.h's classes)
 received_lock = threading.Lock()
 inflight = [0, 0]  # now, peak
 
@@ -62,6 +67,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.reply(201, b'{"status":"created"}')
             elif self.path == '/404':
                 self.reply(404, b'no such endpoint')
+            elif self.path == '/410':
+                self.reply(410, b'gone')
+            elif self.path == '/413':
+                self.reply(413, b'too large')
             elif self.path == '/500':
                 self.reply(500, b'internal error\r\nsecond line\x1b[31m')
             elif self.path == '/301':
@@ -71,11 +80,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.end_headers()
             elif self.path == '/big':
                 self.reply(200, b'x' * (1024 * 1024))
+            elif self.path in ('/eof201', '/rst201', '/short201'):
+                self.broken_201()
             else:
                 self.reply(400, b'unexpected path')
         finally:
             with received_lock:
                 inflight[0] -= 1
+
+    def broken_201(self):
+        """201, then the connection ends badly (issue 10 item 14): /eof201 as the
+        demo's endpoint did (no Content-Length, the body ends at close, closed
+        without TLS close_notify: curl 56 with OpenSSL 3.5, accepted by curl
+        7.88 with OpenSSL 3.0), /rst201 the same but reset (curl 56 here too),
+        /short201 a Content-Length the body never reaches (curl 18)."""
+        self.close_connection = True
+        self.send_response(201)
+        self.send_header('Content-Type', 'text/plain')
+        if self.path == '/short201':
+            self.send_header('Content-Length', '1000')
+        self.end_headers()
+        self.wfile.write(b'stored')
+        self.wfile.flush()
+        time.sleep(0.2)     # the client has the status and headers
+        if self.path == '/rst201':
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        # close the TCP connection under the TLS layer: no close_notify
+        os.close(self.connection.detach())
 
     def reply(self, code, body):
         self.send_response(code)
@@ -120,6 +151,14 @@ def raw_server(mode):
     return s, s.getsockname()[1]
 
 
+def free_udp_port():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(('127.0.0.1', 0))
+    port = u.getsockname()[1]
+    u.close()
+    return port
+
+
 def post(opts, pairs):
     cmd = [TOOL]
     for o in opts:
@@ -132,10 +171,12 @@ def post(opts, pairs):
     elapsed = time.monotonic() - t0
     lines = r.stdout.decode().splitlines()
     res = []
+    DEST.clear()
     for line in lines:
         head, _, detail = line.partition(' detail=')
         kv = dict(x.split('=', 1) for x in head.split())
         res.append((int(kv['ok']), int(kv['permanent']), int(kv['status']), detail))
+        DEST.append(int(kv.get('destination', -1)))
     check(len(res) == len(pairs), 'post: %d result lines for %d jobs (stderr %r)' %
           (len(res), len(pairs), r.stderr))
     return res, elapsed, r.returncode
@@ -164,9 +205,14 @@ def main():
             (G + '/ok', 1, 0, 200, 'HTTP 200'),
             (G + '/created', 1, 0, 201, 'HTTP 201'),
             (G + '/404', 0, 0, 404, 'HTTP 404: no such endpoint'),
+            (G + '/410', 0, 1, 410, 'HTTP 410: gone'),
+            (G + '/413', 0, 1, 413, 'HTTP 413: too large'),
             (G + '/500', 0, 0, 500, 'HTTP 500: internal error  second line\\x1b[31m'),
             (G + '/301', 0, 0, 301, 'HTTP 301: redirect to https://127.0.0.1:%d/ok not followed' % gport),
             (G + '/big', 1, 0, 200, 'HTTP 200'),
+            (G + '/eof201', 1, 0, 201, '|HTTP 201'),
+            (G + '/rst201', 1, 0, 201, 'HTTP 201 (then the connection failed: *(curl 56); the complete status counts)'),
+            (G + '/short201', 1, 0, 201, 'HTTP 201 (then the connection failed: *(curl 18); the complete status counts)'),
             ('https://127.0.0.1:%d/ok' % bport, 0, 0, 0, '*(curl 60)'),
             ('https://127.0.0.1:%d/ok' % hport, 0, 0, 0, '*(curl 28)'),
             ('https://127.0.0.1:%d/ok' % rport, 0, 0, 0, '|(curl 7)|(curl 35)|(curl 56)'),
@@ -182,13 +228,21 @@ def main():
             want = c[1:4]
             check(r[:3] == want, '%s: got ok/permanent/status %r, want %r (%s)' %
                   (c[0], r[:3], want, r[3]))
-            if c[4].startswith('|'):
+            if '*' in c[4][1:]:
+                head, _, tail = c[4].partition('*')
+                check(r[3].startswith(head) and r[3].endswith(tail),
+                      '%s: detail %r, want %r' % (c[0], r[3], c[4]))
+            elif c[4].startswith('|'):
                 check(any(x in r[3] for x in c[4][1:].split('|')),
                       '%s: detail %r, want one of %r' % (c[0], r[3], c[4][1:]))
             elif c[4].startswith('*'):
                 check(c[4][1:] in r[3], '%s: detail %r, want it to contain %r' % (c[0], r[3], c[4][1:]))
             else:
                 check(r[3] == c[4], '%s: detail %r, want %r' % (c[0], r[3], c[4]))
+        # what a permanent failure is about (deliver.h): only 410 and refused URLs blame the destination
+        for c, dflag in zip(cases, DEST):
+            want = 1 if (c[2] == 1 and ('/410' in c[0] or 'refused' in c[4] or 'has a space' in c[4])) else 0
+            check(dflag == want, '%s: destination flag %d, want %d' % (c[0], dflag, want))
         # the hanging server costs about one timeout, jobs run in parallel
         check(elapsed < 6, 'batch took %.1f s, want < 6 (timeouts 2 s, parallel)' % elapsed)
 
@@ -211,6 +265,28 @@ def main():
         # wrong host name with verification on (certificate has no 127.0.0.2)
         res, _, _ = post(base, [('https://127.0.0.2:%d/ok' % gport, report)])
         check(res[:1] and res[0][0] == 0, '127.0.0.2 (no SAN, nothing listening?) got %r' % res)
+
+        # a host name that does not exist (NXDOMAIN) is about the destination; one
+        # that exists but could not be resolved just now is retried. curl asks the
+        # system resolver (which knows neither name); the check asks dns_resolver.
+        dnsport = free_udp_port()
+        zone = os.path.join(tmp, 'zone')
+        with open(zone, 'w') as f:
+            f.write('exists.tlsrpt.test A 127.0.0.1\n')
+        dns = subprocess.Popen([sys.executable, os.path.join(SOURCE, 'tests', 'tools', 'testdns.py'),
+                                '--port', str(dnsport), '--zone', zone], stdout=subprocess.PIPE, text=True)
+        try:
+            check(dns.stdout.readline().strip() == 'ready', 'testdns did not start')
+            res, _, _ = post(base + ['dns_resolver=127.0.0.1:%d' % dnsport],
+                             [('https://nx.tlsrpt.test/r', report), ('https://exists.tlsrpt.test/r', report)])
+            check(len(res) == 2 and res[0][:3] == (0, 1, 0) and DEST[0] == 1 and
+                  res[0][3] == 'host nx.tlsrpt.test does not exist (NXDOMAIN)',
+                  'NXDOMAIN host: got %r %r, want permanent, about the destination' % (res[:1], DEST[:1]))
+            check(len(res) == 2 and res[1][:2] == (0, 0) and '(curl 6)' in res[1][3],
+                  'host that exists but is not resolvable now: got %r, want temporary' % (res[1:],))
+        finally:
+            dns.terminate()
+            dns.wait()
 
         # loopback refused unless allowed; checked after DNS ("localhost")
         received.clear()

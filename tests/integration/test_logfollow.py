@@ -198,7 +198,7 @@ def main():
         with open(conf, "w") as fp:
             fp.write(f"log_source = {log}\nlog_position_file = {pos}\n"
                      f"dns_resolver = 127.0.0.1:{port}\nlog_policy_map = texthash:{policy}\n"
-                     f"state_directory = {state}\nreport_sender = tlsrpt-noreply@sender.example\n")
+                     f"state_directory = {state}\nenvelope_sender = tlsrpt-noreply@sender.example\n")
 
         # 0. lines already in the file at the first start are not counted
         append(log, est(1) + dlv(1))
@@ -268,7 +268,7 @@ def main():
         conf_stdin = os.path.join(tmp, "stdin.conf")
         with open(conf_stdin, "w") as fp:
             fp.write(f"log_source = -\ndns_resolver = 127.0.0.1:{port}\n"
-                     f"report_sender = tlsrpt-noreply@sender.example\n")
+                     f"envelope_sender = tlsrpt-noreply@sender.example\n")
         p = subprocess.Popen([TOOL, "-c", conf_stdin], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True, env=env)
         iso = "2026-11-28T10:00:00+0000 mail "

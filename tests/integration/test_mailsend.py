@@ -2,11 +2,14 @@
 """mail_send(): sendmail (fake programs written here) and SMTP (smtpsink.py).
 
 sendmail: argv and the message bytes as the program sees them, exit status
-mapping (0 ok, 75 temporary, 67 permanent), stderr in the detail, a program
+mapping (0 ok, 75 temporary, 67/68 permanent about the destination, 65
+permanent about the message), stderr in the detail, a program
 that exits without reading, a program that hangs past mail_timeout, a
 missing program. SMTP: STARTTLS required/try/off against tests/tools/
 smtpsink.py with a test CA, envelope, dot-stuffed lines arriving intact,
-550 permanent, 451 temporary, a relay without STARTTLS, an untrusted
+5xx at RCPT with 5.1.x about the destination, other 5xx at RCPT, DATA or
+after the message about the report, 5xx at MAIL FROM and 451 temporary
+(deliver.h's classes), a relay without STARTTLS, an untrusted
 certificate. Results are deliver_tool's lines, checked exactly.
 """
 import glob
@@ -24,6 +27,7 @@ import testca  # noqa: E402
 TOOL = os.path.join(BUILD, 'tests', 'deliver_tool')
 SINK = os.path.join(SOURCE, 'tests', 'tools', 'smtpsink.py')
 failures = 0
+DEST = [None]   # the destination flag of the last result (deliver.h's classes)
 
 MESSAGE = (b'From: tlsrpt-noreply@sender.example\r\nTo: reports@example.com\r\n'
            b'Subject: test\r\n\r\nfirst line\r\n.leading dot\r\n.\r\n..two dots\r\nlast\r\n')
@@ -47,6 +51,7 @@ def tool(opts, args, stdin=None):
     try:
         kv = dict(x.split('=', 1) for x in head.split())
         res = (int(kv['ok']), int(kv['permanent']), int(kv['status']), detail)
+        DEST[0] = int(kv['destination'])
     except (ValueError, KeyError):
         res = None
         check(False, 'deliver_tool %r: no result line (stdout %r stderr %r)' % (args, r.stdout, r.stderr))
@@ -108,6 +113,8 @@ def test_sendmail(d):
          (0, 0, 75, 'sendmail exit 75: postdrop: warning: queue full')),
         ('nouser', 'cat >/dev/null\nprintf "line1\\nline2\\n" >&2\nexit 67\n',
          (0, 1, 67, 'sendmail exit 67: line1 line2')),
+        ('nohost', 'cat >/dev/null\nexit 68\n', (0, 1, 68, 'sendmail exit 68: (no output)')),
+        ('dataerr', 'cat >/dev/null\nexit 65\n', (0, 1, 65, 'sendmail exit 65: (no output)')),
         ('silent', 'cat >/dev/null\nexit 1\n', (0, 0, 1, 'sendmail exit 1: (no output)')),
         ('noread', 'exit 0\n', None),
         ('hang', 'exec sleep 30\n', (0, 0, 0, 'sendmail: killed after 1s (mail_timeout)')),
@@ -126,6 +133,9 @@ def test_sendmail(d):
                   '%s: got %r, want "exited 0 after reading"' % (name, res))
         else:
             check(res == want, '%s: got %r, want %r' % (name, res, want))
+        # about the destination: EX_NOUSER, EX_NOHOST only (deliver.h)
+        check(DEST[0] == (1 if name in ('nouser', 'nohost') else 0),
+              '%s: destination flag %r' % (name, DEST[0]))
         if name == 'hang':
             check(elapsed < 4, 'hang: took %.1f s, want about 1 s' % elapsed)
     res, _ = tool(base + ['sendmail_command=/nonexistent/sendmail -i'], ['send', 'reports@example.com'], MESSAGE)
@@ -158,14 +168,28 @@ def test_smtp(d):
                     b'X-Sink-Helo: sender.example\r\n' + MESSAGE)
             check(msgs[0] == want, 'stored message: got %r, want %r' % (msgs[0], want))
 
+        # where a refusal comes decides what it is about (deliver.h):
+        # (ok, permanent, status), destination, the server's reply in the detail
         cases = [
-            ('reject5@example.com', (0, 1, 550)),
-            ('reject4@example.com', (0, 0, 451)),
+            ('reject5@example.com', (0, 1, 550), 1, '550 5.1.1 rejected by smtpsink'),
+            ('nodomain5@example.com', (0, 1, 550), 1, '550 5.1.2 bad destination system'),
+            ('policy5@example.com', (0, 1, 550), 0, '550 5.7.1 recipient rejected by policy'),
+            ('plain5@example.com', (0, 1, 550), 0, '550 rejected'),
+            ('datacmd5@example.com', (0, 1, 554), 0, '554 5.5.0 transaction refused'),
+            ('datareject5@example.com', (0, 1, 554), 0, '554 5.6.0 content rejected'),
+            ('toobig5@example.com', (0, 1, 552), 0, '552 5.3.4 message too big'),
+            ('reject4@example.com', (0, 0, 451), 0, '451 4.3.0 try again later'),
         ]
-        for rcpt, want in cases:
+        for rcpt, want, dest, reply in cases:
             res, _ = tool(base, ['send', rcpt], MESSAGE)
-            check(res is not None and res[:3] == want and '(reply %d)' % want[2] in res[3],
-                  'smtp %s: got %r, want %r' % (rcpt, res, want))
+            check(res is not None and res[:3] == want and '(reply %d)' % want[2] in res[3] and reply in res[3],
+                  'smtp %s: got %r, want %r with %r' % (rcpt, res, want, reply))
+            check(DEST[0] == dest, 'smtp %s: destination flag %r, want %d' % (rcpt, DEST[0], dest))
+        # a 5xx to MAIL FROM is about our sender: retried, the destination is not blamed
+        res, _ = tool([o for o in base if not o.startswith('envelope_sender')] +
+                      ['envelope_sender=reject5@sender.example'], ['send', 'reports@example.com'], MESSAGE)
+        check(res is not None and res[:3] == (0, 0, 550) and DEST[0] == 0,
+              'smtp MAIL FROM 550: got %r destination %r, want temporary' % (res, DEST[0]))
         check(len(stored(out)) == 1, 'rejected mail was stored')
 
         # untrusted relay certificate (system store only)

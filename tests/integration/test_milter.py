@@ -136,6 +136,89 @@ class Milter:
         return r.returncode, r.stdout, r.stderr
 
 
+def report_of(eml):
+    """The JSON report inside a report mail."""
+    import email
+    import gzip
+    for part in email.message_from_bytes(eml).walk():
+        if part.get_content_type().startswith("application/tlsrpt"):
+            data = part.get_payload(decode=True)
+            return json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    return None
+
+
+def report_mail(frm, submitter, ar_domain, report):
+    """(headers, body) of a report mail as the MTA hands it over, with our
+    server's Authentication-Results for a signature by ar_domain."""
+    import gzip
+    gz = base64.encodebytes(gzip.compress(json.dumps(report).encode())).replace(b"\n", b"\r\n")
+    head = [(b"Authentication-Results", b"mx.rcpt.example; dkim=pass header.d=" + ar_domain.encode()),
+            (b"From", frm.encode()), (b"To", b"tlsrpt@rcpt.example"),
+            (b"Subject", b"Report Domain: krvtz.net Submitter: " + submitter.encode()),
+            (b"TLS-Report-Domain", b"krvtz.net"), (b"TLS-Report-Submitter", submitter.encode()),
+            (b"MIME-Version", b"1.0"),
+            (b"Content-Type", b'multipart/report; report-type="tlsrpt"; boundary="b"')]
+    body = (b"--b\r\nContent-Type: text/plain\r\n\r\nreport\r\n--b\r\n"
+            b"Content-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + gz + b"--b--\r\n")
+    return head, body
+
+
+def test_forgery(tmp, g_head, g_body, genuine, action):
+    """Issue 10 item 7, the attack as found: attacker.example signs a report
+    that claims Google's contact-info and its predictable report-id (and a
+    second one that is self-consistent but calls itself Google Inc.), both
+    before Google's genuine report arrives. The genuine one must be stored,
+    verified for google.com; the forgeries never verified for google.com,
+    never merged with it, and the summary must say who signed what."""
+    want = "SMFIR_DISCARD" if action == "discard" else "SMFIR_ACCEPT"
+    forged = json.loads(json.dumps(genuine))
+    forged["policies"][0]["summary"] = {"total-successful-session-count": 0,
+                                        "total-failure-session-count": 4242}
+    forged["policies"][0]["failure-details"] = [{"result-type": "certificate-expired",
+                                                 "failed-session-count": 4242}]
+    selfsigned = json.loads(json.dumps(forged))
+    selfsigned["contact-info"] = "tlsrpt@attacker.example"
+    ar_ok = [(b"Authentication-Results", b"mx.rcpt.example;\n\tdkim=pass header.d=google.com")]
+    f_head, f_body = report_mail("reports@attacker.example", "google.com", "attacker.example", forged)
+    s_head, s_body = report_mail("reports@attacker.example", "attacker.example", "attacker.example",
+                                 selfsigned)
+    m = Milter(tmp, "forge-" + action, f"milter_action = {action}\n")
+    m.run([(["<tlsrpt@rcpt.example>"], f_head, f_body, want),
+           (["<tlsrpt@rcpt.example>"], s_head, s_body, want),
+           (["<tlsrpt@rcpt.example>"], ar_ok + g_head, g_body, want),
+           # the genuine one resent: a duplicate of it, and only of it
+           (["<tlsrpt@rcpt.example>"], ar_ok + g_head, g_body, want)], f"forgery ({action})")
+    idx = m.index()
+    check_eq([(x[0], x[5]) for x in idx],
+             [("unverified", "google.com"), ("verified", "attacker.example"), ("verified", "google.com")],
+             f"forgery ({action}): index (class, submitter); the genuine report is stored")
+    recs = []
+    for x in idx:
+        rc, out, err = m.ctl("received", "show", x[1])
+        recs.append(json.loads(out) if rc == 0 else {})
+    check_eq([(r.get("dkim"), r.get("dkim_domain"), r.get("dkim_verified")) for r in recs],
+             [("unaligned", "attacker.example", False), ("pass", "attacker.example", True),
+              ("pass", "google.com", True)], f"forgery ({action}): who signed each record")
+    if len(recs) == 3:
+        su = recs[2].get("report", {}).get("policies", [{}])[0].get("summary")
+        check_eq(su, genuine["policies"][0]["summary"], f"forgery ({action}): the genuine counts kept")
+    rc, out, err = m.ctl("received", "summary", "--json")
+    s = json.loads(out) if rc == 0 else {}
+    ver = {(g["domain"], g["day"]): g for g in s.get("verified", [])}
+    g = ver.get(("krvtz.net", "2024-09-15"), {})
+    check_eq(g.get("signed_by"), {"Google Inc.": {"google.com": {"successful": 1, "failed": 0},
+                                                  "attacker.example": {"successful": 0, "failed": 4242}}},
+             f"forgery ({action}): verified summary says who signed")
+    rc, out, err = m.ctl("received", "summary")
+    check("    Google Inc.: 1 ok, 4242 failed\n" in out and
+          "\n      signed by google.com: 1 ok, 0 failed\n" in out and
+          "\n      signed by attacker.example: 0 ok, 4242 failed\n" in out and
+          "    Google Inc.: 0 ok, 4242 failed (signed by attacker.example, not the submitter)\n" in out,
+          f"forgery ({action}): text summary:\n{out}")
+    m.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="test_milter.")
     try:
@@ -196,6 +279,10 @@ def main():
         check_eq(s.get("rejected"), 1, "rejected count")
         log = m.stop()
         check("larger than max_message_size" in log, "oversized mail logged")
+
+        genuine = report_of(open(os.path.join(SAMPLES, "google-5.eml"), "rb").read())
+        for action in ("accept", "discard"):
+            test_forgery(tmp, g_head, g_body, genuine, action)
 
         d = Milter(tmp, "d", "milter_action = discard\n")
         d.run([

@@ -11,6 +11,7 @@ import http.server
 import os
 import socket
 import socketserver
+import shutil
 import ssl
 import subprocess
 import sys
@@ -221,14 +222,21 @@ def want_enforce(dom, body, mx):
 
 
 def check_config_errors():
-    for opt, msg in (("postfix_generation=3.9", 'postfix_generation: want 3.10 or 3.7, not "3.9"'),
+    # (more in tests/conf/, run by test_conf.py)
+    for opt, msg in (("postfix_generation=3.9", '-o postfix_generation: "3.9" is not one of: 3.10, 3.7'),
                      ("policy_default_level=secure",
-                      'policy_default_level: want may, encrypt or dane, not "secure"'),
-                     ("policy_socket=tcp:1", "policy_socket: want unix:PATH or inet:HOST:PORT")):
+                      '-o policy_default_level: "secure" is not one of: may, encrypt, dane'),
+                     ("policy_socket=tcp:1", '-o policy_socket: want unix:PATH or inet:HOST:PORT, not "tcp:1"')):
         r = subprocess.run([POLICYD, "-n", "-c", "/dev/null", "-o", opt], capture_output=True, text=True)
         check_eq((r.returncode, r.stderr), (78, f"tlsrpt-policyd: fatal: {msg}\n"), f"-n -o {opt}")
-    r = subprocess.run([POLICYD, "-n", "-c", "/dev/null"], capture_output=True, text=True)
-    check_eq((r.returncode, r.stdout), (0, "tlsrpt-policyd: configuration OK\n"), "-n")
+    tmp = tempfile.mkdtemp(prefix="policyd-n.")
+    try:
+        r = subprocess.run([POLICYD, "-n", "-c", "/dev/null", "-o", f"policy_socket=unix:{tmp}/p.sock",
+                            "-o", f"sts_cache_file={tmp}/cache"], capture_output=True, text=True)
+        check_eq((r.returncode, r.stdout.startswith("tlsrpt-policyd: configuration OK (checked as user "),
+                  r.stderr), (0, True, ""), f"-n: {r.stdout!r}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():
@@ -249,8 +257,11 @@ def main():
 
 def run_all(d, https, dport):
     port = https.server_address[1]
-    common = (f"dns_resolver = 127.0.0.1:{dport}\nsts_https_port = {port}\n"
+    strict = (f"dns_resolver = 127.0.0.1:{dport}\nsts_https_port = {port}\n"
               f"sts_ca_file = {d}/ca.pem\nsts_reply_budget = {BUDGET}s\nsts_fetch_timeout = 10s\n")
+    run_netcheck(d, strict)
+    # the policy hosts of these tests are on loopback
+    common = strict + "sts_allow_loopback_destinations = yes\n"
     coll310_path = os.path.join(d, "collector310.sock")
     coll310 = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     coll310.bind(coll310_path)
@@ -301,6 +312,38 @@ def run_all(d, https, dport):
 FLAKY = policy("enforce", ["mx.flaky.test"])
 
 
+def run_netcheck(d, strict):
+    """Issue 10 item 8: DNS that the domain's owner controls pointed the
+    policy fetch at internal addresses, and the failure report then told
+    whether a TLS server answered there. Policy hosts on loopback, private
+    or link-local addresses are refused before anything is sent, unless
+    the override says otherwise."""
+    before = dict(HITS)
+    p = Policyd(d, "pnet", strict + f"sts_cache_file = {d}/cachenet\n")
+    p.start()
+    c = Client(p.sock)
+    check_eq(c.query("enforce.test"), "NOTFOUND ", "a policy host on loopback: no policy")
+    r = c.query("enforce.test", name="tlsrptctl-refresh")
+    check("policy host address 127.0.0.1 is loopback (sts_allow_loopback_destinations = no)" in r,
+          f"refresh of a policy on loopback: {r!r}")
+    p.stop()
+    check_eq(HITS.get("enforce.test", 0) - before.get("enforce.test", 0), 0,
+             "requests that reached the loopback policy host")
+    with open(os.path.join(d, "pnet.log")) as fp:
+        log = fp.read()
+    check("is loopback (sts_allow_loopback_destinations = no)" in log, f"refusal logged: {log[-500:]!r}")
+    # the overrides: loopback only, and every non-public address
+    for name, extra in (("pnetl", "sts_allow_loopback_destinations = yes\n"),
+                        ("pnetp", "sts_allow_private_destinations = yes\n")):
+        p = Policyd(d, name, strict + f"sts_cache_file = {d}/cache{name}\n" + extra)
+        p.start()
+        c = Client(p.sock)
+        check_eq(c.query("enforce.test"), want_enforce("enforce.test", ENFORCE,
+                                                       ["mx1.enforce.test", "*.mail.enforce.test"]),
+                 f"a policy host on loopback with {extra.strip()}")
+        p.stop()
+
+
 def failure_dgram(dom, code, cached=None):
     pol = ""
     if cached:
@@ -336,7 +379,8 @@ def run_310(d, pd):
         (".enforce.test", "NOTFOUND "),
         ("[127.0.0.1]", "NOTFOUND "),
         ("[mx1.enforce.test]:587", "NOTFOUND "),
-        ("enforce.test:25", "NOTFOUND "),
+        # the Policy Domain of a next hop with a port is its domain (RFC 8461 3.4)
+        ("enforce.test:25", want_enforce("enforce.test", ENFORCE, ["mx1.enforce.test", "*.mail.enforce.test"])),
         ("localhost", "NOTFOUND "),
         ("bad_name.test", "NOTFOUND "),
     ]

@@ -239,15 +239,20 @@ def test_ctl_as_owner(tmp):
                        capture_output=True, text=True, preexec_fn=as_nobody)
     check(r.returncode == 0 and "example.org" in r.stdout,
           f"the service user reads the store after a root import: rc {r.returncode}, {r.stderr!r}")
-    # a store that is missing: refused with a clear message, nothing made
-    missing = os.path.join(tmp, "nostore")
-    with open(conf.replace("ctl.conf", "ctl-missing.conf"), "w") as fp:
-        fp.write(f"received_directory = {missing}\n")
-    r = subprocess.run([TLSRPTCTL, "-c", conf.replace("ctl.conf", "ctl-missing.conf"),
+    # a symlink in place of the store: refused with a clear message, nothing
+    # written through it
+    victim = os.path.join(tmp, "victim-store")
+    os.mkdir(victim, 0o700)
+    linked = os.path.join(tmp, "linked-store")
+    os.symlink(victim, linked)
+    with open(conf.replace("ctl.conf", "ctl-link.conf"), "w") as fp:
+        fp.write(f"received_directory = {linked}\n")
+    r = subprocess.run([TLSRPTCTL, "-c", conf.replace("ctl.conf", "ctl-link.conf"),
                         "received", "import", report], capture_output=True, text=True)
     check(r.returncode != 0 and "refusing to write it as root" in r.stderr and
-          not os.path.exists(missing),
-          f"import into a missing store as root: rc {r.returncode}, {r.stderr!r}")
+          os.listdir(victim) == [],
+          f"import into a store that is a symlink, as root: rc {r.returncode}, {r.stderr!r}, "
+          f"victim {os.listdir(victim)}")
 
 
 def main():

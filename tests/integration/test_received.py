@@ -72,6 +72,107 @@ def ctl(conf, *args):
     return r.returncode, r.stdout, r.stderr
 
 
+REPORT = ('{"organization-name":"%s","date-range":{"start-datetime":%s,'
+          '"end-datetime":"2025-08-03T23:59:59Z"},"contact-info":"tlsrpt@%s",'
+          '"report-id":"%s","policies":[{"policy":{"policy-type":"sts","policy-domain":"%s"},'
+          '"summary":{"total-successful-session-count":%s,"total-failure-session-count":%s}}]}')
+
+
+def test_messy(tmp):
+    """Issue 11 item 8: what real mail does to reports. Accept what is
+    unambiguous and note it as a deviation of that sender (received show),
+    normalize domain names, name the real problem otherwise."""
+    conf = os.path.join(tmp, "messy.conf")
+    with open(conf, "w") as fp:
+        fp.write(f"received_directory = {tmp}/messy\n")
+
+    def imp(name, data):
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as fp:
+            fp.write(data)
+        rc, out, err = ctl(conf, "received", "import", path)
+        m = re.search(r": (stored|duplicate|rejected) ([0-9a-f]{24})(.*)", out)
+        return rc, (m.group(1), m.group(2), m.group(3)) if m else (None, None, out + err)
+
+    def show(rid):
+        rc, out, _ = ctl(conf, "received", "show", rid)
+        return json.JSONDecoder().raw_decode(out)[0] if rc == 0 else {}
+
+    # a mail saved with its mbox "From " line
+    with open(os.path.join(SAMPLES, "google-5.eml"), "rb") as fp:
+        eml = fp.read()
+    rc, (st, rid, _) = imp("mbox.eml", b"From noreply-smtp-tls-reporting@google.com Sun Sep 15 00:00:00 2024\n" + eml)
+    check_eq((rc, st), (0, "stored"), "a mail with an mbox From line")
+    rec = show(rid) if rid else {}
+    check(any("mbox" in w for w in rec.get("warnings", [])) and rec.get("deviations", 0) >= 1,
+          f"mbox From line not noted: {rec.get('warnings')}")
+
+    # counts written as strings, the policy domain in capitals with a trailing dot
+    rc, (st, rid, _) = imp("strings.json", (REPORT % ("Strings Org", '"2025-08-03T00:00:00Z"', "strings.example",
+                                                      "s1", "Josh.Scot.", '"2"', '"1"')).encode())
+    check_eq((rc, st), (0, "stored"), "counts written as strings")
+    rec = show(rid) if rid else {}
+    pol = rec.get("report", {}).get("policies", [{}])[0]
+    check_eq((pol.get("policy", {}).get("policy-domain"), pol.get("summary")),
+             ("josh.scot", {"total-successful-session-count": 2, "total-failure-session-count": 1}),
+             "normalized domain and counts")
+    warn = " ".join(rec.get("warnings", []))
+    check('written as a string ("2"), taken as 2' in warn and "normalized" in warn
+          and rec.get("deviations") == 4, f"deviations of the sender: {rec.get('warnings')}")
+    rc, (st, rid, _) = imp("plain.json", (REPORT % ("Plain Org", '"2025-08-03T00:00:00Z"', "plain.example",
+                                                    "p1", "josh.scot", "5", "0")).encode())
+    check_eq((rc, st), (0, "stored"), "the same domain written plainly")
+    rc, out, err = ctl(conf, "received", "summary", "--json")
+    groups = [(g["domain"], g["day"], g["successful"], g["failed"]) for g in json.loads(out)["unverified"]]
+    check(("josh.scot", "2025-08-03", 7, 1) in groups and not any(g[0] != "josh.scot" and
+          g[0].lower().rstrip(".") == "josh.scot" for g in groups),
+          f"Josh.Scot. and josh.scot grouped apart: {groups}")
+
+    # a start-datetime that is not a string: said as what it is
+    rc, (st, rid, why) = imp("numdate.json", (REPORT % ("N", "1754179200", "n.example", "n1", "n.example",
+                                                        "1", "0")).encode())
+    check_eq((rc, st), (65, "rejected"), "a numeric start-datetime")
+    check("date-range.start-datetime is a number (1754179200), not an RFC 3339 date-time string" in why,
+          f"reason: {why!r}")
+    rc, (st, rid, why) = imp("objdate.json", (REPORT % ("N", "{}", "n.example", "n2", "n.example",
+                                                        "1", "0")).encode())
+    check("date-range.start-datetime is an object, not an RFC 3339 date-time string" in why,
+          f"reason: {why!r}")
+    # a count that is a string but not a number is named as such
+    rc, (st, rid, why) = imp("badcount.json", (REPORT % ("N", '"2025-08-03T00:00:00Z"', "n.example", "n3",
+                                                         "n.example", '"many"', "0")).encode())
+    check('total-successful-session-count is a string ("many"), not an integer' in why, f"reason: {why!r}")
+
+
+def test_big_counts(tmp):
+    """Issue 10 item 4: eleven reports of 2^53 sessions for one day. The
+    totals add up exactly; the chart's bar heights stay within 0..100 (the
+    old code multiplied the totals by 100 and overflowed: negative SVG
+    heights, and a UBSan report)."""
+    conf = os.path.join(tmp, "big.conf")
+    with open(conf, "w") as fp:
+        fp.write(f"received_directory = {tmp}/big\n")
+    files = []
+    for i in range(11):
+        path = os.path.join(tmp, f"big{i}.json")
+        with open(path, "w") as fp:
+            fp.write(REPORT % ("Big Org", '"2025-08-03T00:00:00Z"', "big.example", f"b{i}", "big.example",
+                               str(2 ** 53), str(2 ** 53)))
+        files.append(path)
+    rc, out, err = ctl(conf, "received", "import", *files)
+    check_eq((rc, out.count(": stored ")), (0, 11), f"eleven big reports stored ({err})")
+    rc, out, err = ctl(conf, "received", "summary", "--json")
+    g = json.loads(out)["unverified"] if rc == 0 else []
+    check_eq([(x["successful"], x["failed"]) for x in g], [(11 * 2 ** 53, 11 * 2 ** 53)], "exact totals")
+    html = os.path.join(tmp, "big.html")
+    rc, out, err = ctl(conf, "received", "summary", "--html", html)
+    check_eq(rc, 0, f"html with big counts ({err})")
+    check("runtime error" not in err, f"sanitizer: {err}")
+    with open(html) as fp:
+        heights = [int(h) for h in re.findall(r'height="(-?\d+)"', fp.read())[1:]]
+    check(heights and all(0 <= h <= 100 for h in heights), f"bar heights {heights}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="test_received.")
     try:
@@ -180,6 +281,8 @@ def main():
         check_eq([(g["domain"], g["successful"]) for g in v], [("fastmaildmarc.com", 343)], "verified group")
         rc, out, err = ctl(conf, "received", "bogus")
         check_eq(rc, 64, "usage error")
+        test_messy(tmp)
+        test_big_counts(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     done("test_received")

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -140,6 +141,23 @@ def validate(report, what):
         check(False, f"{what}: schema: {e.message} at {list(e.absolute_path)}")
 
 
+def edit_first_policy(src, dst, offset, value):
+    """Copy a day file with the u64 at 'offset' of its first policy record
+    (store.h: 32 successes, 40 failures) set to 'value', as another writer could."""
+    with open(src, "rb") as fp:
+        data = bytearray(fp.read())
+    used = struct.unpack_from("<Q", data, 32)[0]
+    pos = 4096
+    while pos < used:
+        kind, size = struct.unpack_from("<II", data, pos)
+        if kind == 3:
+            struct.pack_into("<Q", data, pos + offset, value)
+            break
+        pos += size
+    with open(dst, "wb") as fp:
+        fp.write(data)
+
+
 def run(conf, *args, env=None):
     r = subprocess.run([REPORT, "-c", conf] + list(args), capture_output=True, text=True, env=env)
     return r.returncode, r.stdout, r.stderr
@@ -200,7 +218,8 @@ def main():
         # -n: organization_name is required
         rc, out, err = run(conf, "-n")
         check_eq(rc, 78, "-n without organization_name: exit")
-        check("organization_name is not set" in err, f"-n error: got {err!r}")
+        check_eq(err, "tlsrpt-report: error: organization_name (default): not set (every report names it)\n"
+                 "tlsrpt-report: fatal: the configuration has 1 problem\n", "-n error")
         with open(conf, "a") as fp:
             fp.write("organization_name = Sender Example Org\n")
         rc, out, err = run(conf, "-n")
@@ -223,6 +242,17 @@ def main():
               f"run with a corrupt input: {err!r}")
         check(not os.path.exists(os.path.join(spool, "days", "2025-05-22")), "day marked despite a corrupt input")
         check_eq(os.listdir(maildir), [], "mail sent despite a corrupt input")
+
+        # counts above 2^53-1 (2^64-1 and 2^63 would print as -1 and INT64_MIN):
+        # a clear error naming the file and the record, nothing reported
+        for n, field in ((2 ** 64 - 1, 32), (2 ** 63, 40)):
+            bad = os.path.join(tmp, "bigcount.tlsrpt")
+            edit_first_policy(input2, bad, field, n)
+            rc, out, err = run(conf, "run", "--dry-run", "--now", NOW, "--input", bad)
+            check(f"bigcount.tlsrpt: policy record at offset 4" in err and f"{n} is above 2^53-1" in err
+                  and "day 2025-05-22 not reported" in err, f"count {n} in a day file: {err!r}")
+            check("-1" not in out and str(-2 ** 63) not in out and "report 2025" not in out,
+                  f"count {n} in a day file reported: {out!r}")
 
         # the real run
         rc, out, err = run(conf, "run", "--now", NOW, "--input", input2)

@@ -2,7 +2,7 @@
 """A small SMTP server with STARTTLS that stores what it receives (tests only).
 
     smtpsink.py --port P --cert C --key K --dir OUT [--addr 127.0.0.1]
-                [--no-starttls] [--require-tls]
+                [--no-starttls] [--require-tls] [--log FILE]
 
 Prints "ready" on stdout once listening ("ready PORT" when --port 0 picked
 a free port). Each accepted message is stored as OUT/msg-N.eml (written to
@@ -15,10 +15,15 @@ the envelope in header lines prepended to the data exactly as received
     X-Sink-TLS: yes|no
     X-Sink-Helo: <the last EHLO/HELO argument>
 
-Reply rules for tests: a RCPT whose local part starts with "reject5" gets
-"550 5.1.1 rejected by smtpsink", with "reject4" gets "451 4.3.0 try again
-later"; MAIL FROM whose local part starts with "reject5" gets 550.
---no-starttls: do not offer STARTTLS. --require-tls: refuse MAIL before
+Reply rules for tests, by the local part's start: a RCPT with "reject5"
+gets "550 5.1.1 rejected by smtpsink", "nodomain5" "550 5.1.2 ... no such
+domain", "policy5" "550 5.7.1 ... policy", "plain5" "550 rejected" (no
+enhanced status code), "reject4" "451 4.3.0 try again later"; a message to
+"datacmd5" gets "554 5.5.0" to DATA, to "datareject5" "554 5.6.0 content
+rejected" and to "toobig5" "552 5.3.4 message too big" after the message;
+MAIL FROM whose local part starts with "reject5" gets 550.
+--log FILE: append one line per RCPT, "RCPT <addr> CODE", so a test can count
+attempts that were refused (and so never stored). --no-starttls: do not offer STARTTLS. --require-tls: refuse MAIL before
 STARTTLS with "530 5.7.0 Must issue a STARTTLS command first".
 Runs until killed; loopback use only, lines and messages are size capped.
 """
@@ -33,6 +38,7 @@ import threading
 MAX_LINE = 4096
 MAX_MESSAGE = 32 * 1024 * 1024
 counter = itertools.count(1)
+log_lock = threading.Lock()
 
 
 class Session:
@@ -46,6 +52,11 @@ class Session:
 
     def send(self, line):
         self.conn.sendall(line.encode() + b'\r\n')
+
+    def log_rcpt(self, addr, reply):
+        if self.args.log:
+            with log_lock, open(self.args.log, 'a') as f:
+                f.write('RCPT %s %s\n' % (addr, reply[:3]))
 
     def readline(self):
         line = self.rfile.readline(MAX_LINE + 1)
@@ -100,15 +111,28 @@ class Session:
                 addr = arg.partition(':')[2].strip().split(' ')[0]
                 local = addr.lstrip('<')
                 if local.startswith('reject5'):
-                    self.send('550 5.1.1 rejected by smtpsink')
+                    reply = '550 5.1.1 rejected by smtpsink'
+                elif local.startswith('nodomain5'):
+                    reply = '550 5.1.2 bad destination system: no such domain'
+                elif local.startswith('policy5'):
+                    reply = '550 5.7.1 recipient rejected by policy'
+                elif local.startswith('plain5'):
+                    reply = '550 rejected'
                 elif local.startswith('reject4'):
-                    self.send('451 4.3.0 try again later')
+                    reply = '451 4.3.0 try again later'
                 else:
                     rcpts.append(addr)
-                    self.send('250 2.1.5 ok')
+                    reply = '250 2.1.5 ok'
+                self.log_rcpt(addr, reply)
+                self.send(reply)
             elif line.upper() == 'DATA':
                 if not rcpts:
                     self.send('503 5.5.1 RCPT first')
+                    continue
+                locals_ = [r.lstrip('<') for r in rcpts]
+                if any(x.startswith('datacmd5') for x in locals_):
+                    self.send('554 5.5.0 transaction refused')
+                    mail_from, rcpts = None, []
                     continue
                 self.send('354 end with .')
                 data, size = [], 0
@@ -123,8 +147,10 @@ class Session:
                     size += len(raw)
                     if size <= MAX_MESSAGE:
                         data.append(raw)
-                if size > MAX_MESSAGE:
+                if size > MAX_MESSAGE or any(x.startswith('toobig5') for x in locals_):
                     self.send('552 5.3.4 message too big')
+                elif any(x.startswith('datareject5') for x in locals_):
+                    self.send('554 5.6.0 content rejected')
                 else:
                     self.store(mail_from, rcpts, b''.join(data))
                     self.send('250 2.0.0 stored')
@@ -174,6 +200,7 @@ def main():
     ap.add_argument('--dir', required=True)
     ap.add_argument('--no-starttls', action='store_true')
     ap.add_argument('--require-tls', action='store_true')
+    ap.add_argument('--log')
     args = ap.parse_args()
     ctx = None
     if args.cert and args.key:

@@ -6,9 +6,22 @@ Zone file lines (one record each, '#' comments):
     TYPE: A AAAA MX TXT TLSA CNAME, or "NAME SERVFAIL" to make NAME fail.
     TXT values: one or more "quoted" strings (a record's character-strings).
     MX: PREF HOST   TLSA: USAGE SELECTOR MTYPE HEX
+    "NAME INSECURE": answers about NAME carry no AD bit (an unsigned zone).
+    "NAME TTL SECONDS": the TTL of NAME's records (default 60).
 Names are case-insensitive. A known name without the asked type gets an
 empty NOERROR answer, an unknown name NXDOMAIN. The AD bit is set on every
-answer unless --no-ad (so Postfix treats the data as DNSSEC-validated).
+answer unless --no-ad or the name is INSECURE (so Postfix treats the data
+as DNSSEC-validated).
+
+What this stands for: the DNSSEC-validating resolver that Postfix and
+tlsrpt-policyd are told to trust (both trust its AD bit and nothing else).
+Such a resolver sets AD only when the whole chain of an answer validated,
+clears it for data from unsigned zones (INSECURE here), and answers data
+that fails validation ("bogus") with SERVFAIL (SERVFAIL here); the client
+never sees signatures. So the client-visible behaviour of a signed zone is
+exactly what this server returns, without keys, and tests can make any
+name secure, insecure or bogus.
+--log FILE appends one "NAME TYPE" line per query (cache tests count them).
 Prints "ready" on stdout once listening. SIGHUP re-reads the zone file.
 """
 import argparse
@@ -60,7 +73,7 @@ def rdata(rtype, value):
 
 
 def load_zone(path):
-    zone, servfail = {}, set()
+    zone, servfail, insecure, ttl = {}, set(), set(), {}
     with open(path, encoding="utf-8") as fp:
         for line in fp:
             line = line.strip()
@@ -71,19 +84,27 @@ def load_zone(path):
             if parts[1].upper() == "SERVFAIL":
                 servfail.add(name)
                 continue
+            if parts[1].upper() == "INSECURE":
+                insecure.add(name)
+                continue
+            if parts[1].upper() == "TTL":
+                ttl[name] = int(parts[2])
+                continue
             rtype = parts[1].upper()
             zone.setdefault(name, []).append((rtype, rdata(rtype, parts[2])))
-    return zone, servfail
+    return zone, servfail, insecure, ttl
 
 
 class Server:
-    def __init__(self, zone_path, ad):
+    def __init__(self, zone_path, ad, log=None):
         self.zone_path = zone_path
         self.ad = ad
+        self.log = log
+        self.lock = threading.Lock()
         self.reload()
 
     def reload(self, *_):
-        self.zone, self.servfail = load_zone(self.zone_path)
+        self.zone, self.servfail, self.insecure, self.ttl = load_zone(self.zone_path)
 
     def answer(self, query):
         if len(query) < 12:
@@ -101,13 +122,17 @@ class Server:
         except (IndexError, struct.error):
             return None
         name = ".".join(labels).lower()
+        if self.log:
+            rname = {v: k for k, v in TYPES.items()}.get(qtype, str(qtype))
+            with self.lock, open(self.log, "a") as fp:
+                fp.write("%s %s\n" % (name, rname))
         rflags = 0x8400 | (flags & 0x0100)  # QR, AA, copy RD
-        if self.ad:
-            rflags |= 0x0020
+        secure = self.ad and name not in self.insecure
         answers = []
         rcode = 0
         if name in self.servfail:
             rcode = 2
+            secure = False
         elif name not in self.zone:
             rcode = 3
         else:
@@ -122,6 +147,10 @@ class Server:
                     continue
                 answers += [(cur, t, d) for t, d in recs if TYPES[t] == qtype]
                 break
+            if any(owner in self.insecure for owner, _, _ in answers):
+                secure = False
+        if secure:
+            rflags |= 0x0020
         # EDNS: echo an OPT record when the query has one (DO bit kept).
         opt = b""
         if len(query) > pos + 4 + 10 and struct.unpack("!H", query[10:12])[0]:
@@ -130,7 +159,8 @@ class Server:
                              1 if opt else 0)
         body = b""
         for owner, t, d in answers:
-            body += encode_name(owner) + struct.pack("!HHIH", TYPES[t], 1, 60, len(d)) + d
+            body += encode_name(owner) + struct.pack("!HHIH", TYPES[t], 1,
+                                                     self.ttl.get(owner, 60), len(d)) + d
         return header + question + body + opt
 
 
@@ -190,8 +220,9 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--zone", required=True)
     ap.add_argument("--no-ad", action="store_true")
+    ap.add_argument("--log")
     args = ap.parse_args()
-    server = Server(args.zone, not args.no_ad)
+    server = Server(args.zone, not args.no_ad, args.log)
     family = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
     udp = socket.socket(family, socket.SOCK_DGRAM)
     udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

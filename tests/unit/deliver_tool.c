@@ -16,7 +16,7 @@
  *   --report-id ID --filename F --begin T --successes N --failures N
  *   --gz FILE (default: a small built-in report, gzipped) --now T
  *
- * Result line: "ok=1 permanent=0 status=200 detail=TEXT".
+ * Result line: "ok=1 permanent=0 destination=0 status=200 detail=TEXT".
  * Exit status: 0 all ok, 1 some delivery failed, 2 usage or build error.
  */
 #include <errno.h>
@@ -98,8 +98,8 @@ static unsigned char *gzip_str(const char *s, size_t *len)
 
 static void print_result(const struct delivery_result *r)
 {
-	printf("ok=%d permanent=%d status=%ld detail=%s\n", r->ok, r->permanent, r->status,
-	       r->detail);
+	printf("ok=%d permanent=%d destination=%d status=%ld detail=%s\n", r->ok, r->permanent,
+	       r->destination, r->status, r->detail);
 }
 
 static const char *opt_value(int *i, int argc, char **argv)
@@ -208,7 +208,7 @@ static int command(struct conf *c, const char *cmd, int i, int argc, char **argv
 			jobs[k].url = argv[i + 2 * (int)k];
 			jobs[k].body = read_file(argv[i + 2 * (int)k + 1], &jobs[k].len);
 		}
-		https_post_all(c, jobs, n);
+		https_post_all(c, jobs, n, NULL, NULL);
 		for (k = 0; k < n; k++) {
 			print_result(&jobs[k].res);
 			if (!jobs[k].res.ok)
@@ -244,7 +244,7 @@ static int command(struct conf *c, const char *cmd, int i, int argc, char **argv
 			jobs[k].len = blen;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		https_post_all(c, jobs, n);
+		https_post_all(c, jobs, n, NULL, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		for (k = 0; k < n; k++)

@@ -127,6 +127,11 @@ static const struct mcase cases[] = {
 	{ "empty input", "", MIME_NOREPORT, 0, NULL, NULL, NULL, 1 },
 	{ "multipart without boundary parameter is a leaf",
 	  "Content-Type: multipart/report\n\n" JSON "\n", MIME_OK, MIME_BY_SNIFF, "multipart/report", NULL, JSON, 1 },
+	{ "mbox From line first (issue 11 item 8)",
+	  "From noreply@google.com Sun Sep 15 00:00:00 2024\nFrom: a@b\n"
+	  "Content-Type: multipart/report; boundary=BB; report-type=tlsrpt\n\n"
+	  "--BB\nContent-Type: application/tlsrpt+json\n\n" JSON "\n--BB--\n",
+	  MIME_OK, MIME_BY_TYPE, "application/tlsrpt+json", NULL, JSON, 1 },
 	{ "+zip by type",
 	  "Content-Type: multipart/report; boundary=b\n\n--b\nContent-Type: application/tlsrpt+zip\n"
 	  "Content-Transfer-Encoding: base64\n\nUEsDBA==\n--b--\n",
@@ -143,6 +148,8 @@ static void test_cases(void)
 
 		CHECK(st == c->want, "%s: status got %d, want %d (%s)", c->name, st, c->want, err);
 		CHECK(m.nparts == c->nparts, "%s: nparts got %zu, want %zu", c->name, m.nparts, c->nparts);
+		CHECK(m.mbox_from == (strncmp(c->msg, "From ", 5) == 0), "%s: mbox_from %d", c->name,
+		      m.mbox_from);
 		if (st == MIME_OK && c->want == MIME_OK) {
 			CHECK(m.found == c->found, "%s: found got %d, want %d", c->name, m.found, c->found);
 			CHECK(strcmp(m.part_type, c->part_type) == 0, "%s: type got %s, want %s",

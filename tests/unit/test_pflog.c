@@ -99,7 +99,26 @@ static int fake_policy(void *arg, const char *key, char **reply)
 	return PFLOOKUP_NOTFOUND;
 }
 
-static const struct pflookup_ops fake_ops = { fake_txt, fake_policy, NULL };
+/* DNSSEC-validated TLSA records as lib/dane formats them */
+static int tlsa_calls;
+
+static int fake_tlsa(void *arg, const char *host, char **text, uint32_t *ttl)
+{
+	(void)arg;
+	tlsa_calls++;
+	*ttl = 300;
+	if (strcmp(host, "mx.dane.example") == 0)
+		*text = strdup("mx.dane.example\n"
+			       "3 1 1 ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB\n"
+			       "3 1 1 0102\n");
+	else if (strcmp(host, "mx3.dane.example") == 0)
+		*text = strdup("mx3.dane.example\n3 1 1 0102\n");
+	else
+		return PFLOOKUP_NOTFOUND;
+	return PFLOOKUP_FOUND;
+}
+
+static const struct pflookup_ops fake_ops = { .txt = fake_txt, .policy = fake_policy, .tlsa = fake_tlsa };
 
 /* ---- the sink: one canonical line per result ---- */
 
@@ -753,8 +772,18 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int before = tlsa_calls, want;
+
 		test_case(cases[i]);
+		/* one TLSA lookup per MX host of a session that shows DANE, cached
+		 * for the rest: dane.log mx.example.org, mx.dane.example, mx2,
+		 * mx3; certificates.log and tlsproxy.log one DANE failure each */
+		want = strcmp(cases[i], "dane") == 0 ? 4 :
+		       strcmp(cases[i], "certificates") == 0 || strcmp(cases[i], "tlsproxy") == 0;
+		CHECK(tlsa_calls - before == want, "%s: TLSA lookups: got %d, want %d", cases[i],
+		      tlsa_calls - before, want);
+	}
 	test_parse();
 	test_reply();
 	test_domain();

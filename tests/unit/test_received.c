@@ -38,12 +38,22 @@ static void test_dkim(void)
 		/* a prefix of our id is not our id */
 		{ "mx.example.net.evil; dkim=pass header.d=google.com", "mx.example.net",
 		  "google.com", NULL, false, "none", "" },
-		/* pass for an unrelated domain */
+		/* pass for an unrelated domain: who signed is said, not trusted */
 		{ "mx.example.net; dkim=pass header.d=attacker.example", "mx.example.net",
-		  "google.com", "x@google.com", false, "fail", "" },
+		  "google.com", "x@google.com", false, "unaligned", "attacker.example" },
+		/* issue 10 item 7: the forger's From aligns with its own signature,
+		 * but the report claims google.com as its submitter */
+		{ "mx.example.net; dkim=pass header.d=attacker.example", "mx.example.net",
+		  "google.com", "reports@attacker.example", false, "unaligned", "attacker.example" },
+		/* without a submitter, From is the identity */
+		{ "mx.example.net; dkim=pass header.d=Attacker.Example", "mx.example.net",
+		  "", "reports@attacker.example", true, "pass", "attacker.example" },
 		/* "notgoogle.com" is not aligned with google.com */
 		{ "mx.example.net; dkim=pass header.d=notgoogle.com", "mx.example.net",
-		  "google.com", NULL, false, "fail", "" },
+		  "google.com", NULL, false, "unaligned", "notgoogle.com" },
+		/* the aligned one of two signatures counts */
+		{ "mx.example.net; dkim=pass header.d=attacker.example; dkim=pass header.d=google.com",
+		  "mx.example.net", "google.com", "reports@attacker.example", true, "pass", "google.com" },
 		{ "mx.example.net; dkim=fail header.d=google.com", "mx.example.net",
 		  "google.com", NULL, false, "fail", "" },
 		/* the dkim=pass is inside a comment */
@@ -191,13 +201,30 @@ static void test_store(void)
 		in.data = json;
 		in.len = strlen(json);
 	}
-	/* trusted: stored apart, as verified */
+	/* trusted: stored apart, as verified, under an id of its own (the
+	 * class is part of the identity: one id never names two records) */
 	in.trusted = true;
 	st = received_ingest(s, &in, id2, sizeof(id2), reason, sizeof(reason));
 	CHECK_INT(st, RECEIVED_STORED);
 	CHECK_STR(reason, "verified");
-	CHECK_STR(id2, id);
+	CHECK(strcmp(id2, id) != 0, "verified and unverified copies share the id %s", id);
 	in.trusted = false;
+	/* an unverified report with the same names and other content is not a
+	 * duplicate: a forgery can not pre-empt the real one (issue 10 item 7) */
+	{
+		char forged[1200], *p;
+
+		snprintf(forged, sizeof(forged), "%s", json);
+		p = strstr(forged, "\"total-successful-session-count\":3");
+		if (p)
+			p[strlen("\"total-successful-session-count\":")] = '0';
+		in.data = forged;
+		in.len = strlen(forged);
+		CHECK_INT(received_ingest(s, &in, id2, sizeof(id2), reason, sizeof(reason)), RECEIVED_STORED);
+		CHECK(strcmp(id2, id) != 0, "forged copy got the real one's id");
+		in.data = json;
+		in.len = strlen(json);
+	}
 
 	/* the stored record */
 	CHECK_INT(received_load(s, id, &rec), 0);
@@ -300,14 +327,14 @@ static void test_store(void)
 		CHECK_INT(stored, 20);
 		CHECK_INT(dup, 8 * 20 - 20);
 	}
-	CHECK_INT(count_files(dir, "store/unverified"), 1 + 1 + 20);
+	CHECK_INT(count_files(dir, "store/unverified"), 1 + 1 + 1 + 20);	/* the forged copy too */
 	CHECK_INT(count_files(dir, "store/verified"), 2);
 	CHECK_INT(count_files(dir, "store/rejected"), 4);
 	CHECK_INT(count_files(dir, "store/tmp"), 0);
 	snprintf(path, sizeof(path), "%s/store/index", dir);
-	CHECK_INT(count_lines(path), 22 + 2 + 2);
+	CHECK_INT(count_lines(path), 23 + 2 + 2);
 	received_foreach(s, 0, cb_count, counts);
-	CHECK_INT(counts[0], 22);
+	CHECK_INT(counts[0], 23);
 	CHECK_INT(counts[1], 2);
 	CHECK_INT(counts[2], 2);
 	/* 'since' after the reports' end: only the rejections */

@@ -23,12 +23,12 @@ static struct agg_detail details[] = {
 };
 
 static struct agg_policy policies[] = {
-	{ 2, (char *)"example.com", sts_strings, 4, sts_mx, 1, 41, 2, details, 1 },
-	{ 1, (char *)"mail.example.com", tlsa_strings, 1, NULL, 0, 43, 0, NULL, 0 },
+	{ 2, (char *)"example.com", sts_strings, 4, sts_mx, 1, 41, 2, details, 1, false },
+	{ 1, (char *)"mail.example.com", tlsa_strings, 1, NULL, 0, 43, 0, NULL, 0, false },
 };
 
 static struct agg_domain dom = {
-	(char *)"example.com", (char *)"v=TLSRPTv1; rua=mailto:tlsrpt@example.com", policies, 2, 84, 2,
+	(char *)"example.com", (char *)"v=TLSRPTv1; rua=mailto:tlsrpt@example.com", policies, 2, 84, 2, false,
 };
 
 static struct report_identity ident = {
@@ -180,20 +180,23 @@ static void test_refusals(void)
 		const char *domain, *pdomain;
 		uint64_t ok, fail;
 		const char *err;
+		bool saturated;
 	} c[] = {
-		{ "b\xc3\xbc" "cher.example", "example.com", 1, 0, "not a lower-case A-label" },
-		{ "Example.com", "example.com", 1, 0, "not a lower-case A-label" },
-		{ "example.com.", "example.com", 1, 0, "not a lower-case A-label" },
-		{ "", "example.com", 1, 0, "not a lower-case A-label" },
-		{ "example.com", "example.com", 0, 0, "no sessions" },
-		{ "example.com", "m\xc3\xa4il.example.com", 1, 0, "policy-domain" },
-		{ "example.com", "xn--mil-ela.example.com", 1, 0, NULL },
+		{ "b\xc3\xbc" "cher.example", "example.com", 1, 0, "not a lower-case A-label", false },
+		{ "Example.com", "example.com", 1, 0, "not a lower-case A-label", false },
+		{ "example.com.", "example.com", 1, 0, "not a lower-case A-label", false },
+		{ "", "example.com", 1, 0, "not a lower-case A-label", false },
+		{ "example.com", "example.com", 0, 0, "no sessions", false },
+		{ "example.com", "m\xc3\xa4il.example.com", 1, 0, "policy-domain", false },
+		{ "example.com", "xn--mil-ela.example.com", 1, 0, NULL, false },
+		/* sums past 2^53-1 (agg.h): never a wrong or negative count */
+		{ "example.com", "example.com", AGG_MAX_COUNT, 0, "more than 2^53-1", true },
 	};
 
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		struct agg_policy p = { 9, (char *)c[i].pdomain, NULL, 0, NULL, 0, c[i].ok, c[i].fail, NULL, 0 };
+		struct agg_policy p = { 9, (char *)c[i].pdomain, NULL, 0, NULL, 0, c[i].ok, c[i].fail, NULL, 0, false };
 		struct agg_domain d = { (char *)c[i].domain, (char *)"v=TLSRPTv1;rua=mailto:a@b.example", &p, 1,
-					c[i].ok, c[i].fail };
+					c[i].ok, c[i].fail, c[i].saturated };
 		struct report r;
 		char err[256] = "";
 		int rc = report_build(&d, DAY_20250522, &ident, 10, &r, err, sizeof(err));

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "check.h"
 #include "buf.h"
@@ -337,9 +336,29 @@ static const struct jcase jcases[] = {
 	{ "fractional count", POL("{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"d\"},"
 		"\"summary\":{\"total-successful-session-count\":1.5,\"total-failure-session-count\":0}}"),
 	  "is not an integer", NULL },
-	{ "count as a string", POL("{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"d\"},"
+	{ "count as a string of digits (issue 11 item 8)", POL("{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"d\"},"
 		"\"summary\":{\"total-successful-session-count\":\"3\",\"total-failure-session-count\":0}}"),
-	  "is not an integer", NULL },
+	  NULL, "success=3" },
+	{ "count as a whole decimal number", POL("{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"d\"},"
+		"\"summary\":{\"total-successful-session-count\":2.0e1,\"total-failure-session-count\":0}}"),
+	  NULL, "success=20" },
+	{ "count as another string", POL("{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"d\"},"
+		"\"summary\":{\"total-successful-session-count\":\"3 sessions\",\"total-failure-session-count\":0}}"),
+	  "total-successful-session-count is a string (\"3 sessions\"), not an integer", NULL },
+	{ "count as an object", POL("{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"d\"},"
+		"\"summary\":{\"total-successful-session-count\":{},\"total-failure-session-count\":0}}"),
+	  "total-successful-session-count is an object, not an integer", NULL },
+	{ "policy-domain in another case with a trailing dot", POL("{\"policy\":{\"policy-type\":\"sts\","
+		"\"policy-domain\":\"Josh.Scot.\"},\"summary\":{\"total-successful-session-count\":1,"
+		"\"total-failure-session-count\":0}}"), NULL, "domain=josh.scot" },
+	{ "start-datetime a number", "{\"date-range\":{\"start-datetime\":1704067200,\"end-datetime\":"
+		"\"2024-01-01T00:00:00Z\"},\"policies\":[]}",
+	  "date-range.start-datetime is a number (1704067200), not an RFC 3339 date-time string", NULL },
+	{ "end-datetime null", "{\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00Z\",\"end-datetime\":"
+		"null},\"policies\":[]}", "date-range.end-datetime is null, not an RFC 3339 date-time string", NULL },
+	{ "start-datetime absent", "{\"date-range\":{\"end-datetime\":\"2024-01-01T00:00:00Z\"},"
+		"\"policies\":[]}", "date-range.start-datetime missing", NULL },
+	{ "policies given twice", HEAD "\"policies\":[],\"policies\":[]}", "policies given twice", NULL },
 	{ "negative detail count", POL("{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"d\"},"
 		"\"summary\":{\"total-successful-session-count\":0,\"total-failure-session-count\":1},"
 		"\"failure-details\":[{\"result-type\":\"x\",\"failed-session-count\":-5}]}"),
@@ -354,9 +373,10 @@ static const struct jcase jcases[] = {
 		"\"policies\":[]}", "not an RFC 3339", NULL },
 	{ "policies not an array", "{\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00Z\","
 		"\"end-datetime\":\"2024-01-01T00:00:00Z\"},\"policies\":{}}", "policies missing or not an array", NULL },
-	{ "truncated JSON", "{\"organization-name\":\"O\",\"date-ra", "unexpected end of input", NULL },
-	{ "trailing garbage", POL("") "x", "data after the object", NULL },
-	{ "array at top", "[1,2]", "not a JSON object", NULL },
+	{ "truncated JSON", "{\"organization-name\":\"O\",\"date-ra", "unterminated string at offset 33", NULL },
+	{ "truncated JSON after a value", "{\"organization-name\":\"O\"", "unexpected end of input", NULL },
+	{ "trailing garbage", POL("") "x", "data after the JSON value", NULL },
+	{ "array at top", "[1,2]", "not a JSON object (it is an array)", NULL },
 	{ "empty", "", "not valid JSON", NULL },
 };
 
@@ -490,223 +510,6 @@ static void test_times(void)
 	CHECK_STR(buf, "9999-12-31T23:59:59Z");
 }
 
-/* ---------- compression ---------- */
-
-/* gzip (wbits 31) or raw deflate (-15) of 'in' into a malloc'd buffer. */
-static unsigned char *deflate_buf(const void *in, size_t len, int wbits, size_t *outlen)
-{
-	z_stream zs;
-	size_t cap = len + len / 100 + 1024;
-	unsigned char *out = malloc(cap);
-
-	memset(&zs, 0, sizeof(zs));
-	deflateInit2(&zs, 9, Z_DEFLATED, wbits, 9, Z_DEFAULT_STRATEGY);
-	zs.next_in = (Bytef *)(uintptr_t)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = out;
-	zs.avail_out = (uInt)cap;
-	deflate(&zs, Z_FINISH);
-	*outlen = cap - zs.avail_out;
-	deflateEnd(&zs);
-	return out;
-}
-
-static void put16(struct buf *b, unsigned v)
-{
-	buf_addc(b, (char)(v & 255));
-	buf_addc(b, (char)(v >> 8 & 255));
-}
-
-static void put32(struct buf *b, unsigned long v)
-{
-	put16(b, (unsigned)(v & 0xffff));
-	put16(b, (unsigned)(v >> 16 & 0xffff));
-}
-
-/* A zip with entries (name, content, method 0 or 8). */
-static void make_zip(struct buf *b, size_t n, const char *const *names,
-		     const char *const *data, const size_t *dlen, const int *method)
-{
-	size_t offs[8], cd;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t clen = dlen[i];
-		unsigned char *c = NULL;
-		unsigned long crc = crc32(0, (const Bytef *)data[i], (uInt)dlen[i]);
-
-		if (method[i] == 8)
-			c = deflate_buf(data[i], dlen[i], -15, &clen);
-		offs[i] = b->len;
-		put32(b, 0x04034b50);
-		put16(b, 20);
-		put16(b, 0);
-		put16(b, (unsigned)method[i]);
-		put32(b, 0);
-		put32(b, crc);
-		put32(b, clen);
-		put32(b, dlen[i]);
-		put16(b, (unsigned)strlen(names[i]));
-		put16(b, 0);
-		buf_adds(b, names[i]);
-		buf_add(b, c ? (const void *)c : (const void *)data[i], clen);
-		free(c);
-	}
-	cd = b->len;
-	for (size_t i = 0; i < n; i++) {
-		size_t clen = dlen[i];
-		unsigned char *c = NULL;
-
-		if (method[i] == 8) {
-			c = deflate_buf(data[i], dlen[i], -15, &clen);
-			free(c);
-		}
-		put32(b, 0x02014b50);
-		put16(b, 20);
-		put16(b, 20);
-		put16(b, 0);
-		put16(b, (unsigned)method[i]);
-		put32(b, 0);
-		put32(b, crc32(0, (const Bytef *)data[i], (uInt)dlen[i]));
-		put32(b, clen);
-		put32(b, dlen[i]);
-		put16(b, (unsigned)strlen(names[i]));
-		put16(b, 0);
-		put16(b, 0);
-		put16(b, 0);
-		put16(b, 0);
-		put32(b, 0);
-		put32(b, offs[i]);
-		buf_adds(b, names[i]);
-	}
-	put32(b, 0x06054b50);
-	put16(b, 0);
-	put16(b, 0);
-	put16(b, (unsigned)n);
-	put16(b, (unsigned)n);
-	put32(b, b->len - cd - 0);
-	put32(b, cd);
-	put16(b, 0);
-}
-
-static void test_decompress(void)
-{
-	const char *json = POL("");
-	size_t jlen = strlen(json), glen, glen2, outlen;
-	unsigned char *gz = deflate_buf(json, jlen, 31, &glen), *out = NULL;
-	unsigned char *gz2 = deflate_buf(json + 10, jlen - 10, 31, &glen2), *gz1;
-	char err[256];
-	enum rpt_format fmt;
-	struct buf z;
-	char *zeros;
-	unsigned char *bomb;
-	size_t blen;
-
-	/* plain gzip */
-	CHECK_INT(rpt_decompress(gz, glen, 1 << 20, &out, &outlen, &fmt, err, sizeof(err)), 0);
-	CHECK_INT(fmt, RPT_FMT_GZIP);
-	CHECK(outlen == jlen && memcmp(out, json, jlen) == 0, "gzip: got %zu bytes, want %zu", outlen, jlen);
-	free(out);
-	/* two members: first 10 bytes, then the rest */
-	gz1 = deflate_buf(json, 10, 31, &blen);
-	{
-		struct buf two;
-
-		buf_init(&two, 1 << 20);
-		buf_add(&two, gz1, blen);
-		buf_add(&two, gz2, glen2);
-		CHECK_INT(rpt_decompress((unsigned char *)two.data, two.len, 1 << 20, &out, &outlen,
-					 NULL, err, sizeof(err)), 0);
-		CHECK(outlen == jlen && memcmp(out, json, jlen) == 0, "multi-member: got %zu bytes", outlen);
-		free(out);
-		buf_free(&two);
-	}
-	free(gz1);
-	free(gz2);
-	/* truncated gzip */
-	CHECK_INT(rpt_decompress(gz, glen - 12, 1 << 20, &out, &outlen, NULL, err, sizeof(err)), -1);
-	CHECK(strstr(err, "truncated") != NULL, "truncated gzip: reason \"%s\"", err);
-	/* corrupt gzip */
-	gz[12] ^= 0xff;
-	gz[13] ^= 0xff;
-	CHECK_INT(rpt_decompress(gz, glen, 1 << 20, &out, &outlen, NULL, err, sizeof(err)), -1);
-	free(gz);
-
-	/* gzip bomb: 16 MiB of zeros against a 1 MiB limit */
-	zeros = calloc(1, 16 << 20);
-	bomb = deflate_buf(zeros, 16 << 20, 31, &blen);
-	CHECK(blen < 40000, "bomb is %zu bytes compressed", blen);
-	CHECK_INT(rpt_decompress(bomb, blen, 1 << 20, &out, &outlen, NULL, err, sizeof(err)), -1);
-	CHECK(strstr(err, "larger than the limit of 1048576 bytes") != NULL, "gzip bomb: reason \"%s\"", err);
-	free(bomb);
-	/* exactly at the limit is fine */
-	bomb = deflate_buf(zeros, 1 << 20, 31, &blen);
-	CHECK_INT(rpt_decompress(bomb, blen, 1 << 20, &out, &outlen, NULL, err, sizeof(err)), 0);
-	CHECK_INT(outlen, 1 << 20);
-	free(out);
-	free(bomb);
-
-	/* zip: a readme first, then the JSON deflated */
-	{
-		const char *names[] = { "README.txt", "google.com!d!1!2.json" };
-		const char *data[] = { "hello", json };
-		size_t dl[] = { 5, jlen };
-		int meth[] = { 0, 8 };
-
-		buf_init(&z, 1 << 24);
-		make_zip(&z, 2, names, data, dl, meth);
-		CHECK_INT(rpt_decompress((unsigned char *)z.data, z.len, 1 << 20, &out, &outlen, &fmt,
-					 err, sizeof(err)), 0);
-		CHECK_INT(fmt, RPT_FMT_ZIP);
-		CHECK(outlen == jlen && memcmp(out, json, jlen) == 0, "zip deflate: got %zu bytes (%s)", outlen, err);
-		free(out);
-		/* truncated: no central directory; the first entry is not JSON */
-		CHECK_INT(rpt_decompress((unsigned char *)z.data, z.len - 30, 1 << 20, &out, &outlen, NULL,
-					 err, sizeof(err)), 0);
-		CHECK(outlen == 5, "truncated zip: first entry got %zu bytes, want 5", outlen);
-		free(out);
-		CHECK_INT(rpt_decompress((unsigned char *)z.data, 40, 1 << 20, &out, &outlen, NULL,
-					 err, sizeof(err)), -1);
-		buf_free(&z);
-	}
-	/* zip stored */
-	{
-		const char *names[] = { "r.json" };
-		const char *data[] = { json };
-		size_t dl[] = { jlen };
-		int meth[] = { 0 };
-
-		buf_init(&z, 1 << 24);
-		make_zip(&z, 1, names, data, dl, meth);
-		CHECK_INT(rpt_decompress((unsigned char *)z.data, z.len, 1 << 20, &out, &outlen, NULL,
-					 err, sizeof(err)), 0);
-		CHECK(outlen == jlen, "zip stored: got %zu bytes (%s)", outlen, err);
-		free(out);
-		/* damage one byte of the stored data: CRC mismatch */
-		z.data[30 + 6] ^= 1;
-		CHECK_INT(rpt_decompress((unsigned char *)z.data, z.len, 1 << 20, &out, &outlen, NULL,
-					 err, sizeof(err)), -1);
-		CHECK(strstr(err, "CRC mismatch") != NULL, "zip crc: reason \"%s\"", err);
-		buf_free(&z);
-	}
-	/* zip bomb: 16 MiB deflated entry, 1 MiB limit */
-	{
-		const char *names[] = { "bomb.json" };
-		const char *data[] = { zeros };
-		size_t dl[] = { 16 << 20 };
-		int meth[] = { 8 };
-
-		buf_init(&z, 1 << 24);
-		make_zip(&z, 1, names, data, dl, meth);
-		CHECK_INT(rpt_decompress((unsigned char *)z.data, z.len, 1 << 20, &out, &outlen, NULL,
-					 err, sizeof(err)), -1);
-		CHECK(strstr(err, "larger than the limit") != NULL, "zip bomb: reason \"%s\"", err);
-		buf_free(&z);
-	}
-	free(zeros);
-	/* plain JSON over the limit */
-	CHECK_INT(rpt_decompress((const unsigned char *)json, jlen, 10, &out, &outlen, NULL, err, sizeof(err)), -1);
-}
-
 static void test_deep_json(void)
 {
 	struct buf b;
@@ -722,6 +525,120 @@ static void test_deep_json(void)
 	buf_free(&b);
 }
 
+/* A string cut at RPT_MAX_STRING never ends in half a character. */
+static void test_cut_utf8(void)
+{
+	for (int lead = 0; lead < 4; lead++) {
+		struct buf b;
+		struct rpt_report *r = NULL;
+		char err[256];
+		static const char *const ch[] = { "\xc3\xa4", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "a" };
+
+		buf_init(&b, 1 << 20);
+		buf_adds(&b, "{\"organization-name\":\"");
+		for (int i = 0; i < RPT_MAX_STRING - 1; i++)
+			buf_addc(&b, 'x');
+		for (int i = 0; i < 4; i++)
+			buf_adds(&b, ch[lead]);
+		buf_adds(&b, "\",\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00Z\","
+			 "\"end-datetime\":\"2024-01-01T00:00:00Z\"},\"policies\":[]}");
+		CHECK_INT(rpt_parse_json(b.data, b.len, NULL, &r, err, sizeof(err)), 0);
+		if (r) {
+			size_t n = strlen(r->organization_name);
+
+			CHECK(n == (size_t)(lead == 3 ? RPT_MAX_STRING : RPT_MAX_STRING - 1),
+			      "lead %d: cut at %zu", lead, n);
+		}
+		rpt_free(r);
+		buf_free(&b);
+	}
+}
+
+/* Issue 10 item 4: 1,100 rows of 2^53 sum past 2^63 (UBSan found the
+ * signed overflow); the sum is checked and the mismatch noted. */
+static void test_sum_overflow(void)
+{
+	struct buf b;
+	struct rpt_report *r = NULL;
+	char err[256];
+	bool noted = false;
+
+	buf_init(&b, 1 << 22);
+	buf_adds(&b, HEAD "\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"d\"},"
+		 "\"summary\":{\"total-successful-session-count\":0,\"total-failure-session-count\":1},"
+		 "\"failure-details\":[");
+	for (int i = 0; i < 1100; i++)
+		buf_printf(&b, "%s{\"result-type\":\"x\",\"failed-session-count\":9007199254740992}",
+			   i ? "," : "");
+	buf_adds(&b, "]}]}");
+	CHECK_INT(rpt_parse_json(b.data, b.len, NULL, &r, err, sizeof(err)), 0);
+	for (size_t i = 0; r && i < r->nwarn; i++)
+		noted |= strstr(r->warnings[i], "failure-details sum to more than 2^63") != NULL;
+	CHECK(noted, "the overflowing sum is not noted");
+	rpt_free(r);
+	buf_free(&b);
+}
+
+/* Issue 10 item 3: the budgets, each reached by a small input. */
+static void test_budgets(void)
+{
+	static const struct {
+		const char *name, *unit, *want;
+		const char *head, *tail;
+		int n;
+	} c[] = {
+		{ "values", "{}", "more than 1000000 JSON values", "{\"x\":[", "]}", 1000001 },
+		{ "depth", "[", "nested deeper than 16 levels", "{\"x\":", "", 20 },
+		{ "failure-details", "{\"result-type\":\"x\",\"failed-session-count\":1}",
+		  "more than 10000 failure-details in the report",
+		  HEAD "\"policies\":[{\"failure-details\":[", "]}]}", 10001 },
+		{ "policies", "{}", "more than 1000 policies", HEAD "\"policies\":[", "]}", 1001 },
+		{ "list entries", "\"mx: a.example\"", "mx-host has more than 1000 entries",
+		  HEAD "\"policies\":[{\"policy\":{\"mx-host\":[", "]}}]}", 1001 },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct buf b;
+		struct rpt_report *r = NULL;
+		char err[256] = "";
+
+		buf_init(&b, 64 << 20);
+		buf_adds(&b, c[i].head);
+		for (int k = 0; k < c[i].n; k++) {
+			if (k && c[i].unit[0] != '[')
+				buf_addc(&b, ',');
+			buf_adds(&b, c[i].unit);
+		}
+		buf_adds(&b, c[i].tail);
+		CHECK(rpt_parse_json(b.data, b.len, NULL, &r, err, sizeof(err)) == -1 &&
+		      strstr(err, c[i].want), "%s: got \"%s\", want \"%s\"", c[i].name, err, c[i].want);
+		rpt_free(r);
+		buf_free(&b);
+	}
+	/* the text budget: 2,100 policy-strings of 2 KiB in 3 policies */
+	{
+		struct buf b;
+		struct rpt_report *r = NULL;
+		char err[256] = "", big[2049];
+
+		memset(big, 'a', 2048);
+		big[2048] = '\0';
+		buf_init(&b, 64 << 20);
+		buf_adds(&b, HEAD "\"policies\":[");
+		for (int p = 0; p < 3; p++) {
+			buf_printf(&b, "%s{\"policy\":{\"policy-string\":[", p ? "," : "");
+			for (int k = 0; k < 700; k++)
+				buf_printf(&b, "%s\"%s\"", k ? "," : "", big);
+			buf_adds(&b, "]}}");
+		}
+		buf_adds(&b, "]}");
+		CHECK(rpt_parse_json(b.data, b.len, NULL, &r, err, sizeof(err)) == -1 &&
+		      strstr(err, "strings are larger than 4194304 bytes in all"), "text budget: \"%s\"", err);
+		rpt_free(r);
+		buf_free(&b);
+	}
+}
+
 int main(void)
 {
 	test_samples();
@@ -729,7 +646,9 @@ int main(void)
 	test_json_cases();
 	test_fallback_and_json_out();
 	test_times();
-	test_decompress();
 	test_deep_json();
+	test_sum_overflow();
+	test_budgets();
+	test_cut_utf8();
 	return check_done("test_rptparse");
 }

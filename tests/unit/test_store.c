@@ -184,24 +184,114 @@ static void test_long_strings(void)
 {
 	char err[512], path[512];
 	struct store *s = store_open(dir, 20557, 1 << 20, 64, err, sizeof(err));
-	char helo[300];
+	char reason[300];
 	struct result_detail d = { .code = 201 };
 	struct result_policy p = { .type = POLICY_NONE, .failed = true, .details = &d, .ndetails = 1 };
 	struct store_view *v;
 
-	memset(helo, 'a', sizeof(helo));
-	memcpy(helo + 63, "\xc3\xa4", 2);	/* a 2-byte character across the cut at 64 */
-	d.mx_helo = (struct result_str){ helo, sizeof(helo) };
+	memset(reason, 'a', sizeof(reason));
+	memcpy(reason + 63, "\xc3\xa4", 2);	/* a 2-byte character across the cut at 64 */
+	d.reason = (struct result_str){ reason, sizeof(reason) };
 	store_add(s, S("x.example"), S("v=TLSRPTv1;rua=mailto:a@b"), &p);
 	store_close(s);
 	store_day_path(path, sizeof(path), dir, 20557);
 	v = store_view_open(path, err, sizeof(err));
 	CHECK(v != NULL, "%s", err);
 	if (v) {
-		CHECK_INT(store_view_policy(v, 0)->details[0].mx_helo.len, 63);
+		CHECK_INT(store_view_policy(v, 0)->details[0].reason.len, 63);
 		CHECK_INT(store_view_info(v)->counters[STC_STRINGS_CUT], 1);
 		store_view_close(v);
 	}
+}
+
+/*
+ * Rows are keyed on what a report prints (issue 10 item 1 and 2): a
+ * non-URI additional-information, the EHLO capability lines, empty strings,
+ * an unknown result code's reason, the case of MX names and the spelling of
+ * IP addresses never split a row; a URI does.
+ */
+static void test_canonical_rows(void)
+{
+	char err[512], path[512];
+	struct store *s = store_open(dir, 20600, 1 << 20, 2048, err, sizeof(err));
+	static const struct {
+		struct result_detail d;
+		int row;	/* expected row, -1: none of the earlier */
+	} c[] = {
+		{ { .code = 301 }, 0 },
+		{ { .code = 301, .additional = SI("see https://x.example/ for more") }, 0 },
+		{ { .code = 301, .additional = SI("") }, 0 },
+		{ { .code = 301, .sending_ip = SI(""), .mx_hostname = SI("") }, 0 },
+		{ { .code = 301, .additional = SI("https://x.example/why") }, 1 },
+		{ { .code = 204, .mx_hostname = SI("mx1.example.com"), .receiving_ip = SI("203.0.113.25"),
+		    .mx_helo = SI("250-mx1.example.com ESMTP Postfix\r\n250-PIPELINING\r\n250 STARTTLS") }, 2 },
+		{ { .code = 204, .mx_hostname = SI("MX1.Example.COM."), .receiving_ip = SI("::ffff:203.0.113.25"),
+		    .mx_helo = SI("250 MX1.example.com\r\n") }, 2 },
+		{ { .code = 204, .mx_hostname = SI("mx1.example.com"), .receiving_ip = SI("203.0.113.25"),
+		    .mx_helo = SI("mx1.example.com") }, 2 },
+		{ { .code = 204, .mx_hostname = SI("mx1.example.com"), .receiving_ip = SI("203.0.113.25"),
+		    .mx_helo = SI("250-other.example.com\r\n250 STARTTLS") }, 3 },
+		{ { .code = 999, .reason = SI("x") }, 4 },
+		{ { .code = 999, .reason = SI("y") }, 4 },
+		{ { .code = 205, .reason = SI("unknown-result-code-999") }, 4 },
+		{ { .code = 205, .sending_ip = SI("2001:DB8::0:1") }, 5 },
+		{ { .code = 205, .sending_ip = SI("2001:db8::1") }, 5 },
+	};
+	static const struct {
+		int code;
+		const char *helo, *additional, *reason, *sip, *mx, *rip;
+		uint64_t count;
+	} want[] = {
+		{ 301, NULL, NULL, NULL, NULL, NULL, NULL, 4 },
+		{ 301, NULL, "https://x.example/why", NULL, NULL, NULL, NULL, 1 },
+		{ 204, "mx1.example.com", NULL, NULL, NULL, "mx1.example.com", "203.0.113.25", 3 },
+		{ 204, "other.example.com", NULL, NULL, NULL, "mx1.example.com", "203.0.113.25", 1 },
+		{ 205, NULL, NULL, "unknown-result-code-999", NULL, NULL, NULL, 3 },
+		{ 205, NULL, NULL, NULL, "2001:db8::1", NULL, NULL, 2 },
+	};
+	struct store_view *v;
+
+	CHECK(s != NULL, "store_open: %s", err);
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct result_policy p = { .type = POLICY_STS, .domain = S("example.com"),
+					   .failed = true, .details = &c[i].d, .ndetails = 1 };
+
+		CHECK_INT(store_add(s, S("example.com"), S("v=TLSRPTv1;rua=mailto:a@b"), &p), STORE_OK);
+	}
+	store_close(s);
+	store_day_path(path, sizeof(path), dir, 20600);
+	v = store_view_open(path, err, sizeof(err));
+	CHECK(v != NULL, "%s", err);
+	if (v == NULL)
+		return;
+	CHECK_INT(store_view_npolicies(v), 1);
+	CHECK_INT(store_view_policy(v, 0)->ndetails, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]) &&
+			   i < store_view_policy(v, 0)->ndetails; i++) {
+		const struct store_detail_view *d = &store_view_policy(v, 0)->details[i];
+		const struct { struct result_str got; const char *want, *name; } f[] = {
+			{ d->mx_helo, want[i].helo, "receiving-mx-helo" },
+			{ d->additional, want[i].additional, "additional-information" },
+			{ d->reason, want[i].reason, "failure-reason-code" },
+			{ d->sending_ip, want[i].sip, "sending-mta-ip" },
+			{ d->mx_hostname, want[i].mx, "receiving-mx-hostname" },
+			{ d->receiving_ip, want[i].rip, "receiving-ip" },
+		};
+
+		CHECK_INT(d->code, want[i].code);
+		CHECK(d->count == want[i].count, "row %zu: count got %llu, want %llu", i,
+		      (unsigned long long)d->count, (unsigned long long)want[i].count);
+		for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+			CHECK((f[k].got.p == NULL && f[k].want == NULL) ||
+			      (f[k].got.p && f[k].want && f[k].got.len == strlen(f[k].want) &&
+			       memcmp(f[k].got.p, f[k].want, f[k].got.len) == 0),
+			      "row %zu %s: got \"%.*s\", want \"%s\"", i, f[k].name,
+			      f[k].got.p ? (int)f[k].got.len : 6, f[k].got.p ? f[k].got.p : "(null)",
+			      f[k].want ? f[k].want : "(null)");
+	}
+	store_view_close(v);
 }
 
 /* Damage a copy of a good file byte by byte: the reader must never crash. */
@@ -303,6 +393,7 @@ int main(void)
 	test_count_and_reopen();
 	test_overflow();
 	test_long_strings();
+	test_canonical_rows();
 	test_many_keys();
 	test_damaged();
 	{
