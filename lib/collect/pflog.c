@@ -13,10 +13,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -627,6 +629,8 @@ struct pflog {
 	size_t linelen;
 	bool cut;
 	bool dirty;		/* lines processed since the last position write */
+	int open_errno;		/* why the path could not be opened last, or 0 */
+	int64_t open_err_said;	/* when that was logged (CLOCK_MONOTONIC s) */
 	struct pfjournal *journal;	/* log_source = journal[:DIR], or NULL */
 };
 
@@ -1347,9 +1351,49 @@ static void consume(struct pflog *pf, const char *buf, size_t n, int64_t now)
 	}
 }
 
+/* An open error that goes on is said again this often (seconds). */
+#define OPEN_ERR_REPEAT 3600
+
+/*
+ * The path cannot be opened (errno 'e'). A file that does not exist (yet,
+ * or between a rotation's rename and the new file) is waited for, said
+ * once. Any other reason (EACCES: the collector's user may not read it) is
+ * an error that would otherwise count nothing without a word: logged with
+ * the file, the reason and the user, once when it starts or changes, then
+ * hourly while it lasts (the follower retries 5 times a second).
+ */
+static void open_failed(struct pflog *pf, int e)
+{
+	struct timespec ts;
+	struct passwd *pw;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (e == pf->open_errno && (e == ENOENT || ts.tv_sec - pf->open_err_said < OPEN_ERR_REPEAT))
+		return;
+	pf->open_errno = e;
+	pf->open_err_said = ts.tv_sec;
+	if (e == ENOENT) {
+		log_info("log follower: %s does not exist (yet); following it once it does", pf->path);
+		return;
+	}
+	if (e == EACCES || e == EPERM) {
+		pw = getpwuid(geteuid());
+		log_err("log follower: cannot open %s: %s (user %s may not read it; for rsyslog's "
+			"files: adduser %s adm); nothing is counted from it until it can",
+			pf->path, strerror(e), pw ? pw->pw_name : "?", pw ? pw->pw_name : "USER");
+	} else {
+		log_err("log follower: cannot open %s: %s; nothing is counted from it until it can "
+			"be opened", pf->path, strerror(e));
+	}
+}
+
 /* Start on a (new) file: fd, identity, offset 0. */
 static void use_file(struct pflog *pf, int fd, const struct stat *st)
 {
+	if (pf->open_errno != 0 && pf->path) {
+		log_info("log follower: %s can be read now", pf->path);
+		pf->open_errno = 0;
+	}
 	pf->fd = fd;
 	pf->dev = st->st_dev;
 	pf->ino = st->st_ino;
@@ -1365,8 +1409,10 @@ static int open_at_zero(struct pflog *pf)
 	struct stat st;
 	int fd = open(pf->path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0) {
+		open_failed(pf, errno);
 		return -1;
+	}
 	if (fstat(fd, &st) != 0) {
 		close(fd);
 		return -1;
@@ -1391,9 +1437,11 @@ static void initial_open(struct pflog *pf)
 	struct pos pos;
 	bool have = read_pos(pf, &pos);
 	int fd = open(pf->path, O_RDONLY | O_CLOEXEC);
+	int e = errno;
 	char old[4200];
 
 	if (fd >= 0 && fstat(fd, &st) != 0) {
+		e = errno;
 		close(fd);
 		fd = -1;
 	}
@@ -1431,6 +1479,8 @@ static void initial_open(struct pflog *pf)
 	}
 	if (fd >= 0)
 		use_file(pf, fd, &st);
+	else
+		open_failed(pf, e);
 }
 
 struct pflog *pflog_open(const struct conf *c, pflog_sink_fn sink, void *arg,
@@ -1532,6 +1582,9 @@ static bool rotated(struct pflog *pf, int64_t now)
 		return false;
 	fd = open(pf->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
+		/* the new file is there but not ours to read: say so (the old
+		 * one is finished meanwhile, and nothing more comes to it) */
+		open_failed(pf, errno);
 		if (fd >= 0)
 			close(fd);
 		return false;
