@@ -316,7 +316,15 @@ class Machine:
         user space starts again on the same kernel and namespaces. Returns
         the seconds until the system is up again."""
         def count():
-            r = self.run(["systemctl", "show", "-P", "SoftRebootsCount"], check=False, timeout=10)
+            # while PID 1 goes down and comes back, systemctl may refuse or
+            # hang (seen once: "Failed to connect to system scope bus",
+            # then no exit within 10 s): not back yet, ask again until the
+            # deadline below
+            try:
+                r = self.run(["systemctl", "show", "-P", "SoftRebootsCount"], check=False,
+                             timeout=10)
+            except MachineError:
+                return None
             return r.stdout.strip() if r.returncode == 0 else None
         before = count()
         if not before:
