@@ -593,14 +593,14 @@ int main(int argc, char **argv)
 
 		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
 		rc = strstr(err, "unknown user") ? 78 : cmdline_status_of(err, 71);
-		goto out;
+		goto stop;
 	}
 	col.open_failed_day = -1;
 	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0 &&
 	    col.open_errno != ENOSPC && col.open_errno != EDQUOT) {
 		log_fatal("cannot open the day file: %s", strerror(col.open_errno));
 		rc = col.open_errno == EACCES || col.open_errno == EPERM ? 77 : 73;
-		goto out;
+		goto stop;
 	}
 
 	if (*conf_str(conf, "log_source")) {
@@ -608,7 +608,7 @@ int main(int argc, char **argv)
 		if (col.pflog == NULL) {
 			log_fatal("log_source: %s", err);
 			rc = cmdline_status_of(err, 78);
-			goto out;
+			goto stop;
 		}
 		pflog_set_counter(col.pflog, log_count);
 		log_info("following the Postfix log %s", conf_str(conf, "log_source"));
@@ -671,14 +671,17 @@ int main(int argc, char **argv)
 		pflog_poll(col.pflog, now_seconds(&col));
 		pflog_close(col.pflog);	/* writes the log position */
 	}
+stop:	/* also after a failed start once the sync thread runs */
 	close(col.sync_pipe[1]);
 	pthread_join(col.syncer, NULL);
 	usock_remove(&col.us);
 	store_close(col.store);
 	if (col.unstored_dgrams || col.unstored_results)
 		log_unstored_lost(&col);
-	log_info("stopped");
+	if (rc == 0)
+		log_info("stopped");
 out:
+	usock_remove(&col.us);	/* a start that failed after binding (no-op after stop) */
 	dgram_parser_free(col.parser);
 	free(bufs);
 	conf_free(conf);

@@ -280,11 +280,13 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "-c") == 0) {
 			if (conf_load(c, opt_value(&i, argc, argv), err, sizeof(err)) < 0) {
 				fprintf(stderr, "deliver_tool: %s\n", err);
+				conf_free(c);
 				return 2;
 			}
 		} else if (strcmp(argv[i], "-o") == 0) {
 			if (conf_set(c, opt_value(&i, argc, argv), err, sizeof(err)) < 0) {
 				fprintf(stderr, "deliver_tool: %s\n", err);
+				conf_free(c);
 				return 2;
 			}
 		} else {
