@@ -48,6 +48,7 @@
 #include "config.h"
 #include "log.h"
 #include "privs.h"
+#include "usock.h"
 #include "received.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/tlsrptd/tlsrptd.conf"
@@ -420,26 +421,49 @@ int main(int argc, char **argv)
 	g.authserv_id = conf_str(conf, "milter_authserv_id");
 	g.max_message = (size_t)conf_int(conf, "max_message_size");
 	g.max_report = (size_t)conf_int(conf, "max_report_size");
-	if (received_open(conf_str(conf, "received_directory"), &g.store, err, sizeof(err)) != 0) {
-		log_fatal("%s", err);
-		rc = cmdline_status_of(err, 73);
-		goto out;
-	}
 	if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_register(desc) != MI_SUCCESS) {
 		log_fatal("cannot set up libmilter on %s", sock);
 		rc = 71;
 		goto out;
 	}
-	umask(007);
+	/*
+	 * libmilter removes a stale socket and binds by name: as root, only
+	 * in a directory no other user can write (lib/core/usock.h). The
+	 * umask gives the socket mode 0660 at creation; its group is the
+	 * setgid socket directory's (postfix), so smtpd may connect.
+	 */
+	if ((strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0) &&
+	    usock_check_dir(strchr(sock, ':') + 1, err, sizeof(err)) != 0) {
+		log_fatal("milter_socket: %s", err);
+		rc = cmdline_status_of(err, 71);
+		goto out;
+	}
+	umask(0117);
 	if (smfi_opensocket(1) != MI_SUCCESS) {
 		log_fatal("cannot open milter socket %s", sock);
 		rc = 71;
 		goto out;
 	}
-	if (privs_drop(conf_str(conf, "user"), conf_str(conf, "received_directory"),
-		       err, sizeof(err)) != 0) {
+	umask(027);
+	/* started as root: the store directory is made (in a root directory
+	 * such as /var/lib) and given to the user, who alone writes in it */
+	if (geteuid() == 0 && *conf_str(conf, "user") &&
+	    mkdir(conf_str(conf, "received_directory"), 0750) != 0 && errno != EEXIST) {
+		int e = errno;
+
+		log_fatal("%s: %s", conf_str(conf, "received_directory"), strerror(e));
+		rc = e == EACCES || e == EPERM ? 77 : 73;
+		goto out;
+	}
+	if (privs_drop(conf_str(conf, "user"), *conf_str(conf, "user") && geteuid() == 0 ?
+		       conf_str(conf, "received_directory") : NULL, err, sizeof(err)) != 0) {
 		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
 		rc = strstr(err, "unknown user") ? 78 : 77;
+		goto out;
+	}
+	if (received_open(conf_str(conf, "received_directory"), &g.store, err, sizeof(err)) != 0) {
+		log_fatal("%s", err);
+		rc = cmdline_status_of(err, 73);
 		goto out;
 	}
 	if (!cl.foreground && daemon(0, 0) != 0) {

@@ -100,6 +100,7 @@
 #include "sts_cache.h"
 #include "sts_fetch.h"
 #include "sts_policy.h"
+#include "usock.h"
 #include "sts_reply.h"
 #include "sts_report.h"
 #include "workq.h"
@@ -654,6 +655,7 @@ int main(int argc, char **argv)
 {
 	struct cmdline cl;
 	bool foreground, is_unix;
+	struct usock us = { .fd = -1, .dirfd = -1 };
 	int verbose, rc, sfd, lfd;
 	struct conf *conf = conf_new();
 	static struct service s;
@@ -703,16 +705,6 @@ int main(int argc, char **argv)
 		log_fatal("out of memory");
 		return 70;
 	}
-	loaded = sts_cache_load(s.cache, conf_str(conf, "sts_cache_file"),
-				(size_t)conf_int(conf, "sts_max_policy_size"), &skipped, err,
-				sizeof(err));
-	if (loaded < 0) {
-		log_fatal("%s", err);
-		return cmdline_status_of(err, 73);
-	}
-	if (skipped)
-		log_warn("policy cache: %zu bad entries skipped", skipped);
-
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -721,8 +713,8 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
 
-	umask(022);
-	lfd = socketmap_listen(conf_str(conf, "policy_socket"), &is_unix, err, sizeof(err));
+	umask(027);
+	lfd = socketmap_listen(conf_str(conf, "policy_socket"), &is_unix, &us, err, sizeof(err));
 	if (lfd < 0) {
 		log_fatal("%s", err);
 		return cmdline_status_of(err, 71);
@@ -735,6 +727,16 @@ int main(int argc, char **argv)
 		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
 		return strstr(err, "unknown user") ? 78 : cmdline_status_of(err, 71);
 	}
+	/* the cache is read and written as the service user only */
+	loaded = sts_cache_load(s.cache, conf_str(conf, "sts_cache_file"),
+				(size_t)conf_int(conf, "sts_max_policy_size"), &skipped, err,
+				sizeof(err));
+	if (loaded < 0) {
+		log_fatal("%s", err);
+		return cmdline_status_of(err, 73);
+	}
+	if (skipped)
+		log_warn("policy cache: %zu bad entries skipped", skipped);
 	s.q = workq_new(WORKERS, QUEUE_MAX, process, &s, err, sizeof(err));
 	if (s.q == NULL) {
 		log_fatal("%s", err);
@@ -867,8 +869,9 @@ int main(int argc, char **argv)
 	while (nconns)
 		conn_close(conns, &nconns, 0);
 	if (is_unix)
-		unlink(conf_str(conf, "policy_socket") + 5);
-	close(lfd);
+		usock_remove(&us);	/* closes lfd */
+	else
+		close(lfd);
 	buf_free(&data);
 	free(conns);
 	free(pfd);

@@ -11,14 +11,19 @@
  * thread msyncs the day file every sync_interval, which bounds what a power
  * loss can take; a SIGKILL takes nothing that was counted.
  *
- * SECURITY: the socket is bound, its owner and mode set, and the state
- * directory prepared as root; then privileges are dropped (groups, gid,
- * uid, no-new-privs) before the first datagram is read. Every datagram is
+ * SECURITY: systemd starts tlsrptd as its own user (tlsrptd.service), with
+ * LimitRTPRIO for the receiving thread's SCHED_RR and no capabilities.
+ * Started as root (user = NAME), it binds the socket only in a directory
+ * no other user can write (lib/core/usock.h), creates the state directory,
+ * and drops privileges (groups, gid, uid, no-new-privs) before it opens a
+ * day file or reads the first datagram. Every datagram is
  * untrusted (lib/collect/dgram.c); a bad one is counted, logged (rate-limited) and
  * dropped, never fatal.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <grp.h>
 #include <poll.h>
@@ -46,6 +51,7 @@
 #include "privs.h"
 #include "pflog.h"
 #include "store.h"
+#include "usock.h"
 
 #define BATCH 32			/* datagrams per recvmmsg */
 #define DGRAM_BUF (256 * 1024)		/* > the kernel's default maximum datagram */
@@ -54,6 +60,7 @@
 struct collector {
 	const struct conf *conf;
 	int sock;
+	struct usock us;		/* the socket and its directory */
 	struct store *store;		/* today's day file; NULL while none can be opened */
 	pthread_mutex_t store_lock;	/* store pointer vs. the sync thread */
 	int64_t open_failed_day;	/* the day whose file could not be opened, or -1 */
@@ -339,86 +346,107 @@ static void *syncer_main(void *arg)
 	}
 }
 
-/* Resolve socket_owner and socket_group; -1 (and log) when unknown. */
-static int lookup_ids(const struct conf *c, uid_t *uid, gid_t *gid)
-{
-	const char *user = conf_str(c, "socket_owner"), *group = conf_str(c, "socket_group");
-	char origin[1200];
-
-	if (*user) {
-		struct passwd *pw = getpwnam(user);
-
-		if (pw == NULL) {
-			log_fatal("%s: unknown user \"%s\"",
-				  conf_origin(c, "socket_owner", origin, sizeof(origin)), user);
-			return -1;
-		}
-		*uid = pw->pw_uid;
-		*gid = pw->pw_gid;
-	}
-	if (*group) {
-		struct group *gr = getgrnam(group);
-
-		if (gr == NULL) {
-			log_fatal("%s: unknown group \"%s\"",
-				  conf_origin(c, "socket_group", origin, sizeof(origin)), group);
-			return -1;
-		}
-		*gid = gr->gr_gid;
-	}
-	return 0;
-}
-
 /*
- * Bind the datagram socket. It is bound under a temporary name, given its
- * mode and owner, and only then renamed into place, so Postfix never sees a
- * socket with the wrong permissions; a stale socket is replaced by the
- * rename, any other kind of file at the path is refused. Returns 0 or the
- * exit status (71, 77 permission denied, 78 configuration).
+ * Bind the datagram socket (lib/core/usock.h): relative to its checked
+ * directory, created with socket_mode under a umask (no chmod by name),
+ * its group from a setgid directory or fchownat without following links,
+ * under a temporary name renamed into place, so Postfix never sees a
+ * socket with the wrong permissions. Started as root, a socket directory
+ * another user can write is refused.
+ * Returns 0 or the exit status (71, 77 permission denied, 78 configuration).
  */
 static int bind_socket(struct collector *col)
 {
-	const char *path = conf_str(col->conf, "socket_path");
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char tmp[sizeof(sun.sun_path) + 32];
-	struct stat st;
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	int rcvbuf = (int)conf_int(col->conf, "socket_receive_buffer");
-	int n = snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	struct usock_opts o = {
+		.type = SOCK_DGRAM,
+		.mode = (mode_t)conf_int(col->conf, "socket_mode"),
+		.owner = conf_str(col->conf, "socket_owner"),
+		.group = conf_str(col->conf, "socket_group"),
+		.rcvbuf = (int)conf_int(col->conf, "socket_receive_buffer"),
+	};
+	char err[512], origin[1200];
 
-	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
-		log_fatal("socket_path %s is too long for a unix socket (at most %zu bytes "
-			  "with room for a temporary name)", path, sizeof(sun.sun_path) - 12);
+	/* a name that does not exist: the key and where it was set */
+	if (*o.owner && getpwnam(o.owner) == NULL) {
+		log_fatal("%s: unknown user \"%s\"",
+			  conf_origin(col->conf, "socket_owner", origin, sizeof(origin)), o.owner);
 		return 78;
 	}
-	memcpy(sun.sun_path, tmp, (size_t)n + 1);
-	if (lookup_ids(col->conf, &uid, &gid) < 0)
+	if (*o.group && getgrnam(o.group) == NULL) {
+		log_fatal("%s: unknown group \"%s\"",
+			  conf_origin(col->conf, "socket_group", origin, sizeof(origin)), o.group);
 		return 78;
-	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		log_fatal("%s exists and is not a socket", path);
-		return 71;
 	}
-	unlink(tmp);
-	col->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (col->sock < 0 || bind(col->sock, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+	if (usock_bind(conf_str(col->conf, "socket_path"), &o, &col->us, err, sizeof(err)) != 0) {
 		int e = errno;
 
-		log_fatal("bind %s: %s", tmp, strerror(e));
-		return e == EACCES || e == EPERM ? 77 : 71;
+		log_fatal("%s", err);
+		return e == EINVAL ? 78 : e == EACCES || e == EPERM ? 77 : 71;
 	}
-	if (setsockopt(col->sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
-		setsockopt(col->sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	if (chmod(tmp, (mode_t)conf_int(col->conf, "socket_mode")) != 0 ||
-	    ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(tmp, uid, gid) != 0) ||
-	    rename(tmp, path) != 0) {
-		int e = errno;
-
-		log_fatal("%s: %s", path, strerror(e));
-		unlink(tmp);
-		return e == EACCES || e == EPERM ? 77 : 71;
-	}
+	col->sock = col->us.fd;
 	return 0;
+}
+
+/* The first regular "*.journal" file of 'dir' into 'out' (0), or -1. */
+static int journal_file_in(const char *dir, char *out, size_t outsz)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = -1;
+
+	while (d && rc != 0 && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		struct stat st;
+		int len;
+
+		if (n <= 8 || strcmp(de->d_name + n - 8, ".journal") != 0)
+			continue;
+		len = snprintf(out, outsz, "%s/%s", dir, de->d_name);
+		if (len > 0 && (size_t)len < outsz && stat(out, &st) == 0 && S_ISREG(st.st_mode))
+			rc = 0;
+	}
+	if (d)
+		closedir(d);
+	return rc;
+}
+
+/*
+ * log_source = journal[:DIR]: the follower reads the journal files of
+ * /var/log/journal and /run/log/journal (or DIR), each in its machine-id
+ * directory, and sd_journal shows a user only the files it may read (group
+ * systemd-journal or adm for the system's): without them it would follow
+ * nothing and say nothing. So one journal file of the machine must be
+ * readable as the service user.
+ */
+static void check_journal(struct confcheck *cc, const char *dir)
+{
+	static const char *const roots[] = { "/var/log/journal", "/run/log/journal" };
+	char mid[64] = "", sub[PATH_MAX], file[PATH_MAX];
+	FILE *fp = fopen("/etc/machine-id", "re");
+	size_t nroots = dir ? 1 : 2;
+
+	if (fp) {
+		if (fgets(mid, sizeof(mid), fp) == NULL)
+			mid[0] = '\0';
+		mid[strcspn(mid, "\n")] = '\0';
+		fclose(fp);
+	}
+	if (dir && dir[0] != '/') {
+		confcheck_problem(cc, "log_source", "journal:%s: want an absolute directory", dir);
+		return;
+	}
+	for (size_t i = 0; i < nroots; i++) {
+		const char *root = dir ? dir : roots[i];
+
+		snprintf(sub, sizeof(sub), "%s/%s", root, mid);
+		if ((*mid && journal_file_in(sub, file, sizeof(file)) == 0) ||
+		    journal_file_in(root, file, sizeof(file)) == 0) {
+			confcheck_path_readable(cc, "log_source", file);
+			return;
+		}
+	}
+	confcheck_problem(cc, "log_source", "no journal file in %s%s", dir ? dir : roots[0],
+			  dir ? "" : " or /run/log/journal");
 }
 
 /*
@@ -441,8 +469,11 @@ static int check_config(const struct conf *c)
 	confcheck_parent_dir(cc, "socket_path", conf_str(c, "socket_path"), root);
 	confcheck_dir(cc, "state_directory", NULL, root ? CC_DIR_OWNED : CC_DIR_WRITE);
 	if (*log && strcmp(log, "-") != 0) {
-		if (log[0] != '/')
-			confcheck_problem(cc, "log_source", "want an absolute path or \"-\", not \"%s\"", log);
+		if (strcmp(log, "journal") == 0 || strncmp(log, "journal:", 8) == 0)
+			check_journal(cc, log[7] == ':' ? log + 8 : NULL);
+		else if (log[0] != '/')
+			confcheck_problem(cc, "log_source", "want an absolute path, \"journal\", "
+					  "\"journal:DIRECTORY\" or \"-\", not \"%s\"", log);
 		else
 			confcheck_readable(cc, "log_source");
 		confcheck_parent_dir(cc, "log_position_file", conf_str(c, "log_position_file"), false);
@@ -487,6 +518,7 @@ int main(int argc, char **argv)
 
 	memset(&col, 0, sizeof(col));
 	col.sock = -1;
+	col.us.fd = col.us.dirfd = -1;
 	if (conf == NULL)
 		return 70;
 	rc = cmdline_daemon(argc, argv, "tlsrptd", DEFAULT_CONFIG,
@@ -523,8 +555,9 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
 
-	umask(022);
-	if (mkdir(conf_str(conf, "state_directory"), 0755) != 0 && errno != EEXIST) {
+	/* day files 0640 in 0750 directories: the collector's user and group only */
+	umask(027);
+	if (mkdir(conf_str(conf, "state_directory"), 0750) != 0 && errno != EEXIST) {
 		int e = errno;
 
 		log_fatal("%s: %s", conf_str(conf, "state_directory"), strerror(e));
@@ -560,14 +593,14 @@ int main(int argc, char **argv)
 
 		log_fatal("%s: %s", conf_origin(conf, "user", origin, sizeof(origin)), err);
 		rc = strstr(err, "unknown user") ? 78 : cmdline_status_of(err, 71);
-		goto out;
+		goto stop;
 	}
 	col.open_failed_day = -1;
 	if (collector_rollover(&col, day_of(now_seconds(&col))) < 0 &&
 	    col.open_errno != ENOSPC && col.open_errno != EDQUOT) {
 		log_fatal("cannot open the day file: %s", strerror(col.open_errno));
 		rc = col.open_errno == EACCES || col.open_errno == EPERM ? 77 : 73;
-		goto out;
+		goto stop;
 	}
 
 	if (*conf_str(conf, "log_source")) {
@@ -575,7 +608,7 @@ int main(int argc, char **argv)
 		if (col.pflog == NULL) {
 			log_fatal("log_source: %s", err);
 			rc = cmdline_status_of(err, 78);
-			goto out;
+			goto stop;
 		}
 		pflog_set_counter(col.pflog, log_count);
 		log_info("following the Postfix log %s", conf_str(conf, "log_source"));
@@ -638,14 +671,17 @@ int main(int argc, char **argv)
 		pflog_poll(col.pflog, now_seconds(&col));
 		pflog_close(col.pflog);	/* writes the log position */
 	}
+stop:	/* also after a failed start once the sync thread runs */
 	close(col.sync_pipe[1]);
 	pthread_join(col.syncer, NULL);
-	unlink(conf_str(conf, "socket_path"));
+	usock_remove(&col.us);
 	store_close(col.store);
 	if (col.unstored_dgrams || col.unstored_results)
 		log_unstored_lost(&col);
-	log_info("stopped");
+	if (rc == 0)
+		log_info("stopped");
 out:
+	usock_remove(&col.us);	/* a start that failed after binding (no-op after stop) */
 	dgram_parser_free(col.parser);
 	free(bufs);
 	conf_free(conf);

@@ -34,6 +34,7 @@ extern const char ctl_spool_usage[];			/* ctl_spool.c */
 extern const char ctl_received_usage[];			/* ctl_received.c */
 extern const char ctl_record_usage[];			/* ctl_record.c */
 extern const char ctl_sts_usage[];			/* ctl_sts.c */
+extern const char ctl_dkim_usage[];			/* ctl_dkim.c */
 extern const char ctl_dashboard_usage[];		/* ctl_dashboard.c */
 extern const char ctl_metrics_usage[];			/* ctl_metrics.c */
 extern const char ctl_push_usage[];			/* ctl_push.c */
@@ -56,6 +57,7 @@ int ctl_spool(int argc, char **argv, const struct conf *c);	/* ctl_spool.c */
 int ctl_received(int argc, char **argv, const struct conf *c);	/* ctl_received.c */
 int ctl_record(int argc, char **argv, const struct conf *c);	/* ctl_record.c */
 int ctl_sts(int argc, char **argv, const struct conf *c);	/* ctl_sts.c */
+int ctl_dkim(int argc, char **argv, const struct conf *c);	/* ctl_dkim.c */
 int ctl_dashboard(int argc, char **argv, const struct conf *c);	/* ctl_dashboard.c */
 int ctl_check(int argc, char **argv, const struct conf *c);	/* ctl_check.c: received check */
 int ctl_metrics(int argc, char **argv, const struct conf *c);	/* ctl_metrics.c */

@@ -28,18 +28,24 @@
  * Reads and writes only received_directory (lib/receive/received.h). A
  * store the caller may not read is CTL_NOPERM.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "ctl.h"
 #include "db.h"
 #include "log.h"
+#include "privs.h"
 #include "received.h"
 #include "rptparse.h"
 #include "rstats.h"
@@ -89,15 +95,20 @@ static int open_reader(const struct conf *c, struct received_store **s)
 	return CTL_OK;
 }
 
-/* Read at most 'max' bytes of a file; NULL with errno-ish message in err. */
-static unsigned char *read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errsz)
+#define OPEN_LATER INT_MIN	/* cmd_import: the file is opened when its turn comes */
+
+/* Read at most 'max' bytes of open file 'fd' (closed); NULL with an
+ * errno-ish message in err. */
+static unsigned char *read_bounded(int fd, size_t max, size_t *len, char *err, size_t errsz)
 {
-	FILE *fp = fopen(path, "rb");
+	FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
 	unsigned char *d;
 	size_t n;
 
 	if (fp == NULL) {
 		snprintf(err, errsz, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	d = malloc(max + 1);
@@ -145,7 +156,8 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 {
 	struct received_store *s;
 	bool trusted = false;
-	int rc = CTL_OK, nfiles = 0, i;
+	int rc = CTL_OK, nfiles = 0, i, fd0 = 0;
+	int *fds = NULL;
 	size_t max = (size_t)conf_int(c, "max_message_size");
 
 	if ((size_t)conf_int(c, "max_report_size") > max)
@@ -163,12 +175,76 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 	if (i >= argc) {
 		return received_usage();
 	}
-	if ((rc = open_store(c, &s)) != CTL_OK)
+	/*
+	 * The files are opened as the caller (root can read the operator's
+	 * files); the store is written as its owner: run as root on a store
+	 * that belongs to another user, we open every file first and then
+	 * become the owner of received_directory, so that no file in it is
+	 * root's and the milter can go on writing there. Otherwise each file
+	 * is opened when its turn comes (OPEN_LATER).
+	 */
+	{
+		char err[512];
+		int first = i, n = argc - i;
+		struct stat st;
+		bool switching = geteuid() == 0 &&
+			lstat(conf_str(c, "received_directory"), &st) == 0 && st.st_uid != 0;
+
+		fds = malloc(sizeof(*fds) * (size_t)n);
+		if (fds == NULL)
+			return CTL_SOFTWARE;
+		for (int j = 0; j < n; j++)
+			fds[j] = OPEN_LATER;
+		if (switching) {
+			struct rlimit rl;
+
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+				rl.rlim_cur = rl.rlim_max;
+				setrlimit(RLIMIT_NOFILE, &rl);
+			}
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)n + 32 > rl.rlim_cur) {
+				fprintf(stderr, "tlsrptctl: as root, import at most %ld files at a time "
+					"(they are opened before switching to the store's owner), or run "
+					"it as the owner of %s\n", (long)rl.rlim_cur - 32,
+					conf_str(c, "received_directory"));
+				free(fds);
+				return CTL_USAGE;
+			}
+			for (int j = 0; j < n; j++) {
+				fds[j] = open(argv[first + j], O_RDONLY | O_CLOEXEC);
+				if (fds[j] < 0)
+					fds[j] = -errno - 1;
+			}
+		}
+		if (privs_become_owner_of(conf_str(c, "received_directory"), err, sizeof(err)) != 0) {
+			fprintf(stderr, "tlsrptctl: cannot act as the owner of the received store, "
+				"refusing to write it as root: %s\n", err);
+			for (int j = 0; j < n; j++)
+				if (fds[j] >= 0)
+					close(fds[j]);
+			free(fds);
+			return CTL_IOERR;
+		}
+		fd0 = first;
+	}
+	if ((rc = open_store(c, &s)) != CTL_OK) {
+		for (int j = 0; j < argc - fd0; j++)
+			if (fds[j] >= 0)
+				close(fds[j]);
+		free(fds);
 		return rc;
+	}
 	for (; i < argc; i++) {
 		char err[512], id[RECEIVED_ID_LEN + 2], reason[600];
 		size_t len = 0;
-		unsigned char *d = read_bounded(argv[i], max, &len, err, sizeof(err));
+		int fd = fds[i - fd0];
+		unsigned char *d;
+
+		if (fd == OPEN_LATER && (fd = open(argv[i], O_RDONLY | O_CLOEXEC)) < 0)
+			fd = -errno - 1;
+		if (fd < 0)
+			errno = -fd - 1;
+		d = read_bounded(fd, max, &len, err, sizeof(err));
 		struct received_input in = { 0 };
 		const char *base = strrchr(argv[i], '/');
 
@@ -205,6 +281,7 @@ static int cmd_import(int argc, char **argv, const struct conf *c)
 		free(d);
 	}
 	received_close(s);
+	free(fds);
 	return rc;
 }
 

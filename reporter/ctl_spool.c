@@ -28,6 +28,7 @@
 
 #include "ctl.h"
 #include "db.h"
+#include "privs.h"
 #include "report.h"
 #include "spool.h"
 #include "spool_db.h"
@@ -291,6 +292,11 @@ int ctl_spool(int argc, char **argv, const struct conf *c)
 		if (db_configured(c)) {
 			if ((s = open_fleet(c, retry, &db, &rc)) == NULL)
 				return rc;
+		} else if (retry && privs_become_owner_of(dir, err, sizeof(err)) != 0) {
+			/* run as root, write the spool as its owner: no root files in it */
+			fprintf(stderr, "tlsrptctl: cannot act as the owner of the spool, "
+				"refusing to write it as root: %s\n", err);
+			return CTL_IOERR;
 		} else if ((s = spool_open(dir, retry, err, sizeof(err))) == NULL) {
 			fprintf(stderr, "tlsrptctl: spool %s\n", err);
 			if (strstr(err, strerror(ENOENT)))

@@ -176,8 +176,10 @@ static void *send_mails(void *arg)
 			continue;
 		buf_init(&msg, MAIL_MAX);
 		if (mail_build(j->file, j->address, x->c, x->now, &msg, err, sizeof(err)) != 0)
-			/* about this report: the next one may build */
-			delivery_result_set(&j->res, false, true, 0, "message not built: %s", err);
+			/* our failure (often the configuration), neither the
+			 * destination's nor the report's: never permanent, it is
+			 * tried again once fixed; the next report may build */
+			delivery_result_set(&j->res, false, false, 0, "message not built: %s", err);
 		else
 			mail_send(x->c, j->address, msg.data, msg.len, &j->res);
 		buf_free(&msg);

@@ -46,9 +46,11 @@
 #include "conf.h"
 #include "confcheck.h"
 #include "deliver.h"
+#include "dkim.h"
 #include "dns.h"
 #include "log.h"
 #include "mail.h"
+#include "privs.h"
 #include "report.h"
 #include "spool.h"
 #include "store.h"
@@ -453,6 +455,32 @@ static int do_day(const struct conf *c, const struct run_opts *o, struct spool *
 	return rc;
 }
 
+/*
+ * A DKIM key that is missing or unreadable is our problem, not the
+ * destinations': say so and stop before anything is built or sent, so no
+ * destination is marked failed or suppressed because of it. The reports
+ * go out on the first run after the key is fixed.
+ */
+static int check_dkim_key(const struct conf *c, const struct report_identity *id)
+{
+	const char *domain = conf_str(c, "dkim_domain");
+	struct dkim_signer *s;
+	char err[512];
+
+	if (!strcmp(conf_str(c, "delivery_mail"), "off") || !conf_bool(c, "dkim_sign"))
+		return 0;
+	s = dkim_signer_new(conf_str(c, "dkim_key_file"), conf_str(c, "dkim_algorithm"),
+			    *domain ? domain : id->submitter, conf_str(c, "dkim_selector"),
+			    err, sizeof(err));
+	if (s == NULL) {
+		log_fatal("DKIM key: %s; nothing was reported or sent (tlsrptctl dkim generate "
+			  "makes a key, or set dkim_sign = no when the MTA signs)", err);
+		return -1;
+	}
+	dkim_signer_free(s);
+	return 0;
+}
+
 static int cmd_run(const struct conf *c, struct run_opts *o)
 {
 	struct report_identity id;
@@ -467,10 +495,19 @@ static int cmd_run(const struct conf *c, struct run_opts *o)
 		log_fatal("%s", err);
 		return EX_CONFIG;
 	}
+	if (!o->dry_run && check_dkim_key(c, &id) != 0)
+		return EX_CONFIG;
 	if (db_configured(c))
 		return fleet_run(c, o, &id);	/* report_fleet.c: the fleet database */
 	spool_policy_from_conf(c, &pol);
 	if (!o->dry_run) {
+		/* run by hand as root: write the spool as its owner, never leave
+		 * root's files where the service writes (README "Privileges") */
+		if (geteuid() == 0 && access(conf_str(c, "spool_directory"), F_OK) == 0 &&
+		    privs_become_owner_of(conf_str(c, "spool_directory"), err, sizeof(err)) != 0) {
+			log_fatal("cannot act as the owner of the spool: %s", err);
+			return EX_IOERR;
+		}
 		sp = spool_open(conf_str(c, "spool_directory"), true, err, sizeof(err));
 		if (sp == NULL) {
 			log_fatal("spool: %s", err);

@@ -31,6 +31,7 @@ static const struct {
 	{ "received", ctl_received, ctl_received_usage },
 	{ "record", ctl_record, ctl_record_usage },
 	{ "sts", ctl_sts, ctl_sts_usage },
+	{ "dkim", ctl_dkim, ctl_dkim_usage },
 	{ "dashboard", ctl_dashboard, ctl_dashboard_usage },
 	{ "metrics", ctl_metrics, ctl_metrics_usage },
 	{ "push", ctl_push, ctl_push_usage },

@@ -9,13 +9,16 @@
  * number and lifetime.
  */
 #include "pflog.h"
+#include "pfjournal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -626,6 +629,9 @@ struct pflog {
 	size_t linelen;
 	bool cut;
 	bool dirty;		/* lines processed since the last position write */
+	int open_errno;		/* why the path could not be opened last, or 0 */
+	int64_t open_err_said;	/* when that was logged (CLOCK_MONOTONIC s) */
+	struct pfjournal *journal;	/* log_source = journal[:DIR], or NULL */
 };
 
 static void bump(struct pflog *pf, int64_t now, enum store_counter c, uint64_t n)
@@ -1205,6 +1211,22 @@ void pflog_set_counter(struct pflog *pf, pflog_count_fn count)
 	pf->count = count;
 }
 
+static uint64_t replay_offset(const struct pflog *pf, uint64_t done);
+
+void pflog_feed_at(struct pflog *pf, const char *line, size_t len, int64_t now,
+		   uint64_t off, bool replay)
+{
+	pf->cur_line_off = off;
+	pf->quiet = replay;
+	pflog_feed(pf, line, len, now);
+	pf->quiet = false;
+}
+
+uint64_t pflog_replay_from(const struct pflog *pf, uint64_t done)
+{
+	return replay_offset(pf, done);
+}
+
 void pflog_set_ops(struct pflog *pf, const struct pflookup_ops *ops)
 {
 	pflookup_set_ops(pf->lookup, ops);
@@ -1329,9 +1351,49 @@ static void consume(struct pflog *pf, const char *buf, size_t n, int64_t now)
 	}
 }
 
+/* An open error that goes on is said again this often (seconds). */
+#define OPEN_ERR_REPEAT 3600
+
+/*
+ * The path cannot be opened (errno 'e'). A file that does not exist (yet,
+ * or between a rotation's rename and the new file) is waited for, said
+ * once. Any other reason (EACCES: the collector's user may not read it) is
+ * an error that would otherwise count nothing without a word: logged with
+ * the file, the reason and the user, once when it starts or changes, then
+ * hourly while it lasts (the follower retries 5 times a second).
+ */
+static void open_failed(struct pflog *pf, int e)
+{
+	struct timespec ts;
+	struct passwd *pw;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (e == pf->open_errno && (e == ENOENT || ts.tv_sec - pf->open_err_said < OPEN_ERR_REPEAT))
+		return;
+	pf->open_errno = e;
+	pf->open_err_said = ts.tv_sec;
+	if (e == ENOENT) {
+		log_info("log follower: %s does not exist (yet); following it once it does", pf->path);
+		return;
+	}
+	if (e == EACCES || e == EPERM) {
+		pw = getpwuid(geteuid());
+		log_err("log follower: cannot open %s: %s (user %s may not read it; for rsyslog's "
+			"files: adduser %s adm); nothing is counted from it until it can",
+			pf->path, strerror(e), pw ? pw->pw_name : "?", pw ? pw->pw_name : "USER");
+	} else {
+		log_err("log follower: cannot open %s: %s; nothing is counted from it until it can "
+			"be opened", pf->path, strerror(e));
+	}
+}
+
 /* Start on a (new) file: fd, identity, offset 0. */
 static void use_file(struct pflog *pf, int fd, const struct stat *st)
 {
+	if (pf->open_errno != 0 && pf->path) {
+		log_info("log follower: %s can be read now", pf->path);
+		pf->open_errno = 0;
+	}
 	pf->fd = fd;
 	pf->dev = st->st_dev;
 	pf->ino = st->st_ino;
@@ -1347,8 +1409,10 @@ static int open_at_zero(struct pflog *pf)
 	struct stat st;
 	int fd = open(pf->path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0) {
+		open_failed(pf, errno);
 		return -1;
+	}
 	if (fstat(fd, &st) != 0) {
 		close(fd);
 		return -1;
@@ -1373,9 +1437,11 @@ static void initial_open(struct pflog *pf)
 	struct pos pos;
 	bool have = read_pos(pf, &pos);
 	int fd = open(pf->path, O_RDONLY | O_CLOEXEC);
+	int e = errno;
 	char old[4200];
 
 	if (fd >= 0 && fstat(fd, &st) != 0) {
+		e = errno;
 		close(fd);
 		fd = -1;
 	}
@@ -1413,6 +1479,8 @@ static void initial_open(struct pflog *pf)
 	}
 	if (fd >= 0)
 		use_file(pf, fd, &st);
+	else
+		open_failed(pf, e);
 }
 
 struct pflog *pflog_open(const struct conf *c, pflog_sink_fn sink, void *arg,
@@ -1425,14 +1493,25 @@ struct pflog *pflog_open(const struct conf *c, pflog_sink_fn sink, void *arg,
 		snprintf(err, errsz, "log_source is not set");
 		return NULL;
 	}
-	if (strcmp(src, "-") != 0 && src[0] != '/') {
-		snprintf(err, errsz, "log_source must be an absolute path or \"-\"");
+	if (strcmp(src, "-") != 0 && src[0] != '/' && strcmp(src, "journal") != 0 &&
+	    strncmp(src, "journal:/", 9) != 0) {
+		snprintf(err, errsz, "log_source must be an absolute path, \"-\", \"journal\" or "
+			 "\"journal:DIRECTORY\"");
 		return NULL;
 	}
 	pf = pflog_new(c, sink, arg, err, errsz);
 	if (pf == NULL)
 		return NULL;
 	pf->has_source = true;
+	if (strncmp(src, "journal", 7) == 0) {
+		pf->journal = pfjournal_open(pf, src[7] == ':' ? src + 8 : NULL,
+					     conf_str(c, "log_position_file"), err, errsz);
+		if (pf->journal == NULL) {
+			pflog_close(pf);
+			return NULL;
+		}
+		return pf;
+	}
 	if (strcmp(src, "-") == 0) {
 		int fl = fcntl(0, F_GETFL);
 
@@ -1469,6 +1548,8 @@ void pflog_rewind(struct pflog *pf)
 
 int pflog_fd(const struct pflog *pf)
 {
+	if (pf->journal)
+		return pfjournal_fd(pf->journal);
 	return pf->from_stdin && !pf->eof ? pf->fd : -1;
 }
 
@@ -1501,6 +1582,9 @@ static bool rotated(struct pflog *pf, int64_t now)
 		return false;
 	fd = open(pf->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
+		/* the new file is there but not ours to read: say so (the old
+		 * one is finished meanwhile, and nothing more comes to it) */
+		open_failed(pf, errno);
 		if (fd >= 0)
 			close(fd);
 		return false;
@@ -1551,6 +1635,8 @@ int pflog_poll(struct pflog *pf, int64_t now)
 	expire_states(pf, now);
 	if (!pf->has_source)
 		return 0;
+	if (pf->journal)
+		return pfjournal_poll(pf->journal, now);
 	if (pf->from_stdin)
 		return pf->eof ? 0 : poll_stdin(pf, now);
 	if (pf->fd < 0 && open_at_zero(pf) != 0)
@@ -1590,6 +1676,7 @@ void pflog_close(struct pflog *pf)
 		write_pos(pf);
 		close(pf->fd);
 	}
+	pfjournal_close(pf->journal);	/* writes the journal position */
 	while (pf->head)
 		state_drop(pf, pf->head);
 	pflookup_free(pf->lookup);

@@ -32,7 +32,9 @@
  * recently active is dropped), each holding at most PFLOG_MAX_PENDING
  * sessions; a state idle for PFLOG_STATE_TTL seconds is dropped.
  *
- * Follower (pflog_open): log_source is a file path or "-" (stdin).
+ * Follower (pflog_open): log_source is a file path, "-" (stdin), or
+ *   "journal" / "journal:DIR" (the systemd journal, lib/collect/pfjournal.h,
+ *   which feeds its entries through pflog_feed_at).
  *   File: read from where log_position_file says; without a position file,
  *   from the end (old lines are not counted as today's). Rotation (path
  *   now names another inode): the old file is read to its end, then the new
@@ -115,6 +117,18 @@ bool pflog_eof(const struct pflog *pf);
 
 /* Process one line (no newline) read at 'now'. */
 void pflog_feed(struct pflog *pf, const char *line, size_t len, int64_t now);
+
+/*
+ * For a source of lines other than a file (the journal, pfjournal.h):
+ * process one line whose position in that source is 'off' (never smaller
+ * than an earlier line's). With 'replay' the line only rebuilds the
+ * sessions waiting for their delivery line; nothing is counted.
+ */
+void pflog_feed_at(struct pflog *pf, const char *line, size_t len, int64_t now,
+		   uint64_t off, bool replay);
+/* The position of the oldest line fed with pflog_feed_at that a waiting
+ * session came from; 'done' when no session waits. */
+uint64_t pflog_replay_from(const struct pflog *pf, uint64_t done);
 
 struct pflog_stats {
 	uint64_t lines, sessions, failures, unrecognised, own_reports,

@@ -732,11 +732,11 @@ static int mkdir_p(const char *dir)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+		if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
 			return -1;
 		*p = '/';
 	}
-	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+	return mkdir(tmp, 0750) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 /* Rebuild the in-memory index of a validated file. */
@@ -776,7 +776,7 @@ struct store *store_open(const char *dir, int64_t day, uint64_t max_size,
 	}
 reopen:
 	s->reserved = 0;
-	s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	s->fd = open(s->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (s->fd < 0 || fstat(s->fd, &st) != 0) {
 		snprintf(err, errsz, "%s: %s", s->path, strerror(errno));
 		goto fail;
@@ -785,6 +785,9 @@ reopen:
 		snprintf(err, errsz, "%s: another collector is writing this day file", s->path);
 		goto fail;
 	}
+	/* a day file of an older version (0644): owner and group only */
+	if ((st.st_mode & 07777) != 0640)
+		(void)fchmod(s->fd, 0640);
 	fresh = st.st_size == 0;
 	if (fresh) {
 		s->size = max_size;
@@ -936,7 +939,7 @@ struct store_view *store_view_open(const char *path, char *err, size_t errsz)
 		snprintf(err, errsz, "out of memory");
 		return NULL;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);	/* readers may be root */
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		goto fail;

@@ -47,16 +47,18 @@ struct conf_key {
 static const struct conf_key conf_keys[] = {
 	SECTION("all programs"),
 	{ "state_directory", T_PATH, "/var/lib/tlsrptd", 0, 0,
-	  "day files of the collector (days/), spool, caches" },
+	  "the collector's directory: day files (days/), log position" },
 	{ "user", T_STR, "", 0, 0,
-	  "drop privileges to this user after binding sockets (empty: stay)" },
+	  "started as root: become this user after binding sockets (empty: stay; under "
+	  "systemd each daemon is started as its own user and this stays empty)" },
 
 	SECTION("tlsrptd: the collector"),
 	{ "socket_path", T_PATH, "/var/spool/postfix/run/tlsrpt/tlsrpt.sock", 0, 0,
 	  "unix datagram socket that Postfix's smtp_tlsrpt_socket_name points at" },
 	{ "socket_owner", T_STR, "", 0, 0, "owner of the socket file (empty: the daemon's user)" },
-	{ "socket_group", T_STR, "", 0, 0, "group of the socket file (empty: the daemon's group)" },
-	{ "socket_mode", T_MODE, "0666", 0, 07777, "mode of the socket file" },
+	{ "socket_group", T_STR, "", 0, 0,
+	  "group of the socket file (empty: the directory's group if it is setgid, else the daemon's)" },
+	{ "socket_mode", T_MODE, "0660", 0, 0777, "mode of the socket file" },
 	{ "socket_receive_buffer", T_SIZE, "4M", 64 * KB, 1 * GB,
 	  "SO_RCVBUF of the socket" },
 	{ "realtime_priority", T_INT, "10", 0, 99,
@@ -71,7 +73,8 @@ static const struct conf_key conf_keys[] = {
 
 	SECTION("tlsrptd: the Postfix log follower (Postfix 3.7-3.9)"),
 	{ "log_source", T_STR, "", 0, 0,
-	  "Postfix log to follow: a file path, or '-' for standard input (empty: off)" },
+	  "Postfix log to follow: a file path, 'journal' (the systemd journal; "
+	  "'journal:DIRECTORY' reads the journal files there), or '-' for standard input (empty: off)" },
 	{ "log_position_file", T_PATH, "/var/lib/tlsrptd/logpos", 0, 0,
 	  "where the log follower remembers how far it has read" },
 	{ "log_ignore_syslog_names", T_STR, "postfix/tlsrpt-out", 0, 0,
@@ -98,7 +101,7 @@ static const struct conf_key conf_keys[] = {
 	{ "report_archive_address", T_STR, "", 0, 0,
 	  "also mail a copy of every report sent to this address (empty: none); "
 	  "never retried, never a destination of the report" },
-	{ "spool_directory", T_PATH, "/var/lib/tlsrptd/spool", 0, 0, "every report built, and its delivery state" },
+	{ "spool_directory", T_PATH, "/var/lib/tlsrpt-report", 0, 0, "every report built, and its delivery state" },
 	{ "spool_retention", T_DURATION, "30d", DAY, 3650 * DAY, "prune spool entries older than this" },
 	{ "report_delay", T_DURATION, "1h", 0, DAY,
 	  "reports of a day go out after midnight UTC plus a random delay up to this" },
@@ -137,7 +140,7 @@ static const struct conf_key conf_keys[] = {
 	  "deliver to rua hosts on loopback addresses only (tests)" },
 
 	SECTION("tlsrpt-milter: reports others send us"),
-	{ "milter_socket", T_STR, "unix:/var/spool/postfix/run/tlsrpt/milter.sock", 0, 0,
+	{ "milter_socket", T_STR, "unix:/var/spool/postfix/run/tlsrpt-milter/milter.sock", 0, 0,
 	  "libmilter socket (unix:PATH or inet:PORT@HOST)" },
 	{ "milter_rua_addresses", T_STR, "", 0, 0,
 	  "comma separated recipient addresses that receive TLS reports" },
@@ -145,7 +148,7 @@ static const struct conf_key conf_keys[] = {
 	  "accept discard" },
 	{ "milter_authserv_id", T_STR, "", 0, 0,
 	  "authserv-id whose Authentication-Results dkim=pass is trusted" },
-	{ "received_directory", T_PATH, "/var/lib/tlsrptd/received", 0, 0,
+	{ "received_directory", T_PATH, "/var/lib/tlsrpt-milter", 0, 0,
 	  "store of received reports" },
 	{ "max_message_size", T_SIZE, "20M", 64 * KB, 1 * GB, "report mail larger than this is not parsed" },
 	{ "max_report_size", T_SIZE, "20M", 64 * KB, 1 * GB, "decompressed report size limit" },
@@ -175,11 +178,11 @@ static const struct conf_key conf_keys[] = {
 	  "metrics: per-domain series for at most this many domains (by sessions); the rest are summed as domain=\"_other\"" },
 
 	SECTION("tlsrpt-policyd: DANE and MTA-STS for smtp_tls_policy_maps"),
-	{ "policy_socket", T_STR, "unix:/var/spool/postfix/run/tlsrpt/policy.sock", 0, 0,
+	{ "policy_socket", T_STR, "unix:/var/spool/postfix/run/tlsrpt-policyd/policy.sock", 0, 0,
 	  "socketmap socket (unix:PATH or inet:HOST:PORT)" },
 	{ "postfix_generation", T_ENUM, "3.10", 0, 0,
 	  "3.10 (reply with TLSRPT attributes) or 3.7 (plain replies)", "3.10 3.7" },
-	{ "sts_cache_file", T_PATH, "/var/lib/tlsrptd/sts-cache", 0, 0, "persistent MTA-STS policy cache" },
+	{ "sts_cache_file", T_PATH, "/var/lib/tlsrpt-policyd/sts-cache", 0, 0, "persistent MTA-STS policy cache" },
 	{ "sts_fetch_timeout", T_DURATION, "20s", 1, 120, "policy fetch time limit" },
 	{ "sts_reply_budget", T_DURATION, "5s", 1, 90,
 	  "answer Postfix within this; then use the fallback while the fetch goes on" },

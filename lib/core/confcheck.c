@@ -241,7 +241,11 @@ void confcheck_parent_dir(struct confcheck *cc, const char *key, const char *pat
 
 void confcheck_readable(struct confcheck *cc, const char *key)
 {
-	const char *v = conf_str(cc->c, key);
+	confcheck_path_readable(cc, key, conf_str(cc->c, key));
+}
+
+void confcheck_path_readable(struct confcheck *cc, const char *key, const char *v)
+{
 	char w[100];
 	struct stat st;
 	int e;

@@ -64,6 +64,8 @@ void confcheck_parent_dir(struct confcheck *cc, const char *key, const char *pat
 
 /* The key names a file (empty: skipped) the user must be able to read. */
 void confcheck_readable(struct confcheck *cc, const char *key);
+/* The same for a file the key leads to ('path', derived from its value). */
+void confcheck_path_readable(struct confcheck *cc, const char *key, const char *path);
 
 /* The key is a command line whose program must exist and be executable. */
 void confcheck_command(struct confcheck *cc, const char *key);

@@ -762,9 +762,14 @@ enum received_status received_ingest(struct received_store *s, const struct rece
 
 /* ---------- reading ---------- */
 
+/* Readers may be root (tlsrptctl received show): never through a link. */
 static struct json_object *load_file(const char *path)
 {
-	struct json_object *o = json_object_from_file(path);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct json_object *o = fd >= 0 ? json_object_from_fd(fd) : NULL;
+
+	if (fd >= 0)
+		close(fd);
 
 	if (o && !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
@@ -817,7 +822,13 @@ int received_foreach(struct received_store *s, int64_t since,
 		return s->be->foreach(s->h, since, cb, arg);
 	seen = json_object_new_object();
 	say(path, sizeof(path), "%s/index", s->dir);
-	fp = fopen(path, "re");
+	{
+		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+		fp = fd >= 0 ? fdopen(fd, "r") : NULL;
+		if (fd >= 0 && fp == NULL)
+			close(fd);
+	}
 	if (fp == NULL || seen == NULL) {
 		json_object_put(seen);
 		if (fp)

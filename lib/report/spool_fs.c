@@ -149,7 +149,7 @@ static int write_json(const char *p, struct json_object *o, bool atomic)
 
 static int read_file(const char *p, unsigned char **out, size_t *len)
 {
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);	/* readers may be root */
 	struct stat st;
 	unsigned char *b;
 	size_t got = 0;
@@ -200,27 +200,59 @@ static struct json_object *read_json(const char *p)
 	return o;
 }
 
-static int rm_tree(const char *p)
+/*
+ * Remove entry 'name' of directory 'dfd' without following any link: a
+ * file or a symlink is unlinked itself; a directory (a report's, which is
+ * flat) is opened with O_NOFOLLOW, its entries unlinked relative to it,
+ * and then removed. A nested directory is left (and reported as -1).
+ */
+static int rm_entry_at(int dfd, const char *name)
 {
-	DIR *d = opendir(p);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
 	struct dirent *de;
-	char sub[PATHSZ];
 	int rc = 0;
 
-	if (d == NULL)
-		return errno == ENOENT ? 0 : -1;
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ELOOP || errno == ENOTDIR)	/* a link or a file: the name goes */
+			return unlinkat(dfd, name, 0);
+		return -1;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
 	while ((de = readdir(d)) != NULL) {
-		int n;
-
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		n = snprintf(sub, sizeof(sub), "%s/%s", p, de->d_name);
-		if (n < 0 || n >= (int)sizeof(sub) || unlink(sub) != 0)
+		if (unlinkat(fd, de->d_name, 0) != 0)
 			rc = -1;
 	}
 	closedir(d);
-	if (rmdir(p) != 0)
+	if (unlinkat(dfd, name, AT_REMOVEDIR) != 0)
 		rc = -1;
+	return rc;
+}
+
+/* rm_entry_at on the last component of 'p', relative to its directory. */
+static int rm_tree(const char *p)
+{
+	char dir[PATHSZ];
+	const char *name = strrchr(p, '/');
+	int dfd, rc;
+
+	if (name == NULL || name[1] == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	parent_of(p, dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -1;
+	rc = rm_entry_at(dfd, name + 1);
+	close(dfd);
 	return rc;
 }
 
@@ -311,18 +343,21 @@ struct spool_fs *spool_fs_open(const char *dir, bool write, char *err, size_t er
 		spool_fs_close(fs);
 		return NULL;
 	}
-	/* reports half-written by a crashed run */
+	/* reports half-written by a crashed run: removed relative to tmp/,
+	 * never through a link planted there */
 	if (path(p, fs, "tmp", NULL, NULL) == 0) {
-		DIR *d = opendir(p);
+		int tfd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *d = tfd >= 0 ? fdopendir(tfd) : NULL;
 		struct dirent *de;
 
+		if (tfd >= 0 && d == NULL)
+			close(tfd);
 		while (d && (de = readdir(d)) != NULL) {
-			char sub[PATHSZ];
-
-			if (de->d_name[0] == '.')
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			if (path(sub, fs, "tmp", de->d_name, NULL) == 0 && rm_tree(sub) != 0)
-				log_warn("spool: cannot remove %s: %s", sub, strerror(errno));
+			if (rm_entry_at(tfd, de->d_name) != 0)
+				log_warn("spool: cannot remove %s/%s: %s", p, de->d_name,
+					 strerror(errno));
 		}
 		if (d)
 			closedir(d);

@@ -103,32 +103,24 @@ int socketmap_reply(struct buf *out, const char *status, const char *data,
 	return 0;
 }
 
-int socketmap_listen(const char *spec, bool *is_unix, char *err, size_t errsz)
+int socketmap_listen(const char *spec, bool *is_unix, struct usock *us, char *err, size_t errsz)
 {
 	int fd = -1;
 
 	*is_unix = false;
+	us->fd = us->dirfd = -1;
 	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un sun = { .sun_family = AF_UNIX };
-		const char *path = spec + 5;
+		/* mode 0660: Postfix (group postfix, from the setgid socket
+		 * directory) connects; bound safely as root (lib/core/usock.h) */
+		struct usock_opts o = { .type = SOCK_STREAM, .mode = 0660, .backlog = 128 };
+		char e[400];
 
 		*is_unix = true;
-		if (strlen(path) >= sizeof(sun.sun_path) || path[0] != '/') {
-			snprintf(err, errsz, "policy_socket %s: need an absolute path shorter than %zu",
-				  spec, sizeof(sun.sun_path));
+		if (usock_bind(spec + 5, &o, us, e, sizeof(e)) != 0) {
+			snprintf(err, errsz, "policy_socket: %s", e);
 			return -1;
 		}
-		memcpy(sun.sun_path, path, strlen(path));
-		unlink(path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-		    chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
-			snprintf(err, errsz, "%s: %s", spec, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		return fd;
+		return us->fd;
 	}
 	if (strncmp(spec, "inet:", 5) == 0) {
 		char host[256];

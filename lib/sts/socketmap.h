@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "usock.h"
 
 #define SOCKETMAP_MAX_QUERY 10000
 #define SOCKETMAP_MAX_REPLY 100000
@@ -61,11 +62,12 @@ int socketmap_reply(struct buf *out, const char *status, const char *data,
 		    size_t dlen);
 
 /*
- * Listen on 'spec': "unix:/ABSOLUTE/PATH" (an old socket there is removed;
- * mode 0666: the directory decides who reaches it) or "inet:HOST:PORT"
+ * Listen on 'spec': "unix:/ABSOLUTE/PATH" (bound with usock_bind, mode 0660:
+ * a stale socket is replaced, and as root only in a directory no other
+ * user can write; *us is filled for usock_remove) or "inet:HOST:PORT"
  * (HOST may be empty: all addresses). Non-blocking, close-on-exec, backlog
  * 128. Returns the descriptor with *is_unix set, or -1 with 'err'.
  */
-int socketmap_listen(const char *spec, bool *is_unix, char *err, size_t errsz);
+int socketmap_listen(const char *spec, bool *is_unix, struct usock *us, char *err, size_t errsz);
 
 #endif

@@ -327,7 +327,7 @@ int sts_cache_save(struct sts_cache *c, const char *path, char *err, size_t errs
 		return -1;
 	}
 	tmp = tb.data;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0 || (fp = fdopen(fd, "w")) == NULL) {
 		snprintf(err, errsz, "%s: %s", tmp, strerror(errno));
 		if (fd >= 0)
@@ -494,12 +494,16 @@ static bool load_line(struct json_object *o, struct sts_entry *e, size_t max_pol
 long sts_cache_load(struct sts_cache *c, const char *path, size_t max_policy,
 		    size_t *skipped, char *err, size_t errsz)
 {
-	FILE *fp = fopen(path, "re");
+	/* never through a link: tlsrptctl may read the service's cache as root */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
 	struct stat st;
 	char *text, *p, *end;
 	long loaded = 0;
 	size_t bad = 0;
 
+	if (fd >= 0 && fp == NULL)
+		close(fd);
 	if (skipped)
 		*skipped = 0;
 	if (fp == NULL) {

@@ -673,6 +673,15 @@ class Postfix:
                         SUITE[self.gen], timeout))
                 time.sleep(0.5)
 
+    def tree_gid(self, name):
+        """The gid of group 'name' in the tree's /etc/group."""
+        with open(os.path.join(self.tree, "etc/group")) as fp:
+            for line in fp:
+                f = line.split(":")
+                if f[0] == name:
+                    return int(f[2])
+        raise RuntimeError("no group %s in %s/etc/group" % (name, self.tree))
+
     def check_tree(self):
         if not os.path.isfile(os.path.join(self.tree, ".tlsrptd-tree-ok")):
             # normally ./run test has built the trees; from within a test the
@@ -738,8 +747,12 @@ class Postfix:
                     shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
         if os.path.exists(self.logfile):
             os.unlink(self.logfile)
+        # as packaged (README "Privileges"), but root's: the daemons run as
+        # root here, and root binds only in a directory no one else can
+        # write; setgid postfix gives the 0660 sockets group postfix
         os.makedirs(self.socket_dir, exist_ok=True)
-        os.chmod(self.socket_dir, 0o755)
+        os.chown(self.socket_dir, 0, self.tree_gid("postfix"))
+        os.chmod(self.socket_dir, 0o2755)
         # "postfix check" (2-3 s) once per tree: it fixes ownership and
         # modes; configuration warnings are caught by postconf every run
         stamp = os.path.join(t, ".tlsrptd-postfix-checked")

@@ -269,7 +269,7 @@ class Run:
                                                     AUTHSERV_ID, self.store))
         self.milter_log = os.path.join(tmp, "milter-%s.log" % action)
         errf = open(self.milter_log, "w")
-        # group postfix (of the tree): the socket (umask 007) is 0770
+        # group postfix (of the tree): the socket (umask 0117) is 0660
         # root:postfix, smtpd running as the tree's postfix user connects
         self.milter = self.env.spawn([self.progs["tlsrpt-milter"], "-f", "-c", self.conf],
                                      stdout=errf, stderr=subprocess.STDOUT,
@@ -284,8 +284,8 @@ class Run:
                                    self.read_milter_log())
             time.sleep(0.02)
         st = os.stat(self.sock)
-        check(st.st_gid == self.gid and st.st_mode & 0o777 == 0o770,
-              "milter socket: got gid %d mode %o, want gid %d mode 770" % (
+        check(st.st_gid == self.gid and st.st_mode & 0o777 == 0o660,
+              "milter socket: got gid %d mode %o, want gid %d mode 660" % (
                   st.st_gid, st.st_mode & 0o777, self.gid))
 
     def stop_milter(self):

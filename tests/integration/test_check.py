@@ -44,6 +44,7 @@ def main():
         with open(sendmail, "w") as fp:
             fp.write(f"#!/bin/sh\necho \"$@\" > {mailout}.args\ncat > {mailout}\n")
         os.chmod(sendmail, 0o755)
+        os.makedirs(store, exist_ok=True)   # the package's tmpfiles.d makes it; tlsrptctl as root writes as its owner
         with open(conf, "w") as fp:
             fp.write(f"received_directory = {store}\ncontact_info = tlsrpt@example.net\n"
                      f"sendmail_command = {sendmail}\n")

@@ -16,6 +16,8 @@ and @TMP@ a fresh directory of the case with:
     @TMP@/w          a directory everyone may write (1777)
     @TMP@/rootonly   a directory only root may enter (0700)
     @TMP@/key.pem    a file everyone may read; @TMP@/secret.pem root's only
+    @TMP@/journal/system.journal      a journal file everyone may read
+    @TMP@/rootjournal/system.journal  one only root may read
 @CHECKUSER@ is the user -n says it checked as (see confcheck.h)."""
 import glob
 import os
@@ -69,7 +71,9 @@ def make_tmp():
     os.mkdir(os.path.join(tmp, "w"))
     os.chmod(os.path.join(tmp, "w"), 0o1777)
     os.mkdir(os.path.join(tmp, "rootonly"), 0o700)
-    for name, mode in (("key.pem", 0o644), ("secret.pem", 0o600)):
+    for name, mode in (("key.pem", 0o644), ("secret.pem", 0o600),
+                       ("journal/system.journal", 0o644), ("rootjournal/system.journal", 0o600)):
+        os.makedirs(os.path.dirname(os.path.join(tmp, name)), mode=0o755, exist_ok=True)
         with open(os.path.join(tmp, name), "w") as fp:
             fp.write("not a key, only its permissions matter here\n")
         os.chmod(os.path.join(tmp, name), mode)

@@ -70,6 +70,7 @@ def keyboard_reach(b, ids, label, presses=25):
 def samples(tmp, b):
     conf = os.path.join(tmp, "s.conf")
     store = os.path.join(tmp, "store")
+    os.makedirs(store, exist_ok=True)   # the package's tmpfiles.d makes it; tlsrptctl as root writes as its owner
     with open(conf, "w") as fp:
         fp.write(f"received_directory = {store}\nspool_directory = {tmp}/nospool\n"
                  f"dashboard_chartjs = {CHARTJS}\n")
@@ -144,6 +145,7 @@ def hostile(tmp, b):
     store = os.path.join(tmp, "hstore")
     src = os.path.join(tmp, "hsrc")
     os.makedirs(src)
+    os.makedirs(store, exist_ok=True)   # the package's tmpfiles.d makes it; tlsrptctl as root writes as its owner
     with open(conf, "w") as fp:
         fp.write(f"received_directory = {store}\nspool_directory = {tmp}/nospool\n"
                  f"dashboard_chartjs = {CHARTJS}\n")

@@ -47,6 +47,7 @@ def main():
         check(len(files) > 40000, f"generated {len(files)} reports")
         conf = os.path.join(tmp, "c.conf")
         store = os.path.join(tmp, "store")
+        os.makedirs(store, exist_ok=True)   # the package's tmpfiles.d makes it; tlsrptctl as root writes as its owner
         with open(conf, "w") as fp:
             fp.write(f"received_directory = {store}\nspool_directory = {tmp}/nospool\n"
                      f"dashboard_chartjs = {CHARTJS}\n")

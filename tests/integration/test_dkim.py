@@ -4,7 +4,7 @@
 Keys are made with the openssl CLI in a temporary directory; dkimpy's
 dnsfunc hook supplies the key record, so no DNS is used. For rsa-sha256 and
 ed25519-sha256: the signature verifies (also in dkimpy's strict TLSRPT mode
-with s=email:tlsrpt), carries the required tags, and stops verifying when
+with s=tlsrpt; dkimpy 1.1.4 rejects s=email:tlsrpt), carries the required tags, and stops verifying when
 the body or a signed header is changed. Misconfigurations give clear errors.
 """
 import base64

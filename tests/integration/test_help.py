@@ -33,6 +33,7 @@ CTL_SOURCES = {
     "spool": ["reporter/ctl_spool.c"],
     "received": ["reporter/ctl_received.c", "reporter/ctl_check.c"],
     "record": ["reporter/ctl_record.c"], "sts": ["reporter/ctl_sts.c"],
+    "dkim": ["reporter/ctl_dkim.c"],
     "dashboard": ["reporter/ctl_dashboard.c"], "metrics": ["reporter/ctl_metrics.c"],
     "push": ["reporter/ctl_push.c"], "db": ["reporter/ctl_db.c"],
 }

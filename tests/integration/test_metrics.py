@@ -56,6 +56,7 @@ def main():
             fp.write("#!/bin/sh\ncase \"$*\" in *refuse*) cat >/dev/null; exit 67;; esac\ncat >/dev/null\n")
         os.chmod(sink, 0o755)
         conf = os.path.join(tmp, "c.conf")
+        os.makedirs(store, exist_ok=True)   # the package's tmpfiles.d makes it; tlsrptctl as root writes as its owner
         with open(conf, "w") as fp:
             fp.write(f"state_directory = {state}\nspool_directory = {spool}\nreceived_directory = {store}\n"
                      f"organization_name = Example Org\ncontact_info = tlsrpt@example.net\n"

@@ -177,6 +177,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="test_received.")
     try:
         conf = os.path.join(tmp, "tlsrptd.conf")
+        os.makedirs(os.path.join(tmp, "store"), exist_ok=True)   # the package's tmpfiles.d makes it; tlsrptctl as root writes as its owner
         with open(conf, "w") as fp:
             fp.write(f"received_directory = {tmp}/store\n")
         files = sorted(IMPORT)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""SIGTERM under load loses nothing the kernel accepted (issue 10, item 12).
+"""SIGTERM under load loses nothing the kernel accepted (issue 10, item 12),
+and removes the socket only while it is still tlsrptd's own.
 
 Each repetition starts the real tlsrptd, lets two sender processes hammer
 its socket the way Postfix does (non-blocking sendto, one datagram per
@@ -54,8 +55,32 @@ def datagrams(col, days):
     return total
 
 
+def socket_still_ours(tmp):
+    """SIGTERM removes the socket only if it is still the file this tlsrptd
+    bound (lib/core/usock): its own goes; a socket another instance renamed
+    into place meanwhile (a restart racing the old one's exit) stays."""
+    import socket as so
+    own = os.path.join(tmp, "own")
+    os.mkdir(own)
+    col = Collector(own).start()
+    col.stop()
+    check(not os.path.exists(col.sock), "SIGTERM: tlsrptd's own socket removed")
+    other = os.path.join(tmp, "other")
+    os.mkdir(other)
+    col = Collector(other).start()
+    s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    s.bind(col.sock + ".next")
+    os.rename(col.sock + ".next", col.sock)   # the next instance's socket
+    ino = os.lstat(col.sock).st_ino
+    col.stop()
+    check(os.path.exists(col.sock) and os.lstat(col.sock).st_ino == ino,
+          "SIGTERM: a socket renamed into place by another instance is left alone")
+    s.close()
+
+
 def main():
     tmp = tempdir("test_sigterm")
+    socket_still_ours(tmp)
     lost_runs, total_ok, total_counted = 0, 0, 0
     errs_seen = {}
     try:

@@ -652,6 +652,68 @@ static void test_crashes(void)
 	}
 }
 
+/*
+ * A link planted in tmp/ (the spool's user can write there) is never
+ * followed when a run clears what a crashed run left: the victim
+ * directory and file keep their contents, the links themselves go. This
+ * emptied a victim directory before tmp/ was cleared relative to its
+ * descriptor (a root run of the reporter could delete any directory).
+ */
+static void test_tmp_links(void)
+{
+	char dir[600], victim[600], f[700], l[700], err[256];
+	struct spool *s;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/links", tmpdir);
+	snprintf(victim, sizeof(victim), "%s/victim", tmpdir);
+	s = spool_open(dir, true, err, sizeof(err));
+	CHECK(s != NULL, "spool_open: %s", err);
+	spool_close(s);
+	CHECK(mkdir(victim, 0700) == 0, "mkdir %s", victim);
+	for (int i = 0; i < 3; i++) {
+		FILE *fp;
+
+		snprintf(f, sizeof(f), "%s/precious-%d", victim, i);
+		fp = fopen(f, "w");
+		CHECK(fp != NULL, "create %s", f);
+		if (fp) {
+			fputs("keep me\n", fp);
+			fclose(fp);
+		}
+	}
+	snprintf(f, sizeof(f), "%s/precious-0", victim);
+	snprintf(l, sizeof(l), "%s/tmp/evil-dir", dir);
+	CHECK(symlink(victim, l) == 0, "symlink %s", l);
+	snprintf(l, sizeof(l), "%s/tmp/evil-file", dir);
+	CHECK(symlink(f, l) == 0, "symlink %s", l);
+	/* a crashed run's half-written report is still cleared */
+	snprintf(l, sizeof(l), "%s/tmp/crashed.1", dir);
+	CHECK(mkdir(l, 0750) == 0, "mkdir %s", l);
+	snprintf(l, sizeof(l), "%s/tmp/crashed.1/meta.json", dir);
+	{
+		FILE *fp = fopen(l, "w");
+
+		if (fp)
+			fclose(fp);
+	}
+
+	s = spool_open(dir, true, err, sizeof(err));
+	CHECK(s != NULL, "spool_open with links in tmp/: %s", err);
+	spool_close(s);
+	for (int i = 0; i < 3; i++) {
+		snprintf(f, sizeof(f), "%s/precious-%d", victim, i);
+		CHECK(stat(f, &st) == 0 && st.st_size == 8,
+		      "%s was deleted or changed through a link in tmp/", f);
+	}
+	snprintf(l, sizeof(l), "%s/tmp/evil-dir", dir);
+	CHECK(lstat(l, &st) != 0, "the planted link %s is still there", l);
+	snprintf(l, sizeof(l), "%s/tmp/evil-file", dir);
+	CHECK(lstat(l, &st) != 0, "the planted link %s is still there", l);
+	snprintf(l, sizeof(l), "%s/tmp/crashed.1", dir);
+	CHECK(lstat(l, &st) != 0, "the crashed run's %s is still there", l);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -667,6 +729,7 @@ int main(void)
 	test_clock();
 	test_batches();
 	test_crashes();
+	test_tmp_links();
 	{
 		char cmd[300];
 
