@@ -43,6 +43,7 @@
 #include "buf.h"
 #include "ctl.h"
 #include "deliver.h"
+#include "jget.h"
 #include "received.h"
 #include "rptparse.h"
 #include "rstats.h"
@@ -54,33 +55,6 @@
 static void check_usage(void)
 {
 	ctl_usage(ctl_received_usage);
-}
-
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return "";
-}
-
-static int64_t jint(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return 0;
-}
-
-static struct json_object *jobj(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_object))
-		return v;
-	return NULL;
 }
 
 /* Report text for a terminal or a mail: control characters become '?'
@@ -140,19 +114,19 @@ static struct finding *add_finding(struct check *ck, const char *cls, const char
 /* Was condition 'key' known before? Keep it in the new state either way. */
 static bool seen_before(struct check *ck, const char *key)
 {
-	struct json_object *seen = jobj(ck->state_in, "seen"), *v = NULL;
+	struct json_object *seen = jget_obj(ck->state_in, "seen"), *v = NULL;
 	int64_t since = ck->now;
 	bool known = seen && json_object_object_get_ex(seen, key, &v);
 
 	if (known && json_object_is_type(v, json_type_int))
 		since = json_object_get_int64(v);
-	json_object_object_add(jobj(ck->state_out, "seen"), key, json_object_new_int64(since));
+	json_object_object_add(jget_obj(ck->state_out, "seen"), key, json_object_new_int64(since));
 	return known && !ck->stateless;
 }
 
 static bool was_seen(struct check *ck, const char *key)
 {
-	struct json_object *seen = jobj(ck->state_in, "seen");
+	struct json_object *seen = jget_obj(ck->state_in, "seen");
 
 	return !ck->stateless && seen && json_object_object_get_ex(seen, key, NULL);
 }
@@ -166,13 +140,13 @@ static void key_of(char *out, size_t outsz, const char *kind, const char *cls, c
 static void check_domain(struct check *ck, const struct conf *c, const char *cls,
 			 struct json_object *d, struct json_object *hist)
 {
-	const char *dom = jstr(d, "domain");
-	int64_t ok = jint(d, "successful"), failed = jint(d, "failed"), total = rstats_add(ok, failed);
+	const char *dom = jget_text(d, "domain");
+	int64_t ok = jget_int(d, "successful"), failed = jget_int(d, "failed"), total = rstats_add(ok, failed);
 	int64_t pct = conf_int(c, "alert_failure_rate"), min = conf_int(c, "alert_min_sessions");
 	int64_t silence = conf_int(c, "alert_silence"), usual = conf_int(c, "alert_usual_days");
 	char key[1200];
 	struct finding *f;
-	struct json_object *orgs = jobj(d, "organizations");
+	struct json_object *orgs = jget_obj(d, "organizations");
 
 	/* failure rate */
 	key_of(key, sizeof(key), "rate", cls, dom, NULL);
@@ -193,7 +167,7 @@ static void check_domain(struct check *ck, const struct conf *c, const char *cls
 	/* new result types and failing MX hosts */
 	for (int k = 0; k < 2; k++) {
 		const char *field = k ? "failing_mx" : "result_types", *kind = k ? "mx" : "type";
-		struct json_object *now = jobj(d, field), *before = jobj(hist, field);
+		struct json_object *now = jget_obj(d, field), *before = jget_obj(hist, field);
 
 		if (now == NULL)
 			continue;
@@ -213,9 +187,9 @@ static void check_domain(struct check *ck, const struct conf *c, const char *cls
 	if (orgs == NULL)
 		return;
 	json_object_object_foreach(orgs, org, o) {
-		int64_t last = jint(o, "last_end");
+		int64_t last = jget_int(o, "last_end");
 
-		if (jint(o, "history_days") < usual)
+		if (jget_int(o, "history_days") < usual)
 			continue;
 		key_of(key, sizeof(key), "silent", cls, dom, org);
 		if (last + silence <= ck->now) {
@@ -227,7 +201,7 @@ static void check_domain(struct check *ck, const struct conf *c, const char *cls
 			buf_adds(&f->text, "no report from ");
 			safe(&f->text, org);
 			buf_printf(&f->text, " since %s (it reported on %lld of the last %d days)", t,
-				   (long long)jint(o, "history_days"), HISTORY_DAYS);
+				   (long long)jget_int(o, "history_days"), HISTORY_DAYS);
 		} else if (was_seen(ck, key) && (f = add_finding(ck, cls, dom, "silent", false)) != NULL) {
 			buf_adds(&f->text, "reports again: ");
 			safe(&f->text, org);
@@ -388,12 +362,12 @@ int ctl_check(int argc, char **argv, const struct conf *c)
 	json_object_object_add(ck.state_out, "seen", json_object_new_object());
 	for (int k = 0; k < 2; k++) {
 		const char *cls = k ? "unverified" : "verified";
-		struct json_object *m = jobj(cur, cls);
+		struct json_object *m = jget_obj(cur, cls);
 
 		if ((k == 1 && !unverified) || m == NULL)
 			continue;
 		json_object_object_foreach(m, dom, d)
-			check_domain(&ck, c, cls, d, jobj(jobj(hist, cls), dom));
+			check_domain(&ck, c, cls, d, jget_obj(jget_obj(hist, cls), dom));
 	}
 	if (as_json)
 		json = json_object_new_array();
@@ -426,7 +400,7 @@ int ctl_check(int argc, char **argv, const struct conf *c)
 							      JSON_C_TO_STRING_NOSLASHESCAPE));
 	else if (ck.nf == 0)
 		printf("nothing new (window %d day%s ending %.10s)\n", ro.days, ro.days == 1 ? "" : "s",
-		       jstr(cur, "last"));
+		       jget_text(cur, "last"));
 	if (!ck.stateless && !dry && write_state(statefile, ck.state_out) != 0) {
 		int e = errno;
 

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "ctl.h"
 #include "db.h"
+#include "jget.h"
 #include "prom.h"
 #include "received.h"
 #include "rstats.h"
@@ -43,24 +44,6 @@ const char ctl_metrics_usage[] =
 static void metrics_usage(void)
 {
 	ctl_usage(ctl_metrics_usage);
-}
-
-static int64_t jint(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return 0;
-}
-
-static struct json_object *jobj(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_object))
-		return v;
-	return NULL;
 }
 
 static void up(struct buf *b, const char *source, bool ok)
@@ -119,26 +102,26 @@ static void spool(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 	*ok = true;
 	prom_family(b, "tlsrpt_spool_reports", "gauge",
 		    "reports in the spool by status (delivered: at least one destination accepted)");
-	if ((m = jobj(st, "status")) != NULL) {
+	if ((m = jget_obj(st, "status")) != NULL) {
 		json_object_object_foreach(m, k, v)
 			prom_sample(b, "tlsrpt_spool_reports", (const char *const[]){ "status", k, NULL },
 				    (double)json_object_get_int64(v));
 	}
 	prom_family(b, "tlsrpt_spool_destinations", "gauge",
 		    "destinations (report x rua) in the spool by delivery state");
-	if ((m = jobj(st, "dest_states")) != NULL) {
+	if ((m = jget_obj(st, "dest_states")) != NULL) {
 		json_object_object_foreach(m, k, v)
 			prom_sample(b, "tlsrpt_spool_destinations", (const char *const[]){ "state", k, NULL },
 				    (double)json_object_get_int64(v));
 	}
 	prom_family(b, "tlsrpt_spool_attempts", "gauge",
 		    "delivery attempts recorded in the spool by scheme and outcome");
-	if ((m = jobj(st, "attempts")) != NULL) {
+	if ((m = jget_obj(st, "attempts")) != NULL) {
 		json_object_object_foreach(m, scheme, v) {
 			prom_sample(b, "tlsrpt_spool_attempts", (const char *const[]){ "scheme", scheme,
-				    "outcome", "ok", NULL }, (double)jint(v, "ok"));
+				    "outcome", "ok", NULL }, (double)jget_int(v, "ok"));
 			prom_sample(b, "tlsrpt_spool_attempts", (const char *const[]){ "scheme", scheme,
-				    "outcome", "failed", NULL }, (double)jint(v, "failed"));
+				    "outcome", "failed", NULL }, (double)jget_int(v, "failed"));
 		}
 	}
 	prom_family(b, "tlsrpt_spool_suppressed_destinations", "gauge",
@@ -146,15 +129,15 @@ static void spool(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 	prom_sample(b, "tlsrpt_spool_suppressed_destinations", NULL,
 		    (double)json_object_array_length(json_object_object_get(st, "suppressed")));
 	prom_family(b, "tlsrpt_spool_unreadable_reports", "gauge", "spool entries that could not be read");
-	prom_sample(b, "tlsrpt_spool_unreadable_reports", NULL, (double)jint(st, "unreadable"));
+	prom_sample(b, "tlsrpt_spool_unreadable_reports", NULL, (double)jget_int(st, "unreadable"));
 	prom_family(b, "tlsrpt_spool_last_report_created_timestamp_seconds", "gauge",
 		    "when the newest report was built (0: none)");
 	prom_sample(b, "tlsrpt_spool_last_report_created_timestamp_seconds", NULL,
-		    (double)jint(st, "last_created"));
+		    (double)jget_int(st, "last_created"));
 	prom_family(b, "tlsrpt_spool_oldest_pending_created_timestamp_seconds", "gauge",
 		    "when the oldest report with a pending destination was built (0: none)");
 	prom_sample(b, "tlsrpt_spool_oldest_pending_created_timestamp_seconds", NULL,
-		    (double)jint(st, "oldest_pending_created"));
+		    (double)jget_int(st, "oldest_pending_created"));
 	json_object_put(st);
 }
 
@@ -179,7 +162,7 @@ static void merge(struct json_object *dst, struct json_object *src)
 	if (src == NULL)
 		return;
 	json_object_object_foreach(src, k, v)
-		json_object_object_add(dst, k, json_object_new_int64(rstats_add(jint(dst, k),
+		json_object_object_add(dst, k, json_object_new_int64(rstats_add(jget_int(dst, k),
 							json_object_get_int64(v))));
 }
 
@@ -200,8 +183,8 @@ static void received(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 	if (st == NULL)
 		return;
 	for (int k = 0; k < 2; k++)
-		if (jobj(st, k ? "unverified" : "verified"))
-			cap += (size_t)json_object_object_length(jobj(st, k ? "unverified" : "verified"));
+		if (jget_obj(st, k ? "unverified" : "verified"))
+			cap += (size_t)json_object_object_length(jget_obj(st, k ? "unverified" : "verified"));
 	doms = calloc(cap + 2, sizeof(*doms));	/* + the two "_other" rows */
 	if (doms == NULL) {
 		json_object_put(st);
@@ -210,7 +193,7 @@ static void received(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 	*ok = true;
 	for (int k = 0; k < 2; k++) {
 		const char *cls = k ? "unverified" : "verified";
-		struct json_object *m = jobj(st, cls);
+		struct json_object *m = jget_obj(st, cls);
 
 		if (m == NULL)
 			continue;
@@ -218,7 +201,7 @@ static void received(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 			doms[n].cls = cls;
 			doms[n].name = name;
 			doms[n].d = d;
-			doms[n].sessions = rstats_add(jint(d, "successful"), jint(d, "failed"));
+			doms[n].sessions = rstats_add(jget_int(d, "successful"), jget_int(d, "failed"));
 			n++;
 		}
 	}
@@ -237,11 +220,11 @@ static void received(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 
 		for (const char *const *f = (const char *const[]){ "successful", "failed", "reports",
 			NULL }; *f; f++)
-			json_object_object_add(o, *f, json_object_new_int64(rstats_add(jint(o, *f),
-								jint(doms[i].d, *f))));
-		if (jint(doms[i].d, "last_end") > jint(o, "last_end"))
-			json_object_object_add(o, "last_end", json_object_new_int64(jint(doms[i].d, "last_end")));
-		merge(jobj(o, "result_types"), jobj(doms[i].d, "result_types"));
+			json_object_object_add(o, *f, json_object_new_int64(rstats_add(jget_int(o, *f),
+								jget_int(doms[i].d, *f))));
+		if (jget_int(doms[i].d, "last_end") > jget_int(o, "last_end"))
+			json_object_object_add(o, "last_end", json_object_new_int64(jget_int(doms[i].d, "last_end")));
+		merge(jget_obj(o, "result_types"), jget_obj(doms[i].d, "result_types"));
 	}
 	if (n > max) {
 		size_t keep = max;
@@ -250,34 +233,34 @@ static void received(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 			doms[keep].cls = k ? "unverified" : "verified";
 			doms[keep].name = "_other";
 			doms[keep].d = other[k];
-			if (jint(other[k], "reports") > 0)
+			if (jget_int(other[k], "reports") > 0)
 				keep++;
 		}
 		n = keep;
 	}
 	prom_family(b, "tlsrpt_received_rejected_total", "counter",
 		    "inputs the received store kept as rejections (could not be used)");
-	prom_sample(b, "tlsrpt_received_rejected_total", NULL, (double)jint(st, "rejected"));
+	prom_sample(b, "tlsrpt_received_rejected_total", NULL, (double)jget_int(st, "rejected"));
 	prom_family(b, "tlsrpt_received_reports_total", "counter",
 		    "reports received per class (verified: DKIM) and policy domain");
 	for (size_t i = 0; i < n; i++)
 		prom_sample(b, "tlsrpt_received_reports_total", (const char *const[]){ "class",
-			    doms[i].cls, "domain", doms[i].name, NULL }, (double)jint(doms[i].d, "reports"));
+			    doms[i].cls, "domain", doms[i].name, NULL }, (double)jget_int(doms[i].d, "reports"));
 	prom_family(b, "tlsrpt_received_sessions_total", "counter",
 		    "sessions in received reports per class, policy domain and result "
 		    "(successful, failed); policy entries added up");
 	for (size_t i = 0; i < n; i++) {
 		prom_sample(b, "tlsrpt_received_sessions_total", (const char *const[]){ "class",
 			    doms[i].cls, "domain", doms[i].name, "result", "successful", NULL },
-			    (double)jint(doms[i].d, "successful"));
+			    (double)jget_int(doms[i].d, "successful"));
 		prom_sample(b, "tlsrpt_received_sessions_total", (const char *const[]){ "class",
 			    doms[i].cls, "domain", doms[i].name, "result", "failed", NULL },
-			    (double)jint(doms[i].d, "failed"));
+			    (double)jget_int(doms[i].d, "failed"));
 	}
 	prom_family(b, "tlsrpt_received_failed_sessions_total", "counter",
 		    "failed sessions in received reports per class, policy domain and result type");
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *rt = jobj(doms[i].d, "result_types");
+		struct json_object *rt = jget_obj(doms[i].d, "result_types");
 
 		if (rt == NULL)
 			continue;
@@ -291,7 +274,7 @@ static void received(struct buf *b, const struct conf *c, int64_t now, bool *ok)
 	for (size_t i = 0; i < n; i++)
 		prom_sample(b, "tlsrpt_received_last_report_end_timestamp_seconds", (const char *const[]){
 			    "class", doms[i].cls, "domain", doms[i].name, NULL },
-			    (double)jint(doms[i].d, "last_end"));
+			    (double)jget_int(doms[i].d, "last_end"));
 	free(doms);
 	json_object_put(other[0]);
 	json_object_put(other[1]);

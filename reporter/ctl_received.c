@@ -44,6 +44,7 @@
 #include "buf.h"
 #include "ctl.h"
 #include "db.h"
+#include "jget.h"
 #include "log.h"
 #include "privs.h"
 #include "received.h"
@@ -293,41 +294,12 @@ struct summary {
 	int rejected;
 };
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
-static int64_t jint(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return 0;
-}
-
-static struct json_object *jobj(struct json_object *o, const char *k, json_type t)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(o, k, &v) && json_object_is_type(v, t))
-		return v;
-	v = t == json_type_array ? json_object_new_array() : json_object_new_object();
-	json_object_object_add(o, k, v);
-	return v;
-}
-
 static void bump(struct json_object *map, const char *key, int64_t n)
 {
 	if (key == NULL || *key == '\0')
 		return;
 	/* counts from outside: saturating, never wrapped (issue 10 item 4) */
-	json_object_object_add(map, key, json_object_new_int64(rstats_add(jint(map, key), n)));
+	json_object_object_add(map, key, json_object_new_int64(rstats_add(jget_int(map, key), n)));
 }
 
 static void add_policy(struct summary *sm, const char *cls, const char *org, const char *signer,
@@ -340,8 +312,8 @@ static void add_policy(struct summary *sm, const char *cls, const char *org, con
 
 	json_object_object_get_ex(pol, "policy", &p);
 	json_object_object_get_ex(pol, "summary", &su);
-	domain = jstr(p, "policy-domain");
-	ptype = jstr(p, "policy-type");
+	domain = jget_str(p, "policy-domain");
+	ptype = jget_str(p, "policy-type");
 	if (domain == NULL)
 		domain = "";
 	if (sm->domain && strcasecmp(sm->domain, domain) != 0)
@@ -354,41 +326,39 @@ static void add_policy(struct summary *sm, const char *cls, const char *org, con
 		json_object_object_add(g, "class", json_object_new_string(cls));
 		json_object_object_add(sm->groups, key, g);
 	}
-	ok = jint(su, "total-successful-session-count");
-	failed = jint(su, "total-failure-session-count");
+	ok = jget_int(su, "total-successful-session-count");
+	failed = jget_int(su, "total-failure-session-count");
 	bump(g, "successful", ok);
 	bump(g, "failed", failed);
 	bump(g, "policies", 1);
-	o = jobj(jobj(g, "organizations", json_type_object), org, json_type_object);
+	o = jget_map(jget_map(g, "organizations"), org);
 	bump(o, "successful", ok);
 	bump(o, "failed", failed);
 	/* who signed what each organization claims (issue 10 item 7) */
 	if (signer) {
-		o = jobj(jobj(jobj(g, "signed_by", json_type_object), org, json_type_object), signer,
-			 json_type_object);
+		o = jget_map(jget_map(jget_map(g, "signed_by"), org), signer);
 		bump(o, "successful", ok);
 		bump(o, "failed", failed);
 	}
-	types = jobj(g, "policy_types", json_type_object);
+	types = jget_map(g, "policy_types");
 	bump(types, ptype && *ptype ? ptype : "(none)", 1);
 	/* A session under both DANE and MTA-STS may be counted in a tlsa and an
 	 * sts entry (RFC 8460 section 4): the totals add policy entries up, so
 	 * keep the split by policy type too. */
-	o = jobj(jobj(g, "by_policy_type", json_type_object), ptype && *ptype ? ptype : "(none)",
-		 json_type_object);
+	o = jget_map(jget_map(g, "by_policy_type"), ptype && *ptype ? ptype : "(none)");
 	bump(o, "successful", ok);
 	bump(o, "failed", failed);
 	if (json_object_object_get_ex(pol, "failure-details", &fd) &&
 	    json_object_is_type(fd, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(fd); i++) {
 			struct json_object *d = json_object_array_get_idx(fd, i);
-			int64_t n = jint(d, "failed-session-count");
-			const char *rt = jstr(d, "result-type");
+			int64_t n = jget_int(d, "failed-session-count");
+			const char *rt = jget_str(d, "result-type");
 
-			bump(jobj(g, "result_types", json_type_object), rt && *rt ? rt : "(none)", n);
-			bump(jobj(g, "failing_mx_hosts", json_type_object), jstr(d, "receiving-mx-hostname"), n);
-			bump(jobj(g, "failing_receiving_ips", json_type_object), jstr(d, "receiving-ip"), n);
-			bump(jobj(g, "sending_ips", json_type_object), jstr(d, "sending-mta-ip"), n);
+			bump(jget_map(g, "result_types"), rt && *rt ? rt : "(none)", n);
+			bump(jget_map(g, "failing_mx_hosts"), jget_str(d, "receiving-mx-hostname"), n);
+			bump(jget_map(g, "failing_receiving_ips"), jget_str(d, "receiving-ip"), n);
+			bump(jget_map(g, "sending_ips"), jget_str(d, "sending-mta-ip"), n);
 		}
 	}
 }
@@ -396,7 +366,7 @@ static void add_policy(struct summary *sm, const char *cls, const char *org, con
 /* Who signed a stored report, as summaries say it; NULL if nobody did. */
 static const char *signer_of(struct json_object *rec, char *out, size_t outsz)
 {
-	const char *dkim = jstr(rec, "dkim"), *dom = jstr(rec, "dkim_domain");
+	const char *dkim = jget_str(rec, "dkim"), *dom = jget_str(rec, "dkim_domain");
 
 	if (dkim && strcmp(dkim, "trusted") == 0)
 		return "trusted import";
@@ -425,14 +395,14 @@ static int summary_cb(const char *cls, const char *id, struct json_object *rec, 
 	    !json_object_object_get_ex(rep, "policies", &pols) ||
 	    !json_object_is_type(pols, json_type_array))
 		return 0;
-	org = jstr(rep, "organization-name");
+	org = jget_str(rep, "organization-name");
 	if (org == NULL || *org == '\0')
 		org = "(unnamed)";
 	{
 		struct json_object *dr = NULL;
 
 		json_object_object_get_ex(rep, "date-range", &dr);
-		start = jstr(dr, "start-datetime");
+		start = jget_str(dr, "start-datetime");
 	}
 	if (start == NULL || rpt_parse_time(start, &t) != 0)
 		return 0;
@@ -446,9 +416,9 @@ static int summary_cb(const char *cls, const char *id, struct json_object *rec, 
 static int cmp_group(const void *a, const void *b)
 {
 	struct json_object *x = *(struct json_object *const *)a, *y = *(struct json_object *const *)b;
-	int r = strcmp(jstr(x, "domain"), jstr(y, "domain"));
+	int r = strcmp(jget_str(x, "domain"), jget_str(y, "domain"));
 
-	return r ? r : strcmp(jstr(x, "day"), jstr(y, "day"));
+	return r ? r : strcmp(jget_str(x, "day"), jget_str(y, "day"));
 }
 
 /* The groups of one class, sorted by domain and day, as a new array. */
@@ -458,7 +428,7 @@ static struct json_object *class_groups(struct summary *sm, const char *cls)
 
 	json_object_object_foreach(sm->groups, k, g) {
 		(void)k;
-		if (strcmp(jstr(g, "class"), cls) == 0)
+		if (strcmp(jget_str(g, "class"), cls) == 0)
 			json_object_array_add(arr, json_object_get(g));
 	}
 	json_object_array_sort(arr, cmp_group);
@@ -485,8 +455,8 @@ static void print_map(FILE *fp, const char *label, struct json_object *g, const 
 		size_t best = i;
 
 		for (size_t j = i + 1; j < json_object_array_length(arr); j++)
-			if (jint(json_object_array_get_idx(arr, j), "n") >
-			    jint(json_object_array_get_idx(arr, best), "n"))
+			if (jget_int(json_object_array_get_idx(arr, j), "n") >
+			    jget_int(json_object_array_get_idx(arr, best), "n"))
 				best = j;
 		if (best != i) {
 			struct json_object *a = json_object_get(json_object_array_get_idx(arr, i));
@@ -495,8 +465,8 @@ static void print_map(FILE *fp, const char *label, struct json_object *g, const 
 			json_object_array_put_idx(arr, i, b);
 			json_object_array_put_idx(arr, best, a);
 		}
-		fprintf(fp, "%s %s (%lld)", i ? "," : "", termesc(jstr(json_object_array_get_idx(arr, i), "k")),
-			(long long)jint(json_object_array_get_idx(arr, i), "n"));
+		fprintf(fp, "%s %s (%lld)", i ? "," : "", termesc(jget_str(json_object_array_get_idx(arr, i), "k")),
+			(long long)jget_int(json_object_array_get_idx(arr, i), "n"));
 	}
 	fprintf(fp, "\n");
 	json_object_put(arr);
@@ -511,9 +481,9 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 		struct json_object *g = json_object_array_get_idx(arr, i), *orgs, *types;
 		bool first = true;
 
-		fprintf(fp, "  %s %s: %lld ok, %lld failed; policies:", termesc(jstr(g, "domain")),
-			termesc(jstr(g, "day")),
-			(long long)jint(g, "successful"), (long long)jint(g, "failed"));
+		fprintf(fp, "  %s %s: %lld ok, %lld failed; policies:", termesc(jget_str(g, "domain")),
+			termesc(jget_str(g, "day")),
+			(long long)jget_int(g, "successful"), (long long)jget_int(g, "failed"));
 		if (json_object_object_get_ex(g, "policy_types", &types)) {
 			json_object_object_foreach(types, k, v) {
 				(void)v;
@@ -528,7 +498,7 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 			first = true;
 			json_object_object_foreach(types, k, v) {
 				fprintf(fp, "%s %s %lld ok, %lld failed", first ? "" : ";", termesc(k),
-					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
+					(long long)jget_int(v, "successful"), (long long)jget_int(v, "failed"));
 				first = false;
 			}
 			fprintf(fp, "\n");
@@ -539,7 +509,7 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 			json_object_object_get_ex(g, "signed_by", &sb);
 			json_object_object_foreach(orgs, k, v) {
 				fprintf(fp, "    %s: %lld ok, %lld failed", termesc(k),
-					(long long)jint(v, "successful"), (long long)jint(v, "failed"));
+					(long long)jget_int(v, "successful"), (long long)jget_int(v, "failed"));
 				if (sb == NULL || !json_object_object_get_ex(sb, k, &sig)) {
 					fprintf(fp, "\n");
 					continue;
@@ -547,8 +517,8 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 				/* one signer for all of it: on the line; else one line each */
 				if (json_object_object_length(sig) == 1) {
 					json_object_object_foreach(sig, who, n) {
-						if (jint(n, "successful") == jint(v, "successful") &&
-						    jint(n, "failed") == jint(v, "failed")) {
+						if (jget_int(n, "successful") == jget_int(v, "successful") &&
+						    jget_int(n, "failed") == jget_int(v, "failed")) {
 							fprintf(fp, " (signed by %s)\n", termesc(who));
 							sig = NULL;
 						}
@@ -560,7 +530,7 @@ static void print_text(FILE *fp, struct json_object *arr, const char *title)
 				fprintf(fp, "\n");
 				json_object_object_foreach(sig, who2, n2)
 					fprintf(fp, "      signed by %s: %lld ok, %lld failed\n", termesc(who2),
-						(long long)jint(n2, "successful"), (long long)jint(n2, "failed"));
+						(long long)jget_int(n2, "successful"), (long long)jget_int(n2, "failed"));
 			}
 		}
 		print_map(fp, "result types", g, "result_types");
@@ -608,14 +578,14 @@ static void html_chart(struct buf *b, struct json_object *arr)
 
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct json_object *g = json_object_array_get_idx(arr, i);
-		struct json_object *d = jobj(days, jstr(g, "day"), json_type_object);
+		struct json_object *d = jget_map(days, jget_str(g, "day"));
 
-		bump(d, "ok", jint(g, "successful"));
-		bump(d, "failed", jint(g, "failed"));
+		bump(d, "ok", jget_int(g, "successful"));
+		bump(d, "failed", jget_int(g, "failed"));
 	}
 	keys = json_object_new_array();
 	json_object_object_foreach(days, k, v) {
-		int64_t t = rstats_add(jint(v, "ok"), jint(v, "failed"));
+		int64_t t = rstats_add(jget_int(v, "ok"), jget_int(v, "failed"));
 
 		json_object_array_add(keys, json_object_new_string(k));
 		if (t > max)
@@ -641,8 +611,8 @@ static void html_chart(struct buf *b, struct json_object *arr)
 		int64_t ok, failed, hok, hf;
 
 		json_object_object_get_ex(days, day, &d);
-		ok = jint(d, "ok");
-		failed = jint(d, "failed");
+		ok = jget_int(d, "ok");
+		failed = jget_int(d, "failed");
 		/* heights 0..100 from counts up to INT64_MAX: never overflows */
 		hok = (int64_t)((double)ok * 100.0 / (double)max);
 		hf = (int64_t)((double)failed * 100.0 / (double)max);
@@ -688,12 +658,12 @@ static void html_table(struct buf *b, struct json_object *arr, const char *title
 		struct json_object *g = json_object_array_get_idx(arr, i), *orgs;
 		bool first = true;
 
-		buf_printf(b, "<tr%s><td>", jint(g, "failed") ? " class=\"fail\"" : "");
-		html_esc(b, jstr(g, "domain"));
+		buf_printf(b, "<tr%s><td>", jget_int(g, "failed") ? " class=\"fail\"" : "");
+		html_esc(b, jget_str(g, "domain"));
 		buf_adds(b, "</td><td>");
-		html_esc(b, jstr(g, "day"));
-		buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>", (long long)jint(g, "successful"),
-			   (long long)jint(g, "failed"));
+		html_esc(b, jget_str(g, "day"));
+		buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>", (long long)jget_int(g, "successful"),
+			   (long long)jget_int(g, "failed"));
 		if (json_object_object_get_ex(g, "organizations", &orgs)) {
 			struct json_object *sb = NULL, *sig;
 
@@ -701,8 +671,8 @@ static void html_table(struct buf *b, struct json_object *arr, const char *title
 			json_object_object_foreach(orgs, k, v) {
 				buf_adds(b, first ? "" : "<br>");
 				html_esc(b, k);
-				buf_printf(b, ": %lld/%lld", (long long)jint(v, "successful"),
-					   (long long)jint(v, "failed"));
+				buf_printf(b, ": %lld/%lld", (long long)jget_int(v, "successful"),
+					   (long long)jget_int(v, "failed"));
 				if (sb && json_object_object_get_ex(sb, k, &sig)) {
 					bool one = true;
 
@@ -851,7 +821,7 @@ static int cmd_show(int argc, char **argv, const struct conf *c)
 	}
 	printf("%s\n", json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PRETTY |
 						      JSON_C_TO_STRING_NOSLASHESCAPE));
-	if (strcmp(jstr(rec, "class") ? jstr(rec, "class") : "", "rejected") == 0)
+	if (strcmp(jget_str(rec, "class") ? jget_str(rec, "class") : "", "rejected") == 0)
 		printf("raw input: %s/rejected/%s.raw\n", received_dir(s), argv[2]);
 	json_object_put(rec);
 	received_close(s);
@@ -868,7 +838,7 @@ static int rejected_cb(const char *cls, const char *id, struct json_object *rec,
 	struct rejected_list *l = arg;
 	struct json_object *arr = l->arr;
 	char f[200], r[600];
-	const char *fn = jstr(rec, "filename"), *why = jstr(rec, "reason");
+	const char *fn = jget_str(rec, "filename"), *why = jget_str(rec, "reason");
 
 	if (strcmp(cls, "rejected") != 0)
 		return 0;
@@ -878,16 +848,16 @@ static int rejected_cb(const char *cls, const char *id, struct json_object *rec,
 		struct json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "id", json_object_new_string(id));
-		json_object_object_add(o, "stored", json_object_new_string(jstr(rec, "stored") ? jstr(rec, "stored") : ""));
-		json_object_object_add(o, "source", json_object_new_string(jstr(rec, "source") ? jstr(rec, "source") : ""));
+		json_object_object_add(o, "stored", json_object_new_string(jget_str(rec, "stored") ? jget_str(rec, "stored") : ""));
+		json_object_object_add(o, "source", json_object_new_string(jget_str(rec, "source") ? jget_str(rec, "source") : ""));
 		json_object_object_add(o, "filename", fn ? json_object_new_string(fn) : NULL);
 		json_object_object_add(o, "reason", json_object_new_string(why ? why : ""));
 		json_object_array_add(arr, o);
 		return 0;
 	}
 	/* file names and reasons come from the input: printable only */
-	printf("%-24s  %-20s  %-6s  %s: %s\n", id, jstr(rec, "stored") ? jstr(rec, "stored") : "-",
-	       jstr(rec, "source") ? jstr(rec, "source") : "-",
+	printf("%-24s  %-20s  %-6s  %s: %s\n", id, jget_str(rec, "stored") ? jget_str(rec, "stored") : "-",
+	       jget_str(rec, "source") ? jget_str(rec, "source") : "-",
 	       fn ? log_printable(f, sizeof(f), fn, strlen(fn)) : "-",
 	       why ? log_printable(r, sizeof(r), why, strlen(why)) : "-");
 	return 0;

@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "dbschema.h"
+#include "jget.h"
 #include "log.h"
 #include "push.h"
 #include "report.h"
@@ -217,24 +218,6 @@ bool spool_db_has(struct spool_db *s, const char *id)
 	return has;
 }
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
-static int64_t jint(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return 0;
-}
-
 /* "\x<hex>" text of a bytea parameter; caller frees. */
 static char *bytea_param(const unsigned char *b, size_t n)
 {
@@ -276,10 +259,10 @@ static int stage_rows(struct spool_db *s, const char *id, const unsigned char *g
 	for (size_t i = 0; i < ndests; i++)
 		json_object_array_add(arr, json_object_get(dests[i]));
 	snprintf(nd, sizeof(nd), "%zu", ndests);
-	snprintf(ok, sizeof(ok), "%lld", (long long)jint(meta, "successes"));
-	snprintf(fail, sizeof(fail), "%lld", (long long)jint(meta, "failures"));
-	p[0] = id; p[1] = jstr(meta, "day"); p[2] = jstr(meta, "policy-domain");
-	p[3] = jstr(meta, "record") ? jstr(meta, "record") : ""; p[4] = rec_text(meta);
+	snprintf(ok, sizeof(ok), "%lld", (long long)jget_int(meta, "successes"));
+	snprintf(fail, sizeof(fail), "%lld", (long long)jget_int(meta, "failures"));
+	p[0] = id; p[1] = jget_str(meta, "day"); p[2] = jget_str(meta, "policy-domain");
+	p[3] = jget_str(meta, "record") ? jget_str(meta, "record") : ""; p[4] = rec_text(meta);
 	p[5] = gzp; p[6] = nd; p[7] = ok; p[8] = fail; p[9] = s->node; p[10] = rec_text(arr);
 	if (p[1] == NULL || p[2] == NULL) {
 		free(gzp);
@@ -313,8 +296,8 @@ static int stage_later(struct spool_db *s, const char *id, const unsigned char *
 {
 	struct json_object *arr = json_object_new_array();
 	struct staged *x;
-	const char *day = jstr(meta, "day"), *d = jstr(meta, "policy-domain");
-	const char *pr = jstr(meta, "record") ? jstr(meta, "record") : "";
+	const char *day = jget_str(meta, "day"), *d = jget_str(meta, "policy-domain");
+	const char *pr = jget_str(meta, "record") ? jget_str(meta, "record") : "";
 
 	if (day == NULL || d == NULL) {
 		json_object_put(arr);
@@ -335,8 +318,8 @@ static int stage_later(struct spool_db *s, const char *id, const unsigned char *
 	snprintf(x->id, sizeof(x->id), "%s", id);
 	snprintf(x->day, sizeof(x->day), "%s", day);
 	snprintf(x->nd, sizeof(x->nd), "%zu", ndests);
-	snprintf(x->ok, sizeof(x->ok), "%lld", (long long)jint(meta, "successes"));
-	snprintf(x->fail, sizeof(x->fail), "%lld", (long long)jint(meta, "failures"));
+	snprintf(x->ok, sizeof(x->ok), "%lld", (long long)jget_int(meta, "successes"));
+	snprintf(x->fail, sizeof(x->fail), "%lld", (long long)jget_int(meta, "failures"));
 	for (size_t i = 0; arr && i < ndests; i++)
 		json_object_array_add(arr, json_object_get(dests[i]));
 	x->d = strdup(d);
@@ -862,7 +845,7 @@ struct json_object *spool_db_suppression(struct spool_db *s, const char *uri)
 	struct json_object *o = one_record(s, "SELECT rec::text FROM tlsrpt.suppressions WHERE uri = $1",
 					   1, p);
 
-	if (o && (jstr(o, "uri") == NULL || strcmp(jstr(o, "uri"), uri) != 0)) {
+	if (o && (jget_str(o, "uri") == NULL || strcmp(jget_str(o, "uri"), uri) != 0)) {
 		json_object_put(o);
 		return NULL;
 	}

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jget.h"
 #include "received.h"
 #include "rptparse.h"
 
@@ -51,37 +52,12 @@ void rstats_format_day(int64_t day, char *out, size_t outsz)
 	snprintf(out, outsz, "%.10s", t);
 }
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
+/* A count of the store's: a negative one reads as 0. */
 static int64_t jint(struct json_object *o, const char *k)
 {
-	struct json_object *v;
+	int64_t n = jget_int(o, k);
 
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int)) {
-		int64_t n = json_object_get_int64(v);
-
-		return n > 0 ? n : 0;
-	}
-	return 0;
-}
-
-/* The member 'k' of 'o' of type 't', created when missing. */
-static struct json_object *child(struct json_object *o, const char *k, json_type t)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(o, k, &v) && json_object_is_type(v, t))
-		return v;
-	v = t == json_type_array ? json_object_new_array() : json_object_new_object();
-	json_object_object_add(o, k, v);
-	return v;
+	return n > 0 ? n : 0;
 }
 
 static void bump(struct json_object *map, const char *key, int64_t n)
@@ -99,7 +75,7 @@ static void set_max(struct json_object *o, const char *k, int64_t v)
 
 static void set_max_str(struct json_object *o, const char *k, const char *v)
 {
-	const char *cur = jstr(o, k);
+	const char *cur = jget_str(o, k);
 
 	if (cur == NULL || strcmp(cur, v) < 0)
 		json_object_object_add(o, k, json_object_new_string(v));
@@ -107,7 +83,7 @@ static void set_max_str(struct json_object *o, const char *k, const char *v)
 
 static struct json_object *domain_of(struct ctx *c, const char *cls, const char *dom)
 {
-	struct json_object *m = child(c->root, cls, json_type_object), *d;
+	struct json_object *m = jget_map(c->root, cls), *d;
 
 	if (json_object_object_get_ex(m, dom, &d))
 		return d;
@@ -179,8 +155,7 @@ static void add_policy(struct json_object *d, struct json_object *pol, bool cur,
 	bump(d, "successful", ok);
 	bump(d, "failed", failed);
 	{
-		struct json_object *day = child(child(d, "days", json_type_object), dayname,
-						json_type_object);
+		struct json_object *day = jget_map(jget_map(d, "days"), dayname);
 
 		bump(day, "successful", ok);
 		bump(day, "failed", failed);
@@ -188,7 +163,7 @@ static void add_policy(struct json_object *d, struct json_object *pol, bool cur,
 	if (failed > 0)
 		set_max_str(d, "last_failure_day", dayname);
 	{
-		const char *type = jstr(p, "policy-type"), *pd = jstr(p, "policy-domain");
+		const char *type = jget_str(p, "policy-type"), *pd = jget_str(p, "policy-domain");
 		struct json_object *strs = NULL, *mx = NULL, *pe, *pols;
 		char key[4096];
 
@@ -202,7 +177,7 @@ static void add_policy(struct json_object *d, struct json_object *pol, bool cur,
 			mx = NULL;
 		type = type && *type ? type : "(none)";
 		policy_key(key, sizeof(key), type, pd ? pd : "", strs, mx);
-		pols = child(d, "policies", json_type_object);
+		pols = jget_map(d, "policies");
 		if (!json_object_object_get_ex(pols, key, &pe)) {
 			pe = json_object_new_object();
 			json_object_object_add(pe, "type", json_object_new_string(type));
@@ -220,13 +195,13 @@ static void add_policy(struct json_object *d, struct json_object *pol, bool cur,
 		for (size_t i = 0; i < json_object_array_length(fd); i++) {
 			struct json_object *x = json_object_array_get_idx(fd, i);
 			int64_t n = jint(x, "failed-session-count");
-			const char *rt = jstr(x, "result-type");
+			const char *rt = jget_str(x, "result-type");
 
-			bump(child(d, "result_types", json_type_object), rt && *rt ? rt : "(none)", n);
-			bump(child(d, "failing_mx", json_type_object), jstr(x, "receiving-mx-hostname"), n);
-			bump(child(d, "receiving_ips", json_type_object), jstr(x, "receiving-ip"), n);
-			bump(child(d, "sending_ips", json_type_object), jstr(x, "sending-mta-ip"), n);
-			bump(child(d, "failure_reasons", json_type_object), jstr(x, "failure-reason-code"), n);
+			bump(jget_map(d, "result_types"), rt && *rt ? rt : "(none)", n);
+			bump(jget_map(d, "failing_mx"), jget_str(x, "receiving-mx-hostname"), n);
+			bump(jget_map(d, "receiving_ips"), jget_str(x, "receiving-ip"), n);
+			bump(jget_map(d, "sending_ips"), jget_str(x, "sending-mta-ip"), n);
+			bump(jget_map(d, "failure_reasons"), jget_str(x, "failure-reason-code"), n);
 		}
 	}
 }
@@ -251,8 +226,8 @@ static int report_cb(const char *cls, const char *id, struct json_object *rec, v
 	    !json_object_is_type(pols, json_type_array))
 		return 0;
 	json_object_object_get_ex(rep, "date-range", &dr);
-	sstart = jstr(dr, "start-datetime");
-	send = jstr(dr, "end-datetime");
+	sstart = jget_str(dr, "start-datetime");
+	send = jget_str(dr, "end-datetime");
 	if (sstart == NULL || rpt_parse_time(sstart, &start) != 0)
 		return 0;
 	if (send == NULL || rpt_parse_time(send, &end) != 0)
@@ -277,11 +252,11 @@ static int report_cb(const char *cls, const char *id, struct json_object *rec, v
 		c->failed = true;
 		return 1;
 	}
-	org = jstr(rep, "organization-name");
+	org = jget_str(rep, "organization-name");
 	if (org == NULL || *org == '\0')
 		org = "(unnamed)";
-	signer = jstr(rec, "dkim_domain");
-	submitter = jstr(rec, "submitter");
+	signer = jget_str(rec, "dkim_domain");
+	submitter = jget_str(rec, "submitter");
 	for (size_t i = 0; i < json_object_array_length(pols); i++) {
 		struct json_object *pol = json_object_array_get_idx(pols, i), *p = NULL, *d, *o;
 		const char *pd;
@@ -290,7 +265,7 @@ static int report_cb(const char *cls, const char *id, struct json_object *rec, v
 		size_t k;
 
 		json_object_object_get_ex(pol, "policy", &p);
-		pd = jstr(p, "policy-domain");
+		pd = jget_str(p, "policy-domain");
 		for (k = 0; pd && pd[k] && k < sizeof(lower) - 1; k++)
 			lower[k] = (char)tolower((unsigned char)pd[k]);
 		lower[k] = '\0';
@@ -303,10 +278,10 @@ static int report_cb(const char *cls, const char *id, struct json_object *rec, v
 		if (first_of_domain)
 			json_object_object_add(seen, lower, NULL);
 		set_max(d, "last_end", end);
-		o = child(child(d, "organizations", json_type_object), org, json_type_object);
+		o = jget_map(jget_map(d, "organizations"), org);
 		set_max(o, "last_end", end);
 		if (first_of_domain) {
-			struct json_object *hd = child(o, "history", json_type_object);
+			struct json_object *hd = jget_map(o, "history");
 
 			json_object_object_add(hd, dayname, json_object_new_boolean(1));
 		}
@@ -323,13 +298,13 @@ static int report_cb(const char *cls, const char *id, struct json_object *rec, v
 		any = true;
 		if (first_of_domain) {
 			bump(d, "reports", 1);
-			bump(child(child(d, "days", json_type_object), dayname, json_type_object), "reports", 1);
+			bump(jget_map(jget_map(d, "days"), dayname), "reports", 1);
 			bump(o, "reports", 1);
 			if (signer && *signer)
-				bump(child(o, "signers", json_type_object), signer, 1);
+				bump(jget_map(o, "signers"), signer, 1);
 		}
 		if (c->o->want_reports) {
-			struct json_object *list = child(d, "report_list", json_type_array), *r = NULL;
+			struct json_object *list = jget_list(d, "report_list"), *r = NULL;
 			size_t n = json_object_array_length(list);
 
 			if (!first_of_domain && n > 0) {
@@ -344,9 +319,9 @@ static int report_cb(const char *cls, const char *id, struct json_object *rec, v
 				json_object_object_add(r, "signer",
 						       json_object_new_string(signer ? signer : ""));
 				json_object_object_add(r, "dkim", json_object_new_string(
-							       jstr(rec, "dkim") ? jstr(rec, "dkim") : ""));
+							       jget_str(rec, "dkim") ? jget_str(rec, "dkim") : ""));
 				json_object_object_add(r, "report_id", json_object_new_string(
-							       jstr(rep, "report-id") ? jstr(rep, "report-id") : ""));
+							       jget_str(rep, "report-id") ? jget_str(rep, "report-id") : ""));
 				json_object_object_add(r, "start", json_object_new_int64(start));
 				json_object_object_add(r, "end", json_object_new_int64(end));
 				json_object_object_add(r, "successful", json_object_new_int64(0));
@@ -393,7 +368,7 @@ static int newest_first(const void *a, const void *b)
 {
 	struct json_object *x = *(struct json_object *const *)a, *y = *(struct json_object *const *)b;
 	int64_t sx = jint(x, "start"), sy = jint(y, "start");
-	const char *ix = jstr(x, "id"), *iy = jstr(y, "id");
+	const char *ix = jget_str(x, "id"), *iy = jget_str(y, "id");
 
 	if (sx != sy)
 		return sx > sy ? -1 : 1;

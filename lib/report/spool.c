@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "jget.h"
 #include "log.h"
 #include "spool_dest.h"
 #include "spool_fs.h"
@@ -47,24 +48,6 @@ void spool_policy_from_conf(const struct conf *c, struct spool_policy *p)
 }
 
 /* ---- json helpers ---- */
-
-static int64_t jint(struct json_object *o, const char *k, int64_t def)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return def;
-}
-
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
 
 static void jset_int(struct json_object *o, const char *k, int64_t v)
 {
@@ -156,9 +139,9 @@ static int64_t suppressed_until(struct spool *s, const char *uri, int64_t now,
 	struct json_object *o = s->ops->suppression(s->h, uri);
 	int64_t until = 0;
 
-	if (o && jint(o, "until", 0) > now) {
-		until = jint(o, "until", 0);
-		snprintf(why, whysz, "%s", jstr(o, "reason") ? jstr(o, "reason") : "");
+	if (o && jget_int(o, "until") > now) {
+		until = jget_int(o, "until");
+		snprintf(why, whysz, "%s", jget_str(o, "reason") ? jget_str(o, "reason") : "");
 		if (until > now + p->suppress_period) {
 			until = now + p->suppress_period;
 			jset_int(o, "until", until);
@@ -300,7 +283,7 @@ static struct loaded *load(struct spool *s, const char *id, bool with_gz)
 	}
 	if ((l->meta = s->ops->meta(s->h, id)) == NULL)
 		goto bad;
-	n = jint(l->meta, "destinations", 0);
+	n = jget_int(l->meta, "destinations");
 	if (n < 0 || n > TLSRPT_MAX_RUA)
 		goto bad;
 	for (int64_t i = 0; i < n; i++) {
@@ -313,16 +296,16 @@ static struct loaded *load(struct spool *s, const char *id, bool with_gz)
 			goto bad;
 		l->file.gz = l->gz;
 	}
-	l->file.policy_domain = jstr(l->meta, "policy-domain");
-	l->file.submitter = jstr(l->meta, "submitter");
-	l->file.organization = jstr(l->meta, "organization");
-	l->file.contact = jstr(l->meta, "contact");
-	l->file.report_id = jstr(l->meta, "report-id");
-	l->file.filename = jstr(l->meta, "filename");
-	l->file.begin = jint(l->meta, "begin", 0);
-	l->file.end = jint(l->meta, "end", 0);
-	l->file.successes = (uint64_t)jint(l->meta, "successes", 0);
-	l->file.failures = (uint64_t)jint(l->meta, "failures", 0);
+	l->file.policy_domain = jget_str(l->meta, "policy-domain");
+	l->file.submitter = jget_str(l->meta, "submitter");
+	l->file.organization = jget_str(l->meta, "organization");
+	l->file.contact = jget_str(l->meta, "contact");
+	l->file.report_id = jget_str(l->meta, "report-id");
+	l->file.filename = jget_str(l->meta, "filename");
+	l->file.begin = jget_int(l->meta, "begin");
+	l->file.end = jget_int(l->meta, "end");
+	l->file.successes = (uint64_t)jget_int(l->meta, "successes");
+	l->file.failures = (uint64_t)jget_int(l->meta, "failures");
 	if (!l->file.policy_domain || !l->file.submitter || !l->file.organization ||
 	    !l->file.contact || !l->file.report_id || !l->file.filename)
 		goto bad;
@@ -541,7 +524,7 @@ static bool due(struct spool *s, struct loaded *l, size_t i, int64_t now,
 
 	if (!spool_dest_due(d, now, p))
 		return false;
-	until = suppressed_until(s, jstr(d, "uri"), now, p, why, sizeof(why));
+	until = suppressed_until(s, jget_str(d, "uri"), now, p, why, sizeof(why));
 	if (until > 0) {
 		spool_dest_skip_suppressed(d, now, until, why);
 		st->suppressed++;
@@ -618,10 +601,10 @@ int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p
 			if (!spool_dest_due(d, now, p))
 				continue;
 			jobs[njobs].file = &l->file;
-			jobs[njobs].scheme = strcmp(jstr(d, "scheme") ? jstr(d, "scheme") : "", "mailto") == 0
+			jobs[njobs].scheme = strcmp(jget_str(d, "scheme") ? jget_str(d, "scheme") : "", "mailto") == 0
 				? RUA_MAILTO : RUA_HTTPS;
-			jobs[njobs].uri = jstr(d, "uri");
-			jobs[njobs].address = jstr(d, "address");
+			jobs[njobs].uri = jget_str(d, "uri");
+			jobs[njobs].address = jget_str(d, "address");
 			if (jobs[njobs].scheme == RUA_MAILTO && jobs[njobs].address == NULL)
 				continue;
 			refs[njobs].l = l;
@@ -666,8 +649,8 @@ int spool_retry(struct spool *s, const char *id, int64_t now, size_t *changed,
 
 		if (!spool_dest_retry(d, now))
 			continue;
-		if (jstr(d, "uri"))
-			unsuppress(s, jstr(d, "uri"));
+		if (jget_str(d, "uri"))
+			unsuppress(s, jget_str(d, "uri"));
 		if (save_dest(s, l, i) != 0) {
 			snprintf(err, errsz, "spool %s: %s", id, strerror(errno));
 			loaded_free(l);
@@ -688,7 +671,7 @@ struct supp_check {
 static enum spool_fs_verdict suppression_check(void *arg, struct json_object *rec)
 {
 	const struct supp_check *c = arg;
-	int64_t until = jint(rec, "until", 0);
+	int64_t until = jget_int(rec, "until");
 
 	if (rec == NULL || until <= c->horizon)
 		return SPOOL_FS_REMOVE;
@@ -749,7 +732,7 @@ int spool_prune(struct spool *s, int64_t now, const struct spool_policy *p, size
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *meta = s->ops->meta(s->h, ids[i]);
-		int64_t begin = jint(meta, "begin", -1), created = jint(meta, "created", -1);
+		int64_t begin = jget_int_or(meta, "begin", -1), created = jget_int_or(meta, "created", -1);
 		int64_t day_end = begin + 86400;
 
 		json_object_put(meta);
@@ -815,7 +798,7 @@ struct json_object *spool_entry(struct spool *s, const char *id)
 		return NULL;
 	}
 	for (size_t i = 0; i < l->ndest; i++) {
-		const char *st = jstr(l->dest[i], "state");
+		const char *st = jget_str(l->dest[i], "state");
 
 		if (st && strcmp(st, "delivered") == 0)
 			delivered++;
@@ -846,12 +829,12 @@ static enum spool_fs_verdict suppression_collect(void *arg, struct json_object *
 {
 	struct supp_list *l = arg;
 	struct json_object *e;
-	const char *uri = jstr(o, "uri");
+	const char *uri = jget_str(o, "uri");
 
-	if (uri && jint(o, "until", 0) > l->now && (e = json_object_new_object()) != NULL) {
+	if (uri && jget_int(o, "until") > l->now && (e = json_object_new_object()) != NULL) {
 		jset_str(e, "uri", uri);
-		jset_int(e, "until", jint(o, "until", 0));
-		jset_str(e, "reason", jstr(o, "reason") ? jstr(o, "reason") : "");
+		jset_int(e, "until", jget_int(o, "until"));
+		jset_str(e, "reason", jget_str(o, "reason") ? jget_str(o, "reason") : "");
 		json_object_array_add(l->arr, e);
 	}
 	return SPOOL_FS_KEEP;

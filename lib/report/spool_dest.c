@@ -6,6 +6,7 @@
  * is missing or of the wrong type counts as absent.
  */
 #include "spool_dest.h"
+#include "jget.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,24 +21,6 @@ static const char *const state_names[] = {
 	[SPOOL_DEST_REJECTED] = "rejected",
 	[SPOOL_DEST_UNKNOWN] = "unknown",
 };
-
-static int64_t jint(struct json_object *o, const char *k, int64_t def)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return def;
-}
-
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
 
 static void jset_int(struct json_object *o, const char *k, int64_t v)
 {
@@ -72,7 +55,7 @@ const char *spool_dest_state_name(enum spool_dest_state st)
 
 enum spool_dest_state spool_dest_state(struct json_object *d)
 {
-	const char *s = jstr(d, "state");
+	const char *s = jget_str(d, "state");
 
 	for (int i = 0; s && i < SPOOL_DEST_UNKNOWN; i++)
 		if (strcmp(s, state_names[i]) == 0)
@@ -122,7 +105,7 @@ static struct json_object *add_attempt(struct json_object *d, int64_t start, int
 static size_t failed_attempts(struct json_object *d)
 {
 	struct json_object *a = attempts_of(d);
-	int64_t first = jint(d, "first-attempt", INT64_MIN);
+	int64_t first = jget_int_or(d, "first-attempt", INT64_MIN);
 	size_t n = 0;
 
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
@@ -130,7 +113,7 @@ static size_t failed_attempts(struct json_object *d)
 
 		if (json_object_object_get_ex(e, "operator", &op) && json_object_get_boolean(op))
 			continue;
-		if (jint(e, "start", 0) < first)
+		if (jget_int(e, "start") < first)
 			continue;
 		if (json_object_object_get_ex(e, "ok", &ok) && !json_object_get_boolean(ok))
 			n++;
@@ -174,7 +157,7 @@ static size_t schedule_attempts(const struct spool_policy *p)
  */
 static void clock_check(struct json_object *d, int64_t now, const struct spool_policy *p)
 {
-	int64_t next = jint(d, "next-attempt", -1), first = jint(d, "first-attempt", -1);
+	int64_t next = jget_int_or(d, "next-attempt", -1), first = jget_int_or(d, "first-attempt", -1);
 
 	if (next > now + p->retry_period)
 		jset_int(d, "next-attempt", now);
@@ -184,22 +167,22 @@ static void clock_check(struct json_object *d, int64_t now, const struct spool_p
 
 bool spool_dest_due(struct json_object *d, int64_t now, const struct spool_policy *p)
 {
-	if (spool_dest_state(d) != SPOOL_DEST_PENDING || jstr(d, "uri") == NULL)
+	if (spool_dest_state(d) != SPOOL_DEST_PENDING || jget_str(d, "uri") == NULL)
 		return false;
 	clock_check(d, now, p);
-	return jint(d, "next-attempt", 0) <= now;
+	return jget_int(d, "next-attempt") <= now;
 }
 
 bool spool_dest_final(struct json_object *d)
 {
 	enum spool_dest_state st = spool_dest_state(d);
 
-	return st != SPOOL_DEST_PENDING && st != SPOOL_DEST_UNKNOWN && jint(d, "in-flight", -1) < 0;
+	return st != SPOOL_DEST_PENDING && st != SPOOL_DEST_UNKNOWN && jget_int_or(d, "in-flight", -1) < 0;
 }
 
 void spool_dest_begin(struct json_object *d, int64_t now)
 {
-	if (jint(d, "first-attempt", -1) < 0)
+	if (jget_int_or(d, "first-attempt", -1) < 0)
 		jset_int(d, "first-attempt", now);
 	jset_int(d, "in-flight", now);
 }
@@ -216,8 +199,8 @@ enum failure { FAIL_TEMPORARY, FAIL_REPORT, FAIL_DESTINATION };
 static enum spool_dest_state fail(struct json_object *d, int64_t now,
 				  const struct spool_policy *p, enum failure why)
 {
-	int64_t first = jint(d, "first-attempt", now), last = first + p->retry_period;
-	int64_t scheduled = jint(d, "next-attempt", now);	/* when this attempt was due */
+	int64_t first = jget_int_or(d, "first-attempt", now), last = first + p->retry_period;
+	int64_t scheduled = jget_int_or(d, "next-attempt", now);	/* when this attempt was due */
 	size_t k = failed_attempts(d);
 	int64_t delay = retry_delay(p, k);
 
@@ -264,7 +247,7 @@ enum spool_dest_state spool_dest_outcome(struct json_object *d, int64_t now,
 
 bool spool_dest_interrupted(struct json_object *d, int64_t now, const struct spool_policy *p)
 {
-	int64_t start = jint(d, "in-flight", -1);
+	int64_t start = jget_int_or(d, "in-flight", -1);
 
 	if (start < 0)
 		return false;

@@ -11,25 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jget.h"
 #include "spool.h"
-
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
-static int64_t jint(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return 0;
-}
 
 static int64_t add(int64_t a, int64_t b)
 {
@@ -40,22 +23,11 @@ static int64_t add(int64_t a, int64_t b)
 	return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-static struct json_object *child(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_object))
-		return v;
-	v = json_object_new_object();
-	json_object_object_add(o, k, v);
-	return v;
-}
-
 static void bump(struct json_object *m, const char *k, int64_t n)
 {
 	if (k == NULL || *k == '\0')
 		return;
-	json_object_object_add(m, k, json_object_new_int64(add(jint(m, k), n)));
+	json_object_object_add(m, k, json_object_new_int64(add(jget_int(m, k), n)));
 }
 
 static void set_int(struct json_object *m, const char *k, int64_t v)
@@ -66,8 +38,8 @@ static void set_int(struct json_object *m, const char *k, int64_t v)
 static int by_count(const void *a, const void *b)
 {
 	struct json_object *x = *(struct json_object *const *)a, *y = *(struct json_object *const *)b;
-	int64_t cx = jint(x, "count"), cy = jint(y, "count");
-	const char *ux = jstr(x, "uri"), *uy = jstr(y, "uri");
+	int64_t cx = jget_int(x, "count"), cy = jget_int(y, "count");
+	const char *ux = jget_str(x, "uri"), *uy = jget_str(y, "uri");
 	int r;
 
 	if (cx != cy)
@@ -75,14 +47,14 @@ static int by_count(const void *a, const void *b)
 	r = strcmp(ux ? ux : "", uy ? uy : "");
 	if (r)
 		return r;
-	ux = jstr(x, "reason");
-	uy = jstr(y, "reason");
+	ux = jget_str(x, "reason");
+	uy = jget_str(y, "reason");
 	return strcmp(ux ? ux : "", uy ? uy : "");
 }
 
 static void add_dest(struct json_object *root, struct json_object *fails, struct json_object *d)
 {
-	const char *uri = jstr(d, "uri"), *state = jstr(d, "state"), *scheme = jstr(d, "scheme");
+	const char *uri = jget_str(d, "uri"), *state = jget_str(d, "state"), *scheme = jget_str(d, "scheme");
 	struct json_object *dm, *att = NULL, *at;
 
 	if (uri == NULL)
@@ -91,8 +63,8 @@ static void add_dest(struct json_object *root, struct json_object *fails, struct
 		scheme = "other";
 	if (state == NULL)
 		state = "unknown";
-	bump(child(root, "dest_states"), state, 1);
-	dm = child(child(root, "destinations"), uri);
+	bump(jget_map(root, "dest_states"), state, 1);
+	dm = jget_map(jget_map(root, "destinations"), uri);
 	if (!json_object_object_get_ex(dm, "scheme", NULL)) {
 		json_object_object_add(dm, "scheme", json_object_new_string(scheme));
 		for (const char *const *k = (const char *const[]){ "reports", "delivered", "pending",
@@ -106,15 +78,15 @@ static void add_dest(struct json_object *root, struct json_object *fails, struct
 	    strcmp(state, "given-up") == 0 || strcmp(state, "suppressed") == 0 ||
 	    strcmp(state, "rejected") == 0)
 		bump(dm, state, 1);
-	if (jint(d, "delivered-at") > jint(dm, "last_delivered_at"))
-		set_int(dm, "last_delivered_at", jint(d, "delivered-at"));
-	at = child(child(root, "attempts"), scheme);
+	if (jget_int(d, "delivered-at") > jget_int(dm, "last_delivered_at"))
+		set_int(dm, "last_delivered_at", jget_int(d, "delivered-at"));
+	at = jget_map(jget_map(root, "attempts"), scheme);
 	if (!json_object_object_get_ex(d, "attempts", &att) || !json_object_is_type(att, json_type_array))
 		return;
 	for (size_t i = 0; i < json_object_array_length(att); i++) {
 		struct json_object *a = json_object_array_get_idx(att, i), *ok, *op, *f;
 		bool good = json_object_object_get_ex(a, "ok", &ok) && json_object_get_boolean(ok);
-		const char *detail = jstr(a, "detail");
+		const char *detail = jget_str(a, "detail");
 		char reason[201], key[4096];
 
 		if (json_object_object_get_ex(a, "operator", &op) && json_object_get_boolean(op))
@@ -124,8 +96,8 @@ static void add_dest(struct json_object *root, struct json_object *fails, struct
 		if (good)
 			continue;
 		snprintf(reason, sizeof(reason), "%s", detail && *detail ? detail : "(no detail)");
-		if (jint(a, "start") >= jint(dm, "last_error_at")) {
-			set_int(dm, "last_error_at", jint(a, "start"));
+		if (jget_int(a, "start") >= jget_int(dm, "last_error_at")) {
+			set_int(dm, "last_error_at", jget_int(a, "start"));
 			json_object_object_add(dm, "last_error", json_object_new_string(reason));
 		}
 		snprintf(key, sizeof(key), "%s\x1f%s", uri, reason);
@@ -138,8 +110,8 @@ static void add_dest(struct json_object *root, struct json_object *fails, struct
 			json_object_object_add(fails, key, f);
 		}
 		bump(f, "count", 1);
-		if (jint(a, "start") > jint(f, "last"))
-			set_int(f, "last", jint(a, "start"));
+		if (jget_int(a, "start") > jget_int(f, "last"))
+			set_int(f, "last", jget_int(a, "start"));
 	}
 }
 
@@ -181,28 +153,28 @@ struct json_object *sstats_build(struct spool *s, int64_t now)
 		}
 		json_object_object_get_ex(e, "meta", &meta);
 		json_object_object_get_ex(e, "destinations", &dests);
-		status = jstr(e, "status") ? jstr(e, "status") : "unknown";
-		dayname = jstr(meta, "day") ? jstr(meta, "day") : "unknown";
-		created = jint(meta, "created");
+		status = jget_str(e, "status") ? jget_str(e, "status") : "unknown";
+		dayname = jget_str(meta, "day") ? jget_str(meta, "day") : "unknown";
+		created = jget_int(meta, "created");
 		bump(root, "reports", 1);
-		bump(child(root, "status"), status, 1);
-		day = child(child(root, "days"), dayname);
+		bump(jget_map(root, "status"), status, 1);
+		day = jget_map(jget_map(root, "days"), dayname);
 		bump(day, "reports", 1);
 		bump(day, status, 1);
-		bump(day, "successes", jint(meta, "successes"));
-		bump(day, "failures", jint(meta, "failures"));
-		if (created > jint(root, "last_created"))
+		bump(day, "successes", jget_int(meta, "successes"));
+		bump(day, "failures", jget_int(meta, "failures"));
+		if (created > jget_int(root, "last_created"))
 			set_int(root, "last_created", created);
 		for (size_t k = 0; dests && json_object_is_type(dests, json_type_array) &&
 		     k < json_object_array_length(dests); k++) {
 			struct json_object *d = json_object_array_get_idx(dests, k);
 
 			add_dest(root, fails, d);
-			if (jstr(d, "state") && strcmp(jstr(d, "state"), "pending") == 0)
+			if (jget_str(d, "state") && strcmp(jget_str(d, "state"), "pending") == 0)
 				pending = true;
 		}
-		if (pending && (jint(root, "oldest_pending_created") == 0 ||
-				created < jint(root, "oldest_pending_created")))
+		if (pending && (jget_int(root, "oldest_pending_created") == 0 ||
+				created < jget_int(root, "oldest_pending_created")))
 			set_int(root, "oldest_pending_created", created);
 		json_object_put(e);
 	}

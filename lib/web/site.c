@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "html.h"
+#include "jget.h"
 #include "rptparse.h"
 #include "rstats.h"
 
@@ -202,42 +203,15 @@ int site_report(struct site *s, const char *id, struct json_object *rec)
 
 /* ---------- reading the statistics ---------- */
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return "";
-}
-
-static int64_t jint(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return 0;
-}
-
-static struct json_object *jobj(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_object))
-		return v;
-	return NULL;
-}
-
 /* [{"k": key, "n": value}] of a {key: count} map, largest first, then by key. */
 static int by_n(const void *a, const void *b)
 {
 	struct json_object *x = *(struct json_object *const *)a, *y = *(struct json_object *const *)b;
-	int64_t nx = jint(x, "n"), ny = jint(y, "n");
+	int64_t nx = jget_int(x, "n"), ny = jget_int(y, "n");
 
 	if (nx != ny)
 		return nx > ny ? -1 : 1;
-	return strcmp(jstr(x, "k"), jstr(y, "k"));
+	return strcmp(jget_text(x, "k"), jget_text(y, "k"));
 }
 
 static struct json_object *ranked(struct json_object *map)
@@ -372,9 +346,9 @@ static void ranked_table(struct buf *b, const char *id, const char *caption, con
 		struct json_object *e = json_object_array_get_idx(arr, i);
 
 		buf_adds(b, "<tr><td class=\"key\">");
-		T(b, jstr(e, "k"));
+		T(b, jget_text(e, "k"));
 		buf_adds(b, "</td><td class=\"n\">");
-		num(b, jint(e, "n"));
+		num(b, jget_int(e, "n"));
 		buf_adds(b, "</td></tr>\n");
 	}
 	buf_adds(b, "</tbody></table>\n");
@@ -396,7 +370,7 @@ struct drow {
 
 static void worst_of(struct drow *r)
 {
-	struct json_object *rt = jobj(r->d, "result_types");
+	struct json_object *rt = jget_obj(r->d, "result_types");
 
 	r->worst = NULL;
 	r->worst_n = 0;
@@ -417,21 +391,21 @@ static void worst_of(struct drow *r)
 static int cmp_rows(const void *a, const void *b)
 {
 	const struct drow *x = a, *y = b;
-	const char *lx = jstr(x->d, "last_failure_day"), *ly = jstr(y->d, "last_failure_day");
+	const char *lx = jget_text(x->d, "last_failure_day"), *ly = jget_text(y->d, "last_failure_day");
 	int c = strcmp(ly, lx);
-	int64_t fx = jint(x->d, "failed"), fy = jint(y->d, "failed");
+	int64_t fx = jget_int(x->d, "failed"), fy = jget_int(y->d, "failed");
 
 	if (c)
 		return c;
 	if (fx != fy)
 		return fx > fy ? -1 : 1;
-	return strcmp(jstr(x->d, "domain"), jstr(y->d, "domain"));
+	return strcmp(jget_text(x->d, "domain"), jget_text(y->d, "domain"));
 }
 
 static void trend(struct buf *b, struct json_object *d, const struct site_opts *o)
 {
-	int64_t ok = jint(d, "successful"), f = jint(d, "failed");
-	int64_t pok = jint(d, "prev_successful"), pf = jint(d, "prev_failed");
+	int64_t ok = jget_int(d, "successful"), f = jget_int(d, "failed");
+	int64_t pok = jget_int(d, "prev_successful"), pf = jget_int(d, "prev_failed");
 	double now = fail_pct(ok, f), before = fail_pct(pok, pf), delta = now - before;
 
 	if (o->days == 0) {
@@ -468,7 +442,7 @@ static void trend(struct buf *b, struct json_object *d, const struct site_opts *
 
 static void period_text(struct buf *b, struct json_object *stats, const struct site_opts *o)
 {
-	const char *first = jstr(stats, "first"), *last = jstr(stats, "last");
+	const char *first = jget_text(stats, "first"), *last = jget_text(stats, "last");
 
 	if (o->days == 0 && *first == '\0') {
 		buf_adds(b, "all time (no reports)");
@@ -502,9 +476,9 @@ static void overview_section(struct buf *b, const char *cls, struct drow *rows, 
 		if (strcmp(rows[i].cls, cls) != 0)
 			continue;
 		ndom++;
-		ok = rstats_add(ok, jint(rows[i].d, "successful"));
-		f = rstats_add(f, jint(rows[i].d, "failed"));
-		reports = rstats_add(reports, jint(rows[i].d, "reports"));
+		ok = rstats_add(ok, jget_int(rows[i].d, "successful"));
+		f = rstats_add(f, jget_int(rows[i].d, "failed"));
+		reports = rstats_add(reports, jget_int(rows[i].d, "reports"));
 	}
 	buf_printf(b, "<section class=\"cls\" data-class=\"%s\" aria-labelledby=\"h-%s\">\n"
 		   "<h2 id=\"h-%s\">%s</h2>\n", cls, cls, cls, class_title(cls));
@@ -538,17 +512,17 @@ static void overview_section(struct buf *b, const char *cls, struct drow *rows, 
 		   o->days ? " against the previous period" : "");
 	for (size_t i = 0; i < n; i++) {
 		struct drow *r = &rows[i];
-		int64_t rok = jint(r->d, "successful"), rf = jint(r->d, "failed");
+		int64_t rok = jget_int(r->d, "successful"), rf = jget_int(r->d, "failed");
 
 		if (strcmp(r->cls, cls) != 0)
 			continue;
 		buf_adds(b, "<tr data-domain=\"");
-		T(b, jstr(r->d, "domain"));
+		T(b, jget_text(r->d, "domain"));
 		buf_printf(b, "\" data-failed=\"%lld\" data-sessions=\"%lld\"%s>"
 			   "<th scope=\"row\" class=\"domain\"><a href=\"d/%s\">",
 			   (long long)rf, (long long)rstats_add(rok, rf), rf ? " class=\"fail\"" : "",
 			   r->file);
-		T(b, *jstr(r->d, "domain") ? jstr(r->d, "domain") : "(no domain)");
+		T(b, *jget_text(r->d, "domain") ? jget_text(r->d, "domain") : "(no domain)");
 		buf_adds(b, "</a></th><td class=\"n sessions\">");
 		num(b, rstats_add(rok, rf));
 		buf_adds(b, "</td><td class=\"n rate\">");
@@ -567,12 +541,12 @@ static void overview_section(struct buf *b, const char *cls, struct drow *rows, 
 			buf_adds(b, "&ndash;");
 		}
 		buf_adds(b, "</td><td class=\"last\">");
-		if (*jstr(r->d, "last_failure_day"))
-			T(b, jstr(r->d, "last_failure_day"));
+		if (*jget_text(r->d, "last_failure_day"))
+			T(b, jget_text(r->d, "last_failure_day"));
 		else
 			buf_adds(b, "&ndash;");
 		buf_adds(b, "</td><td class=\"n reports\">");
-		num(b, jint(r->d, "reports"));
+		num(b, jget_int(r->d, "reports"));
 		buf_adds(b, "</td></tr>\n");
 	}
 	buf_adds(b, "</tbody></table>\n</section>\n");
@@ -589,7 +563,7 @@ static int write_overview(struct site *s, struct json_object *stats, struct drow
 	buf_adds(&b, "<h1>TLS reports received</h1>\n<p class=\"period\">Period: ");
 	period_text(&b, stats, o);
 	buf_printf(&b, ". Rejected inputs in the store: <span id=\"rejected\">%lld</span> "
-		   "(<code>tlsrptctl received show ID</code>).</p>\n", (long long)jint(stats, "rejected"));
+		   "(<code>tlsrptctl received show ID</code>).</p>\n", (long long)jget_int(stats, "rejected"));
 	buf_adds(&b, "<form class=\"filters\" id=\"filters\" role=\"search\" aria-label=\"Filter domains\">\n"
 		 "<label for=\"f-domain\">Domain contains</label> "
 		 "<input type=\"search\" id=\"f-domain\" autocomplete=\"off\">\n"
@@ -613,15 +587,15 @@ static int write_overview(struct site *s, struct json_object *stats, struct drow
 static struct json_object *days_data(struct json_object *d, struct json_object *stats,
 				     const struct site_opts *o)
 {
-	struct json_object *arr = json_object_new_array(), *days = jobj(d, "days");
+	struct json_object *arr = json_object_new_array(), *days = jget_obj(d, "days");
 
 	if (o->days > 0) {
 		int64_t t, first, last;
 		char iso[40];
 
-		snprintf(iso, sizeof(iso), "%sT00:00:00Z", jstr(stats, "first"));
+		snprintf(iso, sizeof(iso), "%sT00:00:00Z", jget_text(stats, "first"));
 		first = rpt_parse_time(iso, &t) == 0 ? rstats_day(t) : rstats_day(o->now);
-		snprintf(iso, sizeof(iso), "%sT00:00:00Z", jstr(stats, "last"));
+		snprintf(iso, sizeof(iso), "%sT00:00:00Z", jget_text(stats, "last"));
 		last = rpt_parse_time(iso, &t) == 0 ? rstats_day(t) : first;
 		for (int64_t day = first; day <= last; day++) {
 			char name[16];
@@ -631,9 +605,9 @@ static struct json_object *days_data(struct json_object *d, struct json_object *
 			if (days)
 				json_object_object_get_ex(days, name, &v);
 			json_object_object_add(e, "day", json_object_new_string(name));
-			json_object_object_add(e, "successful", json_object_new_int64(jint(v, "successful")));
-			json_object_object_add(e, "failed", json_object_new_int64(jint(v, "failed")));
-			json_object_object_add(e, "reports", json_object_new_int64(jint(v, "reports")));
+			json_object_object_add(e, "successful", json_object_new_int64(jget_int(v, "successful")));
+			json_object_object_add(e, "failed", json_object_new_int64(jget_int(v, "failed")));
+			json_object_object_add(e, "reports", json_object_new_int64(jget_int(v, "reports")));
 			json_object_array_add(arr, e);
 		}
 		return arr;
@@ -643,9 +617,9 @@ static struct json_object *days_data(struct json_object *d, struct json_object *
 			struct json_object *e = json_object_new_object();
 
 			json_object_object_add(e, "day", json_object_new_string(k));
-			json_object_object_add(e, "successful", json_object_new_int64(jint(v, "successful")));
-			json_object_object_add(e, "failed", json_object_new_int64(jint(v, "failed")));
-			json_object_object_add(e, "reports", json_object_new_int64(jint(v, "reports")));
+			json_object_object_add(e, "successful", json_object_new_int64(jget_int(v, "successful")));
+			json_object_object_add(e, "failed", json_object_new_int64(jget_int(v, "failed")));
+			json_object_object_add(e, "reports", json_object_new_int64(jget_int(v, "reports")));
 			json_object_array_add(arr, e);
 		}
 	}
@@ -654,24 +628,24 @@ static struct json_object *days_data(struct json_object *d, struct json_object *
 
 static int by_day(const void *a, const void *b)
 {
-	return strcmp(jstr(*(struct json_object *const *)a, "day"),
-		      jstr(*(struct json_object *const *)b, "day"));
+	return strcmp(jget_text(*(struct json_object *const *)a, "day"),
+		      jget_text(*(struct json_object *const *)b, "day"));
 }
 
 static void org_table(struct buf *b, struct json_object *d)
 {
-	struct json_object *orgs = jobj(d, "organizations"), *arr = json_object_new_array();
+	struct json_object *orgs = jget_obj(d, "organizations"), *arr = json_object_new_array();
 
 	if (orgs) {
 		json_object_object_foreach(orgs, k, v) {
 			struct json_object *e;
 
-			if (jint(v, "reports") == 0)
+			if (jget_int(v, "reports") == 0)
 				continue;
 			e = json_object_new_object();
 			json_object_object_add(e, "k", json_object_new_string(k));
 			json_object_object_add(e, "n", json_object_new_int64(
-						       rstats_add(jint(v, "successful"), jint(v, "failed"))));
+						       rstats_add(jget_int(v, "successful"), jget_int(v, "failed"))));
 			json_object_object_add(e, "v", json_object_get(v));
 			json_object_array_add(arr, e);
 		}
@@ -690,29 +664,29 @@ static void org_table(struct buf *b, struct json_object *d)
 		 "<th scope=\"col\">Signed by (DKIM d=)</th><th scope=\"col\">Last report ends</th>"
 		 "</tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *e = json_object_array_get_idx(arr, i), *v = jobj(e, "v");
-		struct json_object *signers = ranked(jobj(v, "signers"));
+		struct json_object *e = json_object_array_get_idx(arr, i), *v = jget_obj(e, "v");
+		struct json_object *signers = ranked(jget_obj(v, "signers"));
 		char t[32];
 
 		buf_adds(b, "<tr><th scope=\"row\" class=\"key\">");
-		T(b, jstr(e, "k"));
+		T(b, jget_text(e, "k"));
 		buf_adds(b, "</th><td class=\"n\">");
-		num(b, jint(v, "reports"));
+		num(b, jget_int(v, "reports"));
 		buf_adds(b, "</td><td class=\"n\">");
-		num(b, jint(e, "n"));
+		num(b, jget_int(e, "n"));
 		buf_adds(b, "</td><td class=\"n\">");
-		num(b, jint(v, "failed"));
+		num(b, jget_int(v, "failed"));
 		buf_adds(b, "</td><td class=\"n\">");
-		rate(b, jint(v, "successful"), jint(v, "failed"));
+		rate(b, jget_int(v, "successful"), jget_int(v, "failed"));
 		buf_adds(b, "</td><td>");
 		if (json_object_array_length(signers) == 0)
 			buf_adds(b, "&ndash;");
 		for (size_t k = 0; k < json_object_array_length(signers); k++) {
 			if (k)
 				buf_adds(b, ", ");
-			T(b, jstr(json_object_array_get_idx(signers, k), "k"));
+			T(b, jget_text(json_object_array_get_idx(signers, k), "k"));
 		}
-		time_of(jint(v, "last_end"), t, sizeof(t));
+		time_of(jget_int(v, "last_end"), t, sizeof(t));
 		buf_printf(b, "</td><td>%s</td></tr>\n", t);
 		json_object_put(signers);
 	}
@@ -742,17 +716,17 @@ static void strings_cell(struct buf *b, struct json_object *a)
 static int by_sessions(const void *a, const void *b)
 {
 	struct json_object *x = *(struct json_object *const *)a, *y = *(struct json_object *const *)b;
-	int64_t nx = rstats_add(jint(x, "successful"), jint(x, "failed"));
-	int64_t ny = rstats_add(jint(y, "successful"), jint(y, "failed"));
+	int64_t nx = rstats_add(jget_int(x, "successful"), jget_int(x, "failed"));
+	int64_t ny = rstats_add(jget_int(y, "successful"), jget_int(y, "failed"));
 
 	if (nx != ny)
 		return nx > ny ? -1 : 1;
-	return strcmp(jstr(x, "type"), jstr(y, "type"));
+	return strcmp(jget_text(x, "type"), jget_text(y, "type"));
 }
 
 static void policy_table(struct buf *b, struct json_object *d)
 {
-	struct json_object *pols = jobj(d, "policies"), *arr = json_object_new_array();
+	struct json_object *pols = jget_obj(d, "policies"), *arr = json_object_new_array();
 
 	if (pols) {
 		json_object_object_foreach(pols, k, v) {
@@ -777,19 +751,19 @@ static void policy_table(struct buf *b, struct json_object *d)
 		struct json_object *p = json_object_array_get_idx(arr, i), *v;
 
 		buf_adds(b, "<tr><td>");
-		T(b, jstr(p, "type"));
+		T(b, jget_text(p, "type"));
 		buf_adds(b, "</td><td>");
-		T(b, jstr(p, "domain"));
+		T(b, jget_text(p, "domain"));
 		buf_adds(b, "</td><td>");
 		strings_cell(b, json_object_object_get_ex(p, "strings", &v) ? v : NULL);
 		buf_adds(b, "</td><td>");
 		strings_cell(b, json_object_object_get_ex(p, "mx", &v) ? v : NULL);
 		buf_adds(b, "</td><td class=\"n\">");
-		num(b, jint(p, "reports"));
+		num(b, jget_int(p, "reports"));
 		buf_adds(b, "</td><td class=\"n\">");
-		num(b, rstats_add(jint(p, "successful"), jint(p, "failed")));
+		num(b, rstats_add(jget_int(p, "successful"), jget_int(p, "failed")));
 		buf_adds(b, "</td><td class=\"n\">");
-		num(b, jint(p, "failed"));
+		num(b, jget_int(p, "failed"));
 		buf_adds(b, "</td></tr>\n");
 	}
 	buf_adds(b, "</tbody></table>\n");
@@ -818,7 +792,7 @@ static void reports_table(struct buf *b, struct json_object *d)
 		struct json_object *seen = json_object_new_object();
 
 		for (size_t i = 0; i < n; i++)
-			json_object_object_add(seen, jstr(json_object_array_get_idx(list, i), "organization"),
+			json_object_object_add(seen, jget_text(json_object_array_get_idx(list, i), "organization"),
 					       json_object_new_int64(1));
 		json_object_put(orgs);
 		orgs = ranked(seen);
@@ -828,7 +802,7 @@ static void reports_table(struct buf *b, struct json_object *d)
 		 "<label for=\"f-org\">Organization</label> <select id=\"f-org\">"
 		 "<option value=\"\">all</option>");
 	for (size_t i = 0; i < json_object_array_length(orgs); i++) {
-		const char *k = jstr(json_object_array_get_idx(orgs, i), "k");
+		const char *k = jget_text(json_object_array_get_idx(orgs, i), "k");
 
 		buf_adds(b, "<option value=\"");
 		T(b, k);
@@ -846,29 +820,29 @@ static void reports_table(struct buf *b, struct json_object *d)
 		 "<th scope=\"col\">Report</th></tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *r = json_object_array_get_idx(list, i);
-		int64_t ok = jint(r, "successful"), f = jint(r, "failed");
-		const char *id = jstr(r, "id");
+		int64_t ok = jget_int(r, "successful"), f = jget_int(r, "failed");
+		const char *id = jget_text(r, "id");
 
 		buf_adds(b, "<tr data-org=\"");
-		T(b, jstr(r, "organization"));
+		T(b, jget_text(r, "organization"));
 		buf_printf(b, "\" data-failed=\"%lld\"%s><td>", (long long)f, f ? " class=\"fail\"" : "");
-		T(b, jstr(r, "day"));
+		T(b, jget_text(r, "day"));
 		buf_adds(b, "</td><td>");
-		T(b, jstr(r, "organization"));
+		T(b, jget_text(r, "organization"));
 		buf_adds(b, "</td><td>");
-		T(b, jstr(r, "submitter"));
+		T(b, jget_text(r, "submitter"));
 		buf_adds(b, "</td><td>");
-		if (*jstr(r, "signer"))
-			T(b, jstr(r, "signer"));
-		else if (strcmp(jstr(r, "dkim"), "trusted") == 0)
+		if (*jget_text(r, "signer"))
+			T(b, jget_text(r, "signer"));
+		else if (strcmp(jget_text(r, "dkim"), "trusted") == 0)
 			buf_adds(b, "<span class=\"sub\">imported as trusted</span>");
 		else {
 			buf_adds(b, "<span class=\"sub\">not verified (dkim ");
-			T(b, *jstr(r, "dkim") ? jstr(r, "dkim") : "unknown");
+			T(b, *jget_text(r, "dkim") ? jget_text(r, "dkim") : "unknown");
 			buf_adds(b, ")</span>");
 		}
 		buf_adds(b, "</td><td class=\"rid\">");
-		T(b, jstr(r, "report_id"));
+		T(b, jget_text(r, "report_id"));
 		buf_adds(b, "</td><td class=\"n\">");
 		num(b, rstats_add(ok, f));
 		buf_adds(b, "</td><td class=\"n\">");
@@ -887,8 +861,8 @@ static int write_domain(struct site *s, struct json_object *stats, struct drow *
 			const struct site_opts *o, char *err, size_t errsz)
 {
 	struct json_object *d = r->d, *chart = json_object_new_object(), *days, *rts;
-	int64_t ok = jint(d, "successful"), f = jint(d, "failed");
-	const char *dom = *jstr(d, "domain") ? jstr(d, "domain") : "(no domain)";
+	int64_t ok = jget_int(d, "successful"), f = jget_int(d, "failed");
+	const char *dom = *jget_text(d, "domain") ? jget_text(d, "domain") : "(no domain)";
 	struct buf b;
 	int rc;
 
@@ -912,14 +886,14 @@ static int write_domain(struct site *s, struct json_object *stats, struct drow *
 	buf_adds(&b, "</dd></div><div><dt>Failed sessions</dt><dd class=\"t-failed\">");
 	num(&b, f);
 	buf_adds(&b, "</dd></div><div><dt>Reports</dt><dd class=\"t-reports\">");
-	num(&b, jint(d, "reports"));
+	num(&b, jget_int(d, "reports"));
 	buf_adds(&b, "</dd></div></dl>\n");
 
 	/* the time chart and its table */
 	days = days_data(d, stats, o);
 	json_object_array_sort(days, by_day);
 	json_object_object_add(chart, "days", json_object_get(days));
-	rts = ranked(jobj(d, "result_types"));
+	rts = ranked(jget_obj(d, "result_types"));
 	json_object_object_add(chart, "result_types", json_object_get(rts));
 	json_block(&b, "chart-data", chart);
 	buf_adds(&b, "<section aria-labelledby=\"h-days\">\n<h2 id=\"h-days\">Sessions per day</h2>\n"
@@ -938,16 +912,16 @@ static int write_domain(struct site *s, struct json_object *stats, struct drow *
 	for (size_t i = 0; i < json_object_array_length(days); i++) {
 		struct json_object *e = json_object_array_get_idx(days, i);
 
-		if (jint(e, "reports") == 0 && jint(e, "successful") == 0 && jint(e, "failed") == 0)
+		if (jget_int(e, "reports") == 0 && jget_int(e, "successful") == 0 && jget_int(e, "failed") == 0)
 			continue;
 		buf_adds(&b, "<tr><th scope=\"row\">");
-		T(&b, jstr(e, "day"));
+		T(&b, jget_text(e, "day"));
 		buf_adds(&b, "</th><td class=\"n\">");
-		num(&b, jint(e, "successful"));
+		num(&b, jget_int(e, "successful"));
 		buf_adds(&b, "</td><td class=\"n\">");
-		num(&b, jint(e, "failed"));
+		num(&b, jget_int(e, "failed"));
 		buf_adds(&b, "</td><td class=\"n\">");
-		num(&b, jint(e, "reports"));
+		num(&b, jget_int(e, "reports"));
 		buf_adds(&b, "</td></tr>\n");
 	}
 	buf_adds(&b, "</tbody></table>\n</details>\n</section>\n");
@@ -961,15 +935,15 @@ static int write_domain(struct site *s, struct json_object *stats, struct drow *
 	json_object_put(rts);
 	buf_adds(&b, "<div class=\"grid\">\n");
 	ranked_table(&b, "result-types", "Result types", "Result type", "Failed sessions",
-		     jobj(d, "result_types"), 100);
+		     jget_obj(d, "result_types"), 100);
 	ranked_table(&b, "reasons", "Failure reason codes", "Reason", "Failed sessions",
-		     jobj(d, "failure_reasons"), 100);
+		     jget_obj(d, "failure_reasons"), 100);
 	ranked_table(&b, "failing-mx", "Failing MX hosts", "MX host", "Failed sessions",
-		     jobj(d, "failing_mx"), 100);
+		     jget_obj(d, "failing_mx"), 100);
 	ranked_table(&b, "receiving-ips", "Receiving IPs", "IP address", "Failed sessions",
-		     jobj(d, "receiving_ips"), 100);
+		     jget_obj(d, "receiving_ips"), 100);
 	ranked_table(&b, "sending-ips", "Sending IPs (the reporters' MTAs)", "IP address",
-		     "Failed sessions", jobj(d, "sending_ips"), 100);
+		     "Failed sessions", jget_obj(d, "sending_ips"), 100);
 	buf_adds(&b, "</div>\n</section>\n<section aria-labelledby=\"h-who\">\n"
 		 "<h2 id=\"h-who\">Who reported, under which policy</h2>\n");
 	org_table(&b, d);
@@ -991,8 +965,8 @@ int site_received(struct site *s, struct json_object *stats, const struct site_o
 	int rc = 0;
 
 	for (int c = 0; c < 2; c++)
-		if (jobj(stats, c ? "unverified" : "verified"))
-			cap += (size_t)json_object_object_length(jobj(stats, c ? "unverified" : "verified"));
+		if (jget_obj(stats, c ? "unverified" : "verified"))
+			cap += (size_t)json_object_object_length(jget_obj(stats, c ? "unverified" : "verified"));
 	rows = calloc(cap ? cap : 1, sizeof(*rows));
 	if (rows == NULL) {
 		snprintf(err, errsz, "out of memory");
@@ -1000,7 +974,7 @@ int site_received(struct site *s, struct json_object *stats, const struct site_o
 	}
 	for (int c = 0; c < 2; c++) {
 		const char *cls = c ? "unverified" : "verified";
-		struct json_object *m = jobj(stats, cls);
+		struct json_object *m = jget_obj(stats, cls);
 		char name[HTML_FILE_NAME_MAX];
 
 		if (m == NULL)
@@ -1008,12 +982,12 @@ int site_received(struct site *s, struct json_object *stats, const struct site_o
 		json_object_object_foreach(m, k, d) {
 			(void)k;
 			/* listed: reports in the period, or in the previous one */
-			if (jint(d, "reports") == 0 && jint(d, "prev_reports") == 0)
+			if (jget_int(d, "reports") == 0 && jget_int(d, "prev_reports") == 0)
 				continue;
 			rows[n].cls = cls;
 			rows[n].d = d;
 			worst_of(&rows[n]);
-			html_file_name(jstr(d, "domain"), name);
+			html_file_name(jget_text(d, "domain"), name);
 			snprintf(rows[n].file, sizeof(rows[n].file), "%s-%c.html", name, cls[0]);
 			n++;
 		}
@@ -1030,7 +1004,8 @@ int site_received(struct site *s, struct json_object *stats, const struct site_o
 
 static int by_key(const void *a, const void *b)
 {
-	return strcmp(jstr(*(struct json_object *const *)a, "k"), jstr(*(struct json_object *const *)b, "k"));
+	return strcmp(jget_text(*(struct json_object *const *)a, "k"),
+		      jget_text(*(struct json_object *const *)b, "k"));
 }
 
 int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
@@ -1052,27 +1027,27 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 		buf_free(&b);
 		return rc;
 	}
-	st = jobj(sent, "status");
-	ds = jobj(sent, "dest_states");
+	st = jget_obj(sent, "status");
+	ds = jget_obj(sent, "dest_states");
 	buf_adds(&b, "<p class=\"period\">Every report in the spool (kept for spool_retention), "
 		 "by the UTC day it reports on.</p>\n<dl class=\"totals\" id=\"totals\">"
 		 "<div><dt>Reports</dt><dd class=\"t-reports\">");
-	num(&b, jint(sent, "reports"));
+	num(&b, jget_int(sent, "reports"));
 	buf_adds(&b, "</dd></div><div><dt>Delivered</dt><dd class=\"t-delivered\">");
-	num(&b, jint(st, "delivered"));
+	num(&b, jget_int(st, "delivered"));
 	buf_adds(&b, "</dd></div><div><dt>Pending</dt><dd class=\"t-pending\">");
-	num(&b, jint(st, "pending"));
+	num(&b, jget_int(st, "pending"));
 	buf_adds(&b, "</dd></div><div><dt>Failed</dt><dd class=\"t-failed\">");
-	num(&b, jint(st, "failed"));
+	num(&b, jget_int(st, "failed"));
 	buf_adds(&b, "</dd></div><div><dt>No destination</dt><dd class=\"t-nodest\">");
-	num(&b, jint(st, "no-destinations"));
+	num(&b, jget_int(st, "no-destinations"));
 	buf_adds(&b, "</dd></div><div><dt>Destinations suppressed</dt><dd class=\"t-suppressed\">");
 	num(&b, (int64_t)json_object_array_length(json_object_object_get(sent, "suppressed")));
 	buf_adds(&b, "</dd></div></dl>\n");
 
 	/* reports per day */
 	arr = json_object_new_array();
-	days = jobj(sent, "days");
+	days = jget_obj(sent, "days");
 	if (days) {
 		json_object_object_foreach(days, k, v) {
 			struct json_object *e = json_object_new_object();
@@ -1088,13 +1063,13 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 		struct json_object *cd = json_object_new_array();
 
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
-			struct json_object *e = json_object_array_get_idx(arr, i), *v = jobj(e, "v");
+			struct json_object *e = json_object_array_get_idx(arr, i), *v = jget_obj(e, "v");
 			struct json_object *x = json_object_new_object();
 
-			json_object_object_add(x, "day", json_object_new_string(jstr(e, "k")));
+			json_object_object_add(x, "day", json_object_new_string(jget_text(e, "k")));
 			for (const char *const *k = (const char *const[]){ "delivered", "pending",
 				"failed", "no-destinations", NULL }; *k; k++)
-				json_object_object_add(x, *k, json_object_new_int64(jint(v, *k)));
+				json_object_object_add(x, *k, json_object_new_int64(jget_int(v, *k)));
 			json_object_array_add(cd, x);
 		}
 		json_object_object_add(chart, "days", cd);
@@ -1112,21 +1087,21 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 		 "<th scope=\"col\" class=\"n\">Sessions reported</th>"
 		 "<th scope=\"col\" class=\"n\">of which failed</th></tr></thead>\n<tbody>\n");
 	for (size_t i = json_object_array_length(arr); i-- > 0;) {
-		struct json_object *e = json_object_array_get_idx(arr, i), *v = jobj(e, "v");
+		struct json_object *e = json_object_array_get_idx(arr, i), *v = jget_obj(e, "v");
 
 		buf_adds(&b, "<tr><th scope=\"row\">");
-		T(&b, jstr(e, "k"));
+		T(&b, jget_text(e, "k"));
 		buf_adds(&b, "</th>");
 		for (const char *const *k = (const char *const[]){ "reports", "delivered", "pending",
 			"failed", "no-destinations", NULL }; *k; k++) {
 			buf_adds(&b, "<td class=\"n\">");
-			num(&b, jint(v, *k));
+			num(&b, jget_int(v, *k));
 			buf_adds(&b, "</td>");
 		}
 		buf_adds(&b, "<td class=\"n\">");
-		num(&b, rstats_add(jint(v, "successes"), jint(v, "failures")));
+		num(&b, rstats_add(jget_int(v, "successes"), jget_int(v, "failures")));
 		buf_adds(&b, "</td><td class=\"n\">");
-		num(&b, jint(v, "failures"));
+		num(&b, jget_int(v, "failures"));
 		buf_adds(&b, "</td></tr>\n");
 	}
 	buf_adds(&b, "</tbody></table>\n</details>\n</section>\n");
@@ -1135,24 +1110,24 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 	/* per destination */
 	buf_adds(&b, "<section aria-labelledby=\"h-dests\">\n<h2 id=\"h-dests\">Delivery state per "
 		 "destination</h2>\n<p>Destinations: ");
-	num(&b, jint(ds, "delivered"));
+	num(&b, jget_int(ds, "delivered"));
 	buf_adds(&b, " delivered, ");
-	num(&b, jint(ds, "pending"));
+	num(&b, jget_int(ds, "pending"));
 	buf_adds(&b, " pending, ");
-	num(&b, jint(ds, "given-up"));
+	num(&b, jget_int(ds, "given-up"));
 	buf_adds(&b, " given up, ");
-	num(&b, jint(ds, "suppressed"));
+	num(&b, jget_int(ds, "suppressed"));
 	buf_adds(&b, " suppressed, ");
-	num(&b, jint(ds, "rejected"));
+	num(&b, jget_int(ds, "rejected"));
 	buf_adds(&b, " rejected (one per report and rua).</p>\n");
-	dests = jobj(sent, "destinations");
+	dests = jget_obj(sent, "destinations");
 	arr = json_object_new_array();
 	if (dests) {
 		json_object_object_foreach(dests, k, v) {
 			struct json_object *e = json_object_new_object();
 
 			json_object_object_add(e, "k", json_object_new_string(k));
-			json_object_object_add(e, "n", json_object_new_int64(jint(v, "attempts_failed")));
+			json_object_object_add(e, "n", json_object_new_int64(jget_int(v, "attempts_failed")));
 			json_object_object_add(e, "v", json_object_get(v));
 			json_object_array_add(arr, e);
 		}
@@ -1174,26 +1149,26 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 			 "<th scope=\"col\" class=\"n\">Failed attempts</th><th scope=\"col\">Last delivery</th>"
 			 "<th scope=\"col\">Last error</th></tr></thead>\n<tbody>\n");
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
-			struct json_object *e = json_object_array_get_idx(arr, i), *v = jobj(e, "v");
-			int64_t bad = rstats_add(rstats_add(rstats_add(jint(v, "given-up"), jint(v, "suppressed")),
-							    jint(v, "rejected")), jint(v, "attempts_failed"));
+			struct json_object *e = json_object_array_get_idx(arr, i), *v = jget_obj(e, "v");
+			int64_t bad = rstats_add(rstats_add(rstats_add(jget_int(v, "given-up"), jget_int(v, "suppressed")),
+							    jget_int(v, "rejected")), jget_int(v, "attempts_failed"));
 			char t[32];
 
 			buf_adds(&b, "<tr data-dest=\"");
-			T(&b, jstr(e, "k"));
+			T(&b, jget_text(e, "k"));
 			buf_printf(&b, "\" data-failed=\"%lld\"%s><th scope=\"row\" class=\"key\">",
 				   (long long)bad, bad ? " class=\"fail\"" : "");
-			T(&b, jstr(e, "k"));
+			T(&b, jget_text(e, "k"));
 			buf_adds(&b, "</th>");
 			for (const char *const *k = (const char *const[]){ "reports", "delivered",
 				"pending", "given-up", "suppressed", "rejected", "attempts_failed", NULL }; *k; k++) {
 				buf_adds(&b, "<td class=\"n\">");
-				num(&b, jint(v, *k));
+				num(&b, jget_int(v, *k));
 				buf_adds(&b, "</td>");
 			}
-			time_of(jint(v, "last_delivered_at"), t, sizeof(t));
+			time_of(jget_int(v, "last_delivered_at"), t, sizeof(t));
 			buf_printf(&b, "<td>%s</td><td>", t);
-			T(&b, jstr(v, "last_error"));
+			T(&b, jget_text(v, "last_error"));
 			buf_adds(&b, "</td></tr>\n");
 		}
 		buf_adds(&b, "</tbody></table>\n");
@@ -1216,12 +1191,12 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 			char t[32];
 
 			buf_adds(&b, "<tr><td>");
-			T(&b, jstr(e, "uri"));
+			T(&b, jget_text(e, "uri"));
 			buf_adds(&b, "</td><td>");
-			T(&b, jstr(e, "reason"));
+			T(&b, jget_text(e, "reason"));
 			buf_adds(&b, "</td><td class=\"n\">");
-			num(&b, jint(e, "count"));
-			time_of(jint(e, "last"), t, sizeof(t));
+			num(&b, jget_int(e, "count"));
+			time_of(jget_int(e, "last"), t, sizeof(t));
 			buf_printf(&b, "</td><td>%s</td></tr>\n", t);
 		}
 		buf_adds(&b, "</tbody></table>\n");
@@ -1244,10 +1219,10 @@ int site_sent(struct site *s, struct json_object *sent, const char *spool_error,
 			char t[32];
 
 			buf_adds(&b, "<tr><td>");
-			T(&b, jstr(e, "uri"));
-			time_of(jint(e, "until"), t, sizeof(t));
+			T(&b, jget_text(e, "uri"));
+			time_of(jget_int(e, "until"), t, sizeof(t));
 			buf_printf(&b, "</td><td>%s</td><td>", t);
-			T(&b, jstr(e, "reason"));
+			T(&b, jget_text(e, "reason"));
 			buf_adds(&b, "</td></tr>\n");
 		}
 		buf_adds(&b, "</tbody></table>\n");
