@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 
 struct v4range {
 	uint32_t net;
@@ -136,4 +138,24 @@ bool netcheck_allowed(enum netcheck_class cls, bool allow_private, bool allow_lo
 	if (cls == NET_LOOPBACK)
 		return allow_loopback || allow_private;
 	return allow_private;
+}
+
+char *netcheck_addr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t outsz)
+{
+	/* copied out: the caller's buffer need not be aligned for the type */
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		struct sockaddr_in sin;
+
+		memcpy(&sin, sa, sizeof(sin));
+		if (inet_ntop(AF_INET, &sin.sin_addr, out, (socklen_t)outsz) != NULL)
+			return out;
+	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 sin6;
+
+		memcpy(&sin6, sa, sizeof(sin6));
+		if (inet_ntop(AF_INET6, &sin6.sin6_addr, out, (socklen_t)outsz) != NULL)
+			return out;
+	}
+	snprintf(out, outsz, "?");
+	return out;
 }

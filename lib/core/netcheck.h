@@ -11,6 +11,7 @@
 #define TLSRPT_NETCHECK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 enum netcheck_class {
@@ -37,5 +38,9 @@ const char *netcheck_name(enum netcheck_class cls);
  * allow_private (NET_UNKNOWN never).
  */
 bool netcheck_allowed(enum netcheck_class cls, bool allow_private, bool allow_loopback);
+
+/* The address in 'sa' as text ("192.0.2.1", "2001:db8::1") in 'out'
+ * (INET6_ADDRSTRLEN is enough); "?" for any other family. Returns out. */
+char *netcheck_addr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t outsz);
 
 #endif

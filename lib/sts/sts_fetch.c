@@ -147,19 +147,9 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 
 	(void)purpose;
 	if (!netcheck_allowed(cls, body->o->allow_private, body->o->allow_loopback)) {
-		char ip[INET6_ADDRSTRLEN] = "?";
+		char ip[INET6_ADDRSTRLEN];
 
-		if (a->family == AF_INET) {
-			struct sockaddr_in sin;
-
-			memcpy(&sin, &a->addr, sizeof(sin));
-			inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
-		} else if (a->family == AF_INET6) {
-			struct sockaddr_in6 sin6;
-
-			memcpy(&sin6, &a->addr, sizeof(sin6));
-			inet_ntop(AF_INET6, &sin6.sin6_addr, ip, sizeof(ip));
-		}
+		netcheck_addr_text(&a->addr, (socklen_t)a->addrlen, ip, sizeof(ip));
 		snprintf(body->refused, sizeof(body->refused), "policy host address %s is %s (%s = no)",
 			 ip, netcheck_name(cls), cls == NET_LOOPBACK ? "sts_allow_loopback_destinations"
 								     : "sts_allow_private_destinations");

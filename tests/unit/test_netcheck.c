@@ -116,5 +116,21 @@ int main(void)
 	sa.sa_family = AF_INET6;	/* too short for sockaddr_in6 */
 	CHECK_INT(netcheck_classify(&sa, sizeof(sa)), NET_UNKNOWN);
 	CHECK_STR(netcheck_name(NET_UNIQUE_LOCAL), "unique-local");
+	{
+		/* the text of a refused address, as the refusal message prints it */
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+		char text[INET6_ADDRSTRLEN];
+
+		inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+		inet_pton(AF_INET6, "2001:db8::25", &sin6.sin6_addr);
+		CHECK_STR(netcheck_addr_text((struct sockaddr *)&sin, sizeof(sin), text, sizeof(text)),
+			  "192.0.2.7");
+		CHECK_STR(netcheck_addr_text((struct sockaddr *)&sin6, sizeof(sin6), text, sizeof(text)),
+			  "2001:db8::25");
+		CHECK_STR(netcheck_addr_text(&sa, sizeof(sa), text, sizeof(text)), "?");	/* short */
+		sa.sa_family = AF_UNIX;
+		CHECK_STR(netcheck_addr_text(&sa, sizeof(sa), text, sizeof(text)), "?");
+	}
 	return check_done("netcheck");
 }
