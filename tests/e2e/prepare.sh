@@ -8,8 +8,9 @@
 # built again. Idempotent and fast (a few ms) when both trees exist.
 #
 # Usage: prepare.sh [trixie|bookworm ...]     (default: both)
-# Exit: 0 all requested trees ready; 77 (skip) not root, no debootstrap or
-# no archive URI; 1 a build failed (the reason is printed loudly).
+# Exit: 0 all requested trees ready; 77 (skip) not root; 1 debootstrap or
+# the archive URI missing, or a build failed (the reason is printed loudly):
+# a missing input is a failure, not a skip.
 # PREPARE_TIMEOUT (seconds, default 900) bounds each debootstrap run.
 # The archive URI is read at run time from the system's apt sources.
 set -u
@@ -20,25 +21,17 @@ suites=${*:-trixie bookworm}
 
 say() { printf '%s\n' "prepare.sh: $*" >&2; }
 
-# First http(s) URI of a main archive (not -security) in the apt sources.
-archive_uri() {
-	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-		awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
-			/etc/apt/sources.list.d/debian.sources
-	fi
-	if [ -r /etc/apt/sources.list ]; then
-		awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/ && $i !~ /security/) { print $i; exit } }' \
-			/etc/apt/sources.list
-	fi
-}
+# the mirror of this machine's apt sources
+TOOLS=$(cd "$(dirname "$0")/../tools" && pwd)
+archive_uri() { "$TOOLS/archive-uri"; }
 
 if [ "$(id -u)" != 0 ]; then
 	say "SKIP: needs root (debootstrap, chroot, network namespaces)"
 	exit 77
 fi
 if ! command -v debootstrap >/dev/null 2>&1; then
-	say "SKIP: debootstrap is not installed (apt-get install debootstrap)"
-	exit 77
+	say "ERROR: debootstrap is not installed (./run deps installs it)"
+	exit 1
 fi
 
 mkdir -p "$CACHE" || exit 1
@@ -58,8 +51,8 @@ for suite in $suites; do
 	fi
 	uri=$(archive_uri | head -n 1)
 	if [ -z "$uri" ]; then
-		say "SKIP: no Debian archive URI in /etc/apt/sources.list{,.d/debian.sources}"
-		exit 77
+		say "ERROR: no Debian archive URI in /etc/apt/sources.list{,.d/debian.sources}"
+		exit 1
 	fi
 	# an unfinished tree from an interrupted run: remove, but never follow
 	# a mount point left inside it

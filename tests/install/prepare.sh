@@ -24,17 +24,9 @@ PACKAGES=systemd,systemd-sysv,postfix,ca-certificates
 
 say() { printf '%s\n' "install/prepare.sh: $*" >&2; }
 
-# First http(s) URI of a main archive (not -security) in the apt sources.
-archive_uri() {
-	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-		awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
-			/etc/apt/sources.list.d/debian.sources
-	fi
-	if [ -r /etc/apt/sources.list ]; then
-		awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/ && $i !~ /security/) { print $i; exit } }' \
-			/etc/apt/sources.list
-	fi
-}
+# the mirror of this machine's apt sources
+TOOLS=$(cd "$(dirname "$0")/../tools" && pwd)
+archive_uri() { "$TOOLS/archive-uri"; }
 
 if [ "$(id -u)" != 0 ]; then
 	say "SKIP: needs root (debootstrap, namespaces)"
