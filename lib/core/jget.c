@@ -1,6 +1,8 @@
 /* jget - typed members of json-c objects (jget.h). */
 #include "jget.h"
 
+#include <limits.h>
+
 static struct json_object *member(struct json_object *o, const char *key, json_type t)
 {
 	struct json_object *v;
@@ -60,4 +62,21 @@ struct json_object *jget_map(struct json_object *o, const char *key)
 struct json_object *jget_list(struct json_object *o, const char *key)
 {
 	return child(o, key, json_type_array);
+}
+
+struct json_object *jget_parse_object(const char *text, size_t len, size_t max, int depth)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+
+	if (text == NULL || len > max || len > INT_MAX || (tok = json_tokener_new_ex(depth)) == NULL)
+		return NULL;
+	o = json_tokener_parse_ex(tok, text, (int)len);
+	if (o != NULL && (json_tokener_get_error(tok) != json_tokener_success ||
+			  !json_object_is_type(o, json_type_object))) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
 }

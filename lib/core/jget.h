@@ -11,6 +11,7 @@
 #ifndef TLSRPT_JGET_H
 #define TLSRPT_JGET_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
 
@@ -31,5 +32,11 @@ struct json_object *jget_obj(struct json_object *o, const char *key);
  * of another type. For building tallies. */
 struct json_object *jget_map(struct json_object *o, const char *key);
 struct json_object *jget_list(struct json_object *o, const char *key);
+
+/* The JSON object in 'text' (not NUL-terminated, 'len' bytes): NULL when
+ * 'text' is NULL, longer than 'max', nested deeper than 'depth', not valid
+ * JSON or not an object. For records read back from a store or database
+ * that someone may have altered; the caller puts the result. */
+struct json_object *jget_parse_object(const char *text, size_t len, size_t max, int depth);
 
 #endif

@@ -6,6 +6,7 @@
  * surrogates) and escapes everything that is not plainly printable.
  */
 #include "termesc.h"
+#include "fsio.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -146,21 +147,6 @@ struct filter {
 	size_t npending;
 };
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static ssize_t filter_write(void *cookie, const char *data, size_t size)
 {
 	struct filter *f = cookie;
@@ -186,7 +172,7 @@ static ssize_t filter_write(void *cookie, const char *data, size_t size)
 		f->npending = n - used;
 		memcpy(f->pending, in + used, f->npending);
 	}
-	rc = b.overflow ? -1 : write_all(f->fd, b.data ? b.data : "", b.len);
+	rc = b.overflow ? -1 : fsio_write_all(f->fd, b.data ? b.data : "", b.len);
 	buf_free(&b);
 	free(joined);
 	return rc < 0 ? -1 : (ssize_t)size;
@@ -198,7 +184,7 @@ static int filter_close(void *cookie)
 	int rc = 0;
 
 	if (f->npending)	/* cut off for good */
-		rc = write_all(f->fd, "\\ufffd", 6);
+		rc = fsio_write_all(f->fd, "\\ufffd", 6);
 	memset(f, 0, sizeof(*f));	/* the slot is free again */
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "dbschema.h"
+#include "jget.h"
 #include "log.h"
 
 #define BATCH_ROWS 500
@@ -229,19 +230,7 @@ struct reader {
 
 static struct json_object *parse_record(const char *text, size_t len)
 {
-	struct json_tokener *tok;
-	struct json_object *o;
-
-	if (text == NULL || len > RECEIVED_DB_RECORD_MAX || (tok = json_tokener_new_ex(64)) == NULL)
-		return NULL;
-	o = json_tokener_parse_ex(tok, text, (int)len);
-	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
-		  !json_object_is_type(o, json_type_object))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
+	return jget_parse_object(text, len, RECEIVED_DB_RECORD_MAX, 64);
 }
 
 static bool valid_id(const char *id)

@@ -122,19 +122,7 @@ static int dberr(struct spool_db *s, const char *what)
 
 static struct json_object *parse_record(const char *text, size_t len)
 {
-	struct json_tokener *tok;
-	struct json_object *o;
-
-	if (text == NULL || len > RECORD_MAX || (tok = json_tokener_new_ex(32)) == NULL)
-		return NULL;
-	o = json_tokener_parse_ex(tok, text, (int)len);
-	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
-		  !json_object_is_type(o, json_type_object))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
+	return jget_parse_object(text, len, RECORD_MAX, 32);
 }
 
 static const char *rec_text(struct json_object *o)

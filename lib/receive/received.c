@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fsio.h"
 #include "rptparse.h"
 
 #define INDEX_LINE_MAX 4096
@@ -266,18 +267,6 @@ static void hex_sha256(const void *data, size_t len, char *out)
 	out[RECEIVED_ID_LEN] = '\0';
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /*
  * Write 'data' to DIR/CLASS/NAME atomically. Returns 0 (written), 1 (the
  * name exists already: nothing changed) or -1 (errno-style failure; err).
@@ -286,8 +275,6 @@ static int write_new(struct received_store *s, const char *cls, const char *name
 		     const void *data, size_t len, char *err, size_t errsz)
 {
 	char tmp[4096], final[4096], dir[4096];
-	const char *p = data;
-	size_t left = len;
 	int fd, rc;
 
 	say(tmp, sizeof(tmp), "%s/tmp/%s.XXXXXX", s->dir, name);
@@ -298,19 +285,11 @@ static int write_new(struct received_store *s, const char *cls, const char *name
 		say(err, errsz, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			say(err, errsz, "%s: %s", tmp, n < 0 ? strerror(errno) : "short write");
-			close(fd);
-			unlink(tmp);
-			return -1;
-		}
-		p += n;
-		left -= (size_t)n;
+	if (fsio_write_all(fd, data, len) != 0) {
+		say(err, errsz, "%s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
 	}
 	if (fchmod(fd, 0640) != 0 || fsync(fd) != 0 || close(fd) != 0) {
 		say(err, errsz, "%s: %s", tmp, strerror(errno));
@@ -328,7 +307,7 @@ static int write_new(struct received_store *s, const char *cls, const char *name
 		return -1;
 	}
 	unlink(tmp);
-	fsync_dir(dir);
+	fsio_fsync_dir(dir);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  * size limit and parsed as JSON objects; anything else reads as absent.
  */
 #include "spool_fs.h"
+#include "fsio.h"
 #include "spool_store.h"
 
 #include <dirent.h>
@@ -58,18 +59,6 @@ static int path(char *out, const struct spool_fs *fs, const char *a, const char 
 	return 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 static void parent_of(const char *p, char *out)
 {
 	const char *sl = strrchr(p, '/');
@@ -104,16 +93,12 @@ static int write_file(const char *p, const void *data, size_t len, bool atomic)
 	fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
-	while (len > 0) {
-		ssize_t w = write(fd, d, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return -1;
-		}
-		d += w;
-		len -= (size_t)w;
+	if (fsio_write_all(fd, d, len) != 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
 	}
 	if (atomic && fsync(fd) != 0) {
 		close(fd);
@@ -125,7 +110,7 @@ static int write_file(const char *p, const void *data, size_t len, bool atomic)
 		if (rename(tmp, p) != 0)
 			return -1;
 		parent_of(p, dir);
-		return fsync_dir(dir);
+		return fsio_fsync_dir(dir);
 	}
 	return 0;
 }
@@ -474,7 +459,7 @@ int spool_fs_commit(struct spool_fs *fs, char *err, size_t errsz)
 		}
 	}
 	/* 3. the renames durable */
-	if (path(p, fs, "reports", NULL, NULL) != 0 || fsync_dir(p) != 0) {
+	if (path(p, fs, "reports", NULL, NULL) != 0 || fsio_fsync_dir(p) != 0) {
 		snprintf(err, errsz, "spool: %s", strerror(errno));
 		rc = -1;
 		goto out;

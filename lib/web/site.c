@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fsio.h"
 #include "html.h"
 #include "jget.h"
 #include "rptparse.h"
@@ -88,28 +89,18 @@ uint64_t site_bytes(const struct site *s)
 static int put(struct site *s, int dfd, const char *name, const void *data, size_t len)
 {
 	char tmp[160];
-	const char *p = data;
-	size_t left = len;
 	int fd, saved;
 
 	snprintf(tmp, sizeof(tmp), ".tmp.%ld.%u", (long)getpid(), s->seq++);
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			saved = n < 0 ? errno : EIO;
-			close(fd);
-			unlinkat(dfd, tmp, 0);
-			errno = saved;
-			return -1;
-		}
-		p += n;
-		left -= (size_t)n;
+	if (fsio_write_all(fd, data, len) != 0) {
+		saved = errno;
+		close(fd);
+		unlinkat(dfd, tmp, 0);
+		errno = saved;
+		return -1;
 	}
 	if (close(fd) != 0 || renameat(dfd, tmp, dfd, name) != 0) {
 		saved = errno;
