@@ -36,7 +36,7 @@ import mailhost
 import readme
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
-RCPTS = ["u1@good.test", "u2@self.test", "u3@norecord.test"]
+RCPTS = ["u1@good.test", "u2@self.test", "u3@sts.test", "u4@norecord.test"]
 UNITS = ["tlsrptd.service", "tlsrpt-report.service", "tlsrpt-report.timer",
          "tlsrpt-milter.service", "tlsrpt-policyd.service"]
 DAEMONS = ["tlsrptd.service", "tlsrpt-milter.service", "tlsrpt-policyd.service"]
@@ -53,6 +53,7 @@ class Ctx:
         self.fail = fail
         self.timed = timed
         self.days = set()
+        self.sts_failures = None     # failed policy fetches counted for sts.test
 
 
 def today():
@@ -63,10 +64,11 @@ def deliver(c, label):
     c.days.add(today())
     got = mailhost.deliver_round(c.m, c.world, RCPTS, label)
     c.days.add(today())
-    # self.test: the self-signed MX first (verify fails), then the good one
-    c.check(len(got) == 3 and all("tls=yes" in g for g in got) and
+    # self.test: the self-signed MX first (verify fails), then the good one;
+    # sts.test: no policy (its fetch fails), the good MX at may
+    c.check(len(got) == len(RCPTS) and all("tls=yes" in g for g in got) and
             all("mx-good.test" in g for g in got),
-            "%s: three messages delivered over TLS by the good MX: %r" % (label, got))
+            "%s: %d messages delivered over TLS by the good MX: %r" % (label, len(RCPTS), got))
 
 
 def unit_active(c, unit):
@@ -94,32 +96,59 @@ def counters(text):
     return out
 
 
+def sts_fetch_failures(c):
+    """The failed sts sessions the collector counted today for sts.test:
+    tlsrpt-policyd's datagrams, one per failed policy fetch."""
+    r = c.m.run(["tlsrptctl", "dump", "--json", "--day", today()], check=False)
+    if r.returncode != 0:
+        return 0
+    n = 0
+    for dom in json.loads(r.stdout).get("domains", []):
+        if dom.get("domain") != "sts.test":
+            continue
+        for e in dom.get("policies", []):
+            if e.get("policy", {}).get("policy-type") == "sts":
+                n += e.get("summary", {}).get("total-failure-session-count", 0)
+    return n
+
+
 def check_counts(c, rounds, label):
     """After each round the day's counters say exactly what was sent: per
-    round one session to good.test, two to self.test (one failed), none
-    for norecord.test. (Only while the rounds stay in one UTC day.)"""
+    round one session to good.test, two to self.test (one failed), one to
+    sts.test, none for norecord.test; and one failed sts session for each
+    failed policy fetch of sts.test, which tlsrpt-policyd tells the collector
+    through its socket (the first in round 1; again only 5 minutes after the
+    last, so at most one per round here). (Only while the rounds stay in one
+    UTC day.)"""
     if len(c.days) > 1:
         M.log("the rounds crossed midnight UTC: per-day counts not checked")
         return
     # the log follower reads asynchronously: give it a moment, then the
     # counts must be exact (and stay so: a re-read would add to them)
-    want = (3 * rounds, rounds)
+    def want(f):
+        return (len(RCPTS) * rounds + f, rounds + f)
+
     deadline = time.monotonic() + 15
     while True:
-        text = stats(c)
-        n = counters(text)
+        f = sts_fetch_failures(c)
+        n = counters(stats(c))
         got = (n.get("sessions"), n.get("failed_sessions"))
-        if got == want or time.monotonic() > deadline:
+        if (got == want(f) and f >= 1) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     time.sleep(1)
+    f = sts_fetch_failures(c)
     text = stats(c)
     n = counters(text)
     got = (n.get("sessions"), n.get("failed_sessions"))
-    M.log("tlsrptctl stats after %s:\n%s" % (label, text))
-    c.check(got == (3 * rounds, rounds),
+    M.log("tlsrptctl stats after %s (sts.test fetch failures counted: %d):\n%s" % (label, f, text))
+    c.check(1 <= f <= rounds,
+            "after %s: %d failed policy fetches of sts.test counted, want 1 to %d "
+            "(tlsrpt-policyd's datagrams to the collector)" % (label, f, rounds))
+    c.check(got == want(f),
             "after %s: tlsrptctl stats says sessions=%s failed_sessions=%s, want %d and %d" % (
-                label, got[0], got[1], 3 * rounds, rounds))
+                label, got[0], got[1], *want(f)))
+    c.sts_failures = f
 
 
 # ------------------------------------------------------------------ report
@@ -273,7 +302,8 @@ def postfix_log(c):
 
 def check_logs(c, when):
     text = journal(c, *UNITS)
-    bad = [l for l in text.splitlines() if "Permission denied" in l]
+    bad = [l for l in text.splitlines() if "Permission denied" in l
+           or "cannot send the failure" in l]
     c.check(not bad, "%s: the units' journal says Permission denied:\n  %s" % (
         when, "\n  ".join(bad[:10])))
     pf = postfix_log(c)
@@ -316,7 +346,7 @@ def run(m, world, release, debs, check, fail, timed):
 
     t = time.monotonic()
     deliver(c, "round 1")
-    timed("round 1 (3 messages)", time.monotonic() - t)
+    timed("round 1 (%d messages)" % len(RCPTS), time.monotonic() - t)
     check_counts(c, 1, "round 1")
 
     t = time.monotonic()
@@ -401,6 +431,19 @@ def check_reports(c, reports):
                 "report for %s: got ok=%d fail=%d %r, want ok=%d fail=%d %r" % (
                     d, g["ok"], g["fail"], g["details"], w["ok"], w["fail"], w["details"]))
         c.check(g["ptypes"] == {"no-policy-found"}, "%s: policy types %r" % (d, g["ptypes"]))
+    # sts.test: its sessions at may, and each failed fetch as a failed sts
+    # session (the count the collector had after the last round)
+    g = s.get("sts.test")
+    if c.check(g is not None, "no report for sts.test: got %s" % sorted(s)):
+        f = c.sts_failures
+        types = {k[0]: v for k, v in g["details"].items()}
+        c.check(g["ptypes"] == {"no-policy-found", "sts"},
+                "sts.test: policy types %r, want no-policy-found and sts" % g["ptypes"])
+        c.check(g["ok"] == rounds and types == {"sts-policy-fetch-error": g["fail"]} and
+                g["fail"] >= 1 and (f is None or g["fail"] == f),
+                "report for sts.test: got ok=%d fail=%d %r, want ok=%d and only "
+                "sts-policy-fetch-error, %s failed" % (g["ok"], g["fail"], g["details"], rounds,
+                                                       f if f is not None else "at least 1"))
     c.check("norecord.test" not in s, "a report for norecord.test (no TLSRPT record)")
     for msg, rep in reports:
         c.check(msg["To"] and "%s@" % "reports" in str(msg["To"]),

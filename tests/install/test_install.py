@@ -83,6 +83,13 @@ def zone():
     lines.append("self.test MX 10 %s" % W.MX["self"][1])
     lines.append("self.test MX 20 %s" % W.MX["good"][1])
     lines.append('_smtp._tls.self.test TXT "v=TLSRPTv1; rua=%s"' % RUA)
+    # sts.test: an MTA-STS record whose policy host does not resolve: every
+    # fetch fails, tlsrpt-policyd answers NOTFOUND (the good MX, at may)
+    # and sends the failure to the collector's socket as a datagram (one
+    # failed sts session per failed fetch, at most one per 5 minutes)
+    lines.append("sts.test MX 10 %s" % W.MX["good"][1])
+    lines.append('_smtp._tls.sts.test TXT "v=TLSRPTv1; rua=%s"' % RUA)
+    lines.append('_mta-sts.sts.test TXT "v=STSv1; id=20261205"')
     # norecord.test: no TLSRPT record, never counted
     lines.append("norecord.test MX 10 %s" % W.MX["good"][1])
     return "\n".join(lines) + "\n"
