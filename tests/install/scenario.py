@@ -28,12 +28,15 @@ import email
 import email.policy
 import gzip
 import json
+import os
 import re
+import subprocess
 import time
 
 import machine as M
 import mailhost
 import readme
+import world as W
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 RCPTS = ["u1@good.test", "u2@self.test", "u3@sts.test", "u4@norecord.test"]
@@ -394,6 +397,14 @@ def run(m, world, release, debs, check, fail, timed):
     check_failed(c, "after the report")
     check_logs(c, "after the report")
 
+    # the receiving side: a real report mailed to the rua address over SMTP
+    # passes tlsrpt-milter (smtpd_milters, as the README sets it) and is in
+    # the received store
+    t = time.monotonic()
+    receive_report(c)
+    timed("a report received through the milter", time.monotonic() - t)
+    check_failed(c, "after the received report")
+
     # reinstall keeps the edited configuration
     conf = "/etc/tlsrptd/tlsrptd.conf"
     before = sha256(c, conf)
@@ -412,6 +423,50 @@ def run(m, world, release, debs, check, fail, timed):
     timed("apt purge", time.monotonic() - t)
     check(r.returncode == 0, "apt purge: %s%s" % (r.stdout, r.stderr))
     check_purged(c, pkgs)
+
+
+SAMPLE = os.path.join(readme.SOURCE_DIR, "tests", "data", "real-reports", "google-5.eml")
+
+
+def receive_report(c):
+    """Google's report (tests/data/real-reports/google-5.eml, unsigned here:
+    no Authentication-Results of ours) over SMTP from the world to the
+    machine's smtpd, rcpt the milter's rua address; then `tlsrptctl received
+    summary` must show it, unverified, with its counts."""
+    with open(SAMPLE, "rb") as fp:
+        raw = fp.read()
+    if raw.startswith(b"From "):
+        raw = raw.split(b"\n", 1)[1]
+    raw = re.sub(rb"\r?\n", b"\r\n", raw)
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    sender = msg.get("Return-Path", "").strip().strip("<>")
+    rcpt = c.steps.milter_rua
+    code = ("import smtplib, sys\n"
+            "with smtplib.SMTP(sys.argv[1], 25, local_hostname='mail-ot1.google.test',"
+            " timeout=30) as s:\n"
+            "    r = s.sendmail(sys.argv[2], [sys.argv[3]], sys.stdin.buffer.read())\n"
+            "    sys.exit(1 if r else 0)\n")
+    r = subprocess.run(["ip", "netns", "exec", c.world.ns, "/usr/bin/python3", "-c", code,
+                        W.MACHINE_ADDR, sender, rcpt], input=raw, capture_output=True,
+                       timeout=60)
+    if not c.check(r.returncode == 0, "SMTP to the machine's smtpd: %s" % r.stderr.decode()[-2000:]):
+        return
+    deadline = time.monotonic() + 30
+    while True:
+        s = c.m.run(["tlsrptctl", "received", "summary", "--json"], check=False)
+        got = json.loads(s.stdout) if s.returncode == 0 else {}
+        rows = [g for g in got.get("unverified", []) if g.get("domain") == "krvtz.net"]
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    M.log("tlsrptctl received summary --json: %s" % s.stdout[:2000])
+    c.check([(g["day"], g["successful"], g["failed"], g["policy_types"]) for g in rows] ==
+            [("2024-09-15", 1, 0, {"sts": 1})] and not got.get("verified"),
+            "the report mailed to %s is not in the received store as expected: %s%s\n%s" % (
+                rcpt, s.stdout, s.stderr, journal(c, "tlsrpt-milter.service")[-2000:]))
+    # the milter passes the mail on (it only reads): the rua mailbox has it
+    c.check("TLS-Report-Submitter" in mailhost.mailbox(c.m),
+            "the report mail did not reach the rua's mailbox after the milter")
 
 
 def check_reports(c, reports):

@@ -124,6 +124,9 @@ def setup_machine(m, world):
            "smtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt",
            "smtp_tls_policy_maps = texthash:/etc/postfix/tls_policy"])
     m.run(["useradd", "--create-home", "--shell", "/bin/bash", MAILBOX_USER])
+    # the rua address of the domain's own TLSRPT record (the milter's
+    # milter_rua_addresses) delivers to the same mailbox
+    m.sh("echo 'tlsrpt: %s' >> /etc/aliases && newaliases" % MAILBOX_USER)
     m.run(["systemctl", "restart", "postfix"])
 
 
