@@ -414,6 +414,8 @@ def run(m, world, release, debs, check, fail, timed):
     check(r.returncode == 0, "apt install --reinstall: %s%s" % (r.stdout, r.stderr))
     check(sha256(c, conf) == before, "apt install --reinstall changed the edited " + conf)
     check_running(c, "after the reinstall")
+    # the state survives it: the day's counters are what they were
+    check_counts(c, 3, "the reinstall")
     check_failed(c, "after the reinstall")
 
     # purge
