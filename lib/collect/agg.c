@@ -117,7 +117,7 @@ static void free_detail_fields(struct agg_detail *d)
 	free(d->reason);
 }
 
-static void free_policy(struct agg_policy *p)
+void agg_policy_free(struct agg_policy *p)
 {
 	for (size_t i = 0; i < p->nstrings; i++)
 		free(p->strings[i]);
@@ -136,7 +136,7 @@ void agg_free(struct agg *a)
 	if (a == NULL)
 		return;
 	for (size_t i = 0; i < a->npol; i++) {
-		free_policy(&a->pol[i]);
+		agg_policy_free(&a->pol[i]);
 		free(a->pol_d[i]);
 		free(a->pol_pr[i]);
 	}
@@ -419,7 +419,7 @@ static void merge_policy(struct agg_policy *dst, struct agg_policy *src)
 		src->details = NULL;
 		src->ndetails = 0;
 	}
-	free_policy(src);
+	agg_policy_free(src);
 	memset(src, 0, sizeof(*src));
 }
 

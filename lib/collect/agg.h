@@ -58,6 +58,9 @@ struct agg;
 
 struct agg *agg_new(void);
 void agg_free(struct agg *a);
+/* Free what a policy owns (its domain, strings, MX names and failure
+ * details), not the struct itself: for policies built outside an agg. */
+void agg_policy_free(struct agg_policy *p);
 /* Merge one validated day file view; -1 on ENOMEM. */
 int agg_add_view(struct agg *a, const struct store_view *v);
 /*

@@ -217,24 +217,7 @@ static void rows_free(struct push_rows *r)
 
 		free(x->d);
 		free(x->pr);
-		free(x->p.domain);
-		for (size_t k = 0; k < x->p.nstrings; k++)
-			free(x->p.strings[k]);
-		for (size_t k = 0; k < x->p.nmx; k++)
-			free(x->p.mx[k]);
-		free(x->p.strings);
-		free(x->p.mx);
-		for (size_t k = 0; k < x->p.ndetails; k++) {
-			struct agg_detail *d = &x->p.details[k];
-
-			free(d->sending_ip);
-			free(d->mx_hostname);
-			free(d->mx_helo);
-			free(d->receiving_ip);
-			free(d->additional);
-			free(d->reason);
-		}
-		free(x->p.details);
+		agg_policy_free(&x->p);
 	}
 	free(r->v);
 	r->v = NULL;
