@@ -21,10 +21,11 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
+
+from tlsrpttest import free_port  # noqa: E402
 
 
 def pg_bindir():
@@ -36,14 +37,6 @@ def pg_bindir():
         if os.path.exists(os.path.join(d, "postgres")) and ver.isdigit():
             found.append((int(ver), d))
     return max(found)[1] if found else None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class PgServer:

@@ -6,15 +6,14 @@ import json
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from tlsrpttest import (Collector, TLSRPTD, check, check_eq, cleanup, datagram,  # noqa: E402
-                        done, tempdir)
+from tlsrpttest import (Collector, TLSRPTD, TestDNS, check, check_eq, cleanup,  # noqa: E402
+                        datagram, done, tempdir)
 
 PR_COM = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"
 PR_COM2 = "v=TLSRPTv1;rua=https://reports.example.com/tlsrpt"
@@ -288,31 +287,19 @@ Nov 28 16:00:03 mail postfix/smtp[2003]: 4N1AAA0003: to=<carol@example.net>, rel
 """
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+# the TLSRPT records of the log lines' domains (test_journal too)
+LOG_ZONE = ('_smtp._tls.example.com TXT "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"\n'
+            '_smtp._tls.example.org TXT "v=TLSRPTv1;rua=mailto:tls@example.org"\n')
 
 
 def test_log_source(tmp):
     """Postfix 3.7: the collector follows the mail log; lines appended while it
     runs are counted into the same day files as datagrams."""
-    zone = os.path.join(tmp, "zone")
-    with open(zone, "w") as fp:
-        fp.write('_smtp._tls.example.com TXT "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"\n'
-                 '_smtp._tls.example.org TXT "v=TLSRPTv1;rua=mailto:tls@example.org"\n')
-    port = free_port()
-    dns = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "..", "tools",
-                                                         "testdns.py"),
-                            "--port", str(port), "--zone", zone], stdout=subprocess.PIPE, text=True)
-    try:
-        check_eq(dns.stdout.readline().strip(), "ready", "test DNS server")
+    with TestDNS(tmp, LOG_ZONE) as dns:
         log = os.path.join(tmp, "mail.log")
         open(log, "w").close()
         col = Collector(tmp, extra_conf=f"log_source = {log}\nlog_position_file = {tmp}/logpos\n"
-                                        f"dns_resolver = 127.0.0.1:{port}\n").start()
+                                        f"dns_resolver = {dns.resolver}\n").start()
         with open(log, "a") as fp:
             fp.write(LOG_LINES)
         deadline = time.time() + 10
@@ -335,9 +322,6 @@ def test_log_source(tmp):
         check(st["counters"].get("log_sessions_without_tlsrpt", 0) >= 1, "no-TLSRPT session not counted as such")
         col.stop()
         check(os.path.exists(os.path.join(tmp, "logpos")), "log position not written")
-    finally:
-        dns.terminate()
-        dns.wait(5)
 
 
 def main():

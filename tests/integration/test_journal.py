@@ -14,8 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from tlsrpttest import TLSRPTD, Collector, check, check_eq, done, tempdir, cleanup  # noqa: E402
-from test_collector import free_port  # noqa: E402
+from tlsrpttest import TLSRPTD, Collector, TestDNS, check, check_eq, done, tempdir, cleanup  # noqa: E402
+from test_collector import LOG_ZONE  # noqa: E402
 
 REMOTE = "/lib/systemd/systemd-journal-remote"
 BOOT = "0123456789abcdef0123456789abcdef"
@@ -76,55 +76,45 @@ def main():
         check(False, f"{REMOTE} missing: apt-get install systemd-journal-remote (./run deps)")
         done("test_journal")
     tmp = tempdir("journal")
-    zone = os.path.join(tmp, "zone")
-    with open(zone, "w") as fp:
-        fp.write('_smtp._tls.example.com TXT "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"\n'
-                 '_smtp._tls.example.org TXT "v=TLSRPTv1;rua=mailto:tls@example.org"\n')
-    port = free_port()
-    dns = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "..", "tools",
-                                                         "testdns.py"),
-                            "--port", str(port), "--zone", zone], stdout=subprocess.PIPE, text=True)
     try:
-        check_eq(dns.stdout.readline().strip(), "ready", "test DNS server")
-        jdir = os.path.join(tmp, "journal")
-        os.mkdir(jdir)
-        append(jdir, OLD)          # before the first start: not today's news
-        col = Collector(tmp, extra_conf=f"log_source = journal:{jdir}\n"
-                                        f"log_position_file = {tmp}/logpos\n"
-                                        f"dns_resolver = 127.0.0.1:{port}\n"
-                                        "realtime_priority = 0\n").start()
-        append(jdir, ROUND1)
-        # the same lines under another facility are not Postfix's
-        append(jdir, ROUND1.replace("4N1", "9Z9"), facility=3)
-        st = wait_sessions(col, 2)
-        check_eq(st["counters"]["sessions"], 2, "round 1: sessions (the old one and the one "
-                 "still waiting for its delivery line not counted)")
-        check_eq(st["counters"]["failed_sessions"], 1, "round 1: failed sessions")
-        check_eq(col.stop(), 0, "exit status")
-        pos = open(os.path.join(tmp, "logpos")).read().split()
-        check(len(pos) == 4 and pos[0] == "pfjournal1" and int(pos[1]) < int(pos[2]),
-              f"position: want 'pfjournal1 REPLAY DONE CURSOR' with REPLAY before DONE "
-              f"(a session waits), got {pos}")
-        # while it is down, the waiting session's delivery line and one more
-        append(jdir, ROUND2)
-        col.start()
-        st = wait_sessions(col, 4)
-        check_eq(st["counters"]["sessions"], 4, "after the restart: sessions (the one whose TLS "
-                 "line came before the restart counted once, nothing twice)")
-        col.stop()
-        # a restart with nothing new counts nothing
-        col.start()
-        st = wait_sessions(col, 5, timeout=1)
-        check_eq(st["counters"]["sessions"], 4, "second restart: sessions")
-        check_eq(col.stop(), 0, "exit status")
-        # a journal that cannot be opened is a clear error
-        r = subprocess.run([TLSRPTD, "-f", "-c", col.conf, "-o", "log_source=journal:/nonexistent"],
-                           capture_output=True, text=True, timeout=10)
-        check(r.returncode == 78 and "cannot open the journal" in r.stderr,
-              f"missing journal directory: rc {r.returncode}, {r.stderr!r}")
+        with TestDNS(tmp, LOG_ZONE) as dns:
+            jdir = os.path.join(tmp, "journal")
+            os.mkdir(jdir)
+            append(jdir, OLD)          # before the first start: not today's news
+            col = Collector(tmp, extra_conf=f"log_source = journal:{jdir}\n"
+                                            f"log_position_file = {tmp}/logpos\n"
+                                            f"dns_resolver = {dns.resolver}\n"
+                                            "realtime_priority = 0\n").start()
+            append(jdir, ROUND1)
+            # the same lines under another facility are not Postfix's
+            append(jdir, ROUND1.replace("4N1", "9Z9"), facility=3)
+            st = wait_sessions(col, 2)
+            check_eq(st["counters"]["sessions"], 2, "round 1: sessions (the old one and the one "
+                     "still waiting for its delivery line not counted)")
+            check_eq(st["counters"]["failed_sessions"], 1, "round 1: failed sessions")
+            check_eq(col.stop(), 0, "exit status")
+            pos = open(os.path.join(tmp, "logpos")).read().split()
+            check(len(pos) == 4 and pos[0] == "pfjournal1" and int(pos[1]) < int(pos[2]),
+                  f"position: want 'pfjournal1 REPLAY DONE CURSOR' with REPLAY before DONE "
+                  f"(a session waits), got {pos}")
+            # while it is down, the waiting session's delivery line and one more
+            append(jdir, ROUND2)
+            col.start()
+            st = wait_sessions(col, 4)
+            check_eq(st["counters"]["sessions"], 4, "after the restart: sessions (the one whose TLS "
+                     "line came before the restart counted once, nothing twice)")
+            col.stop()
+            # a restart with nothing new counts nothing
+            col.start()
+            st = wait_sessions(col, 5, timeout=1)
+            check_eq(st["counters"]["sessions"], 4, "second restart: sessions")
+            check_eq(col.stop(), 0, "exit status")
+            # a journal that cannot be opened is a clear error
+            r = subprocess.run([TLSRPTD, "-f", "-c", col.conf, "-o", "log_source=journal:/nonexistent"],
+                               capture_output=True, text=True, timeout=10)
+            check(r.returncode == 78 and "cannot open the journal" in r.stderr,
+                  f"missing journal directory: rc {r.returncode}, {r.stderr!r}")
     finally:
-        dns.terminate()
-        dns.wait(5)
         cleanup(tmp) if not os.environ.get("KEEP") else print("kept", tmp)
     done("test_journal")
 

@@ -13,14 +13,14 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from tlsrpttest import BUILD, SOURCE, TLSRPTCTL, check, check_eq, cleanup, done  # noqa: E402
+from tlsrpttest import (BUILD, SOURCE, TLSRPTCTL, check, check_eq, cleanup, done,  # noqa: E402
+                        free_port)
 
 TOOL = os.path.join(BUILD, "tests", "pflog_tool")
 TESTDNS = os.path.join(SOURCE, "tests", "tools", "testdns.py")
@@ -157,14 +157,6 @@ class Tool:
         if sig == signal.SIGTERM:
             check_eq(self.proc.returncode, 0, "pflog_tool exit status")
         return self.counters
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():

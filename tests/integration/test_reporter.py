@@ -14,7 +14,6 @@ import gzip
 import http.server
 import json
 import os
-import socket
 import ssl
 import struct
 import subprocess
@@ -22,8 +21,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from tlsrpttest import (BUILD, SOURCE, check, check_eq, cleanup, datagram, done,  # noqa: E402
-                        tempdir)
+from tlsrpttest import (BUILD, SOURCE, TestDNS, check, check_eq, cleanup, datagram,  # noqa: E402
+                        done, tempdir)
 
 import jsonschema  # noqa: E402
 
@@ -37,14 +36,6 @@ STS = {"type": 2, "domain": "mail.example", "mx": ["mx1.mail.example"],
        "strings": ["version: STSv1", "mode: enforce", "mx: mx1.mail.example", "max_age: 86400"]}
 TLSA = {"type": 1, "domain": "mx.dane.example",
         "strings": ["3 1 1 6007EEE553E85D8DF007A845D19EC343283D4E416E9A33F9EF3040C8B7C285BC"]}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def make_ca(tmp):
@@ -366,19 +357,13 @@ def main():
         check_eq(refused, ["nouser@gone.example"], "attempts to the permanently refusing mailbox")
 
         # rua_source = dns: destinations from a fresh lookup (testdns.py)
-        dnsport = free_port()
-        zone = os.path.join(tmp, "zone")
-        with open(zone, "w") as fp:
-            fp.write(f'_smtp._tls.mail.example TXT "v=TLSRPTv1;" "rua={base}/ok/dns"\n'
-                     f'_smtp._tls.dane.example TXT "v=spf1 -all"\n')
-        dns = subprocess.Popen([sys.executable, os.path.join(SOURCE, "tests", "tools", "testdns.py"),
-                                "--port", str(dnsport), "--zone", zone], stdout=subprocess.PIPE, text=True)
-        try:
-            check_eq(dns.stdout.readline().strip(), "ready", "testdns start")
+        zone = (f'_smtp._tls.mail.example TXT "v=TLSRPTv1;" "rua={base}/ok/dns"\n'
+                f'_smtp._tls.dane.example TXT "v=spf1 -all"\n')
+        with TestDNS(tmp, zone) as dns:
             conf2 = os.path.join(tmp, "dns.conf")
             with open(conf2, "w") as fp:
                 fp.write(common.replace(spool, spool + "-dns") +
-                         f"organization_name = Org\nrua_source = dns\ndns_resolver = 127.0.0.1:{dnsport}\n")
+                         f"organization_name = Org\nrua_source = dns\ndns_resolver = {dns.resolver}\n")
             before = len(ep.posts)
             nm = len(messages(maildir))
             rc, out, err = run(conf2, "run", "--now", NOW)
@@ -386,9 +371,6 @@ def main():
             new = sorted(p for p, _, _ in ep.posts[before:])
             check_eq(new, ["/ok/dns"], "rua_source=dns: POSTs")
             check_eq(len(messages(maildir)), nm, "rua_source=dns: no mail (the record Postfix saw is ignored)")
-        finally:
-            dns.terminate()
-            dns.wait()
     finally:
         if ep:
             ep.stop()

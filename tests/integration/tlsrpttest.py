@@ -129,6 +129,45 @@ class Collector:
         return rc
 
 
+def free_port(kind=socket.SOCK_STREAM):
+    """A loopback port free at the moment, TCP or (SOCK_DGRAM) UDP."""
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class TestDNS:
+    """tests/tools/testdns.py on a free loopback port, serving zone_text
+    (written to DIR/zone), for the duration of a with block:
+        with TestDNS(tmp, ZONE) as dns: ... f"dns_resolver = {dns.resolver}" """
+
+    def __init__(self, directory, zone_text):
+        self.zone = os.path.join(directory, "zone")
+        with open(self.zone, "w") as fp:
+            fp.write(zone_text)
+        self.port = free_port(socket.SOCK_DGRAM)
+        self.resolver = f"127.0.0.1:{self.port}"
+        self.proc = None
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, os.path.join(SOURCE, "tests", "tools", "testdns.py"),
+                                      "--port", str(self.port), "--zone", self.zone],
+                                     stdout=subprocess.PIPE, text=True)
+        try:
+            check_eq(self.proc.stdout.readline().strip(), "ready", "test DNS server")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(5)
+        self.proc.stdout.close()
+
+
 def tempdir(name):
     d = tempfile.mkdtemp(prefix=name + ".")
     return d
