@@ -821,7 +821,7 @@ static int cmd_show(int argc, char **argv, const struct conf *c)
 	}
 	printf("%s\n", json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PRETTY |
 						      JSON_C_TO_STRING_NOSLASHESCAPE));
-	if (strcmp(jget_str(rec, "class") ? jget_str(rec, "class") : "", "rejected") == 0)
+	if (strcmp(jget_text(rec, "class"), "rejected") == 0)
 		printf("raw input: %s/rejected/%s.raw\n", received_dir(s), argv[2]);
 	json_object_put(rec);
 	received_close(s);
@@ -848,8 +848,8 @@ static int rejected_cb(const char *cls, const char *id, struct json_object *rec,
 		struct json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "id", json_object_new_string(id));
-		json_object_object_add(o, "stored", json_object_new_string(jget_str(rec, "stored") ? jget_str(rec, "stored") : ""));
-		json_object_object_add(o, "source", json_object_new_string(jget_str(rec, "source") ? jget_str(rec, "source") : ""));
+		json_object_object_add(o, "stored", json_object_new_string(jget_text(rec, "stored")));
+		json_object_object_add(o, "source", json_object_new_string(jget_text(rec, "source")));
 		json_object_object_add(o, "filename", fn ? json_object_new_string(fn) : NULL);
 		json_object_object_add(o, "reason", json_object_new_string(why ? why : ""));
 		json_object_array_add(arr, o);

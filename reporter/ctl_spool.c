@@ -28,6 +28,7 @@
 
 #include "ctl.h"
 #include "db.h"
+#include "jget.h"
 #include "privs.h"
 #include "report.h"
 #include "spool.h"
@@ -40,24 +41,6 @@ const char ctl_spool_usage[] =
 	"    one report's JSON and the delivery history of each destination\n"
 	"spool retry ID\n"
 	"    make its failed, given-up and suppressed destinations due now\n";
-
-static const char *jget_str(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
-static int64_t jget_int(struct json_object *o, const char *k, int64_t def)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return def;
-}
 
 static void fmt_time(int64_t t, char *out, size_t outsz)
 {
@@ -80,7 +63,7 @@ static int64_t next_attempt(struct json_object *dests, size_t *delivered)
 	for (size_t i = 0; i < json_object_array_length(dests); i++) {
 		struct json_object *d = json_object_array_get_idx(dests, i);
 		const char *st = jget_str(d, "state");
-		int64_t n = jget_int(d, "next-attempt", -1);
+		int64_t n = jget_int_or(d, "next-attempt", -1);
 
 		if (st && strcmp(st, "delivered") == 0)
 			(*delivered)++;
@@ -125,14 +108,14 @@ static int spool_list(struct spool *s, bool json)
 			struct json_object *o = json_object_new_object();
 
 			json_object_object_add(o, "id", json_object_new_string(ids[i]));
-			json_object_object_add(o, "day", json_object_new_string(jget_str(meta, "day") ? jget_str(meta, "day") : ""));
-			json_object_object_add(o, "policy-domain", json_object_new_string(jget_str(meta, "policy-domain") ? jget_str(meta, "policy-domain") : ""));
-			json_object_object_add(o, "report-id", json_object_new_string(jget_str(meta, "report-id") ? jget_str(meta, "report-id") : ""));
+			json_object_object_add(o, "day", json_object_new_string(jget_text(meta, "day")));
+			json_object_object_add(o, "policy-domain", json_object_new_string(jget_text(meta, "policy-domain")));
+			json_object_object_add(o, "report-id", json_object_new_string(jget_text(meta, "report-id")));
 			json_object_object_add(o, "status", json_object_new_string(jget_str(e, "status")));
 			json_object_object_add(o, "destinations", json_object_new_int64((int64_t)json_object_array_length(dests)));
 			json_object_object_add(o, "delivered", json_object_new_int64((int64_t)delivered));
-			json_object_object_add(o, "successes", json_object_new_int64(jget_int(meta, "successes", 0)));
-			json_object_object_add(o, "failures", json_object_new_int64(jget_int(meta, "failures", 0)));
+			json_object_object_add(o, "successes", json_object_new_int64(jget_int(meta, "successes")));
+			json_object_object_add(o, "failures", json_object_new_int64(jget_int(meta, "failures")));
 			json_object_object_add(o, "next-attempt", next >= 0 ? json_object_new_int64(next) : NULL);
 			json_object_array_add(arr, o);
 		} else {
@@ -175,12 +158,12 @@ static int spool_show(struct spool *s, const char *id)
 	printf("report-id:     %s\n", jget_str(meta, "report-id") ? jget_str(meta, "report-id") : "?");
 	printf("filename:      %s\n", jget_str(meta, "filename") ? jget_str(meta, "filename") : "?");
 	printf("record:        %s (destinations from: %s)\n",
-	       jget_str(meta, "record") ? jget_str(meta, "record") : "",
+	       jget_text(meta, "record"),
 	       jget_str(meta, "destination-source") ? jget_str(meta, "destination-source") : "?");
-	fmt_time(jget_int(meta, "created", -1), t1, sizeof(t1));
+	fmt_time(jget_int_or(meta, "created", -1), t1, sizeof(t1));
 	printf("created:       %s\n", t1);
 	printf("sessions:      %lld successful, %lld failed\n",
-	       (long long)jget_int(meta, "successes", 0), (long long)jget_int(meta, "failures", 0));
+	       (long long)jget_int(meta, "successes"), (long long)jget_int(meta, "failures"));
 	printf("\ndeliveries:\n");
 	if (json_object_array_length(dests) == 0)
 		printf("  (no destinations)\n");
@@ -189,26 +172,26 @@ static int spool_show(struct spool *s, const char *id)
 		const char *uri = jget_str(d, "uri"), *state = jget_str(d, "state");
 
 		printf("  %s: %s", uri ? uri : "?", state ? state : "?");
-		if (jget_int(d, "next-attempt", -1) >= 0) {
-			fmt_time(jget_int(d, "next-attempt", -1), t1, sizeof(t1));
+		if (jget_int_or(d, "next-attempt", -1) >= 0) {
+			fmt_time(jget_int_or(d, "next-attempt", -1), t1, sizeof(t1));
 			printf(", next attempt %s", t1);
 		}
-		if (jget_int(d, "delivered-at", -1) >= 0) {
-			fmt_time(jget_int(d, "delivered-at", -1), t1, sizeof(t1));
+		if (jget_int_or(d, "delivered-at", -1) >= 0) {
+			fmt_time(jget_int_or(d, "delivered-at", -1), t1, sizeof(t1));
 			printf(" at %s by %s: %s", t1, jget_str(d, "delivered-by") ? jget_str(d, "delivered-by") : "?",
-			       jget_str(d, "response") ? jget_str(d, "response") : "");
+			       jget_text(d, "response"));
 		}
 		printf("\n");
 		if (json_object_object_get_ex(d, "attempts", &att) && json_object_is_type(att, json_type_array))
 			for (size_t k = 0; k < json_object_array_length(att); k++) {
 				struct json_object *a = json_object_array_get_idx(att, k), *ok;
 
-				fmt_time(jget_int(a, "start", -1), t1, sizeof(t1));
-				fmt_time(jget_int(a, "end", -1), t2, sizeof(t2));
+				fmt_time(jget_int_or(a, "start", -1), t1, sizeof(t1));
+				fmt_time(jget_int_or(a, "end", -1), t2, sizeof(t2));
 				printf("    %s  %s  status %lld  %s\n", t1,
 				       json_object_object_get_ex(a, "ok", &ok) && json_object_get_boolean(ok)
-				       ? "ok    " : "failed", (long long)jget_int(a, "status", 0),
-				       jget_str(a, "detail") ? jget_str(a, "detail") : "");
+				       ? "ok    " : "failed", (long long)jget_int(a, "status"),
+				       jget_text(a, "detail"));
 			}
 	}
 	json_object_put(e);

@@ -250,7 +250,7 @@ static int stage_rows(struct spool_db *s, const char *id, const unsigned char *g
 	snprintf(ok, sizeof(ok), "%lld", (long long)jget_int(meta, "successes"));
 	snprintf(fail, sizeof(fail), "%lld", (long long)jget_int(meta, "failures"));
 	p[0] = id; p[1] = jget_str(meta, "day"); p[2] = jget_str(meta, "policy-domain");
-	p[3] = jget_str(meta, "record") ? jget_str(meta, "record") : ""; p[4] = rec_text(meta);
+	p[3] = jget_text(meta, "record"); p[4] = rec_text(meta);
 	p[5] = gzp; p[6] = nd; p[7] = ok; p[8] = fail; p[9] = s->node; p[10] = rec_text(arr);
 	if (p[1] == NULL || p[2] == NULL) {
 		free(gzp);
@@ -285,7 +285,7 @@ static int stage_later(struct spool_db *s, const char *id, const unsigned char *
 	struct json_object *arr = json_object_new_array();
 	struct staged *x;
 	const char *day = jget_str(meta, "day"), *d = jget_str(meta, "policy-domain");
-	const char *pr = jget_str(meta, "record") ? jget_str(meta, "record") : "";
+	const char *pr = jget_text(meta, "record");
 
 	if (day == NULL || d == NULL) {
 		json_object_put(arr);

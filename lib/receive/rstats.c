@@ -319,9 +319,9 @@ static int report_cb(const char *cls, const char *id, struct json_object *rec, v
 				json_object_object_add(r, "signer",
 						       json_object_new_string(signer ? signer : ""));
 				json_object_object_add(r, "dkim", json_object_new_string(
-							       jget_str(rec, "dkim") ? jget_str(rec, "dkim") : ""));
+							       jget_text(rec, "dkim")));
 				json_object_object_add(r, "report_id", json_object_new_string(
-							       jget_str(rep, "report-id") ? jget_str(rep, "report-id") : ""));
+							       jget_text(rep, "report-id")));
 				json_object_object_add(r, "start", json_object_new_int64(start));
 				json_object_object_add(r, "end", json_object_new_int64(end));
 				json_object_object_add(r, "successful", json_object_new_int64(0));

@@ -141,7 +141,7 @@ static int64_t suppressed_until(struct spool *s, const char *uri, int64_t now,
 
 	if (o && jget_int(o, "until") > now) {
 		until = jget_int(o, "until");
-		snprintf(why, whysz, "%s", jget_str(o, "reason") ? jget_str(o, "reason") : "");
+		snprintf(why, whysz, "%s", jget_text(o, "reason"));
 		if (until > now + p->suppress_period) {
 			until = now + p->suppress_period;
 			jset_int(o, "until", until);
@@ -601,7 +601,7 @@ int spool_deliver_due(struct spool *s, int64_t now, const struct spool_policy *p
 			if (!spool_dest_due(d, now, p))
 				continue;
 			jobs[njobs].file = &l->file;
-			jobs[njobs].scheme = strcmp(jget_str(d, "scheme") ? jget_str(d, "scheme") : "", "mailto") == 0
+			jobs[njobs].scheme = strcmp(jget_text(d, "scheme"), "mailto") == 0
 				? RUA_MAILTO : RUA_HTTPS;
 			jobs[njobs].uri = jget_str(d, "uri");
 			jobs[njobs].address = jget_str(d, "address");
@@ -834,7 +834,7 @@ static enum spool_fs_verdict suppression_collect(void *arg, struct json_object *
 	if (uri && jget_int(o, "until") > l->now && (e = json_object_new_object()) != NULL) {
 		jset_str(e, "uri", uri);
 		jset_int(e, "until", jget_int(o, "until"));
-		jset_str(e, "reason", jget_str(o, "reason") ? jget_str(o, "reason") : "");
+		jset_str(e, "reason", jget_text(o, "reason"));
 		json_object_array_add(l->arr, e);
 	}
 	return SPOOL_FS_KEEP;
